@@ -1,0 +1,119 @@
+"""File I/O shared by the stages: atomic writes, hashing, params and clean CSV errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+
+class DataError(ValueError):
+    """Input that does not fit the declared schema; its message names the file, column, problem."""
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it over `target` only on success.
+
+    A crash (or an exception) leaves no file that looks complete under the final name.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the suffix: some writers (XGBoost, pandas) pick the format from it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Like `atomic_path` for a directory: build it under a temporary name, then swap it in."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_table(path: str | Path, frame: pd.DataFrame) -> None:
+    """Parquet keeps dtypes exact and is fast at a million rows; written atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def file_md5(path: str | Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def read_raw_csv(path: str | Path) -> pd.DataFrame:
+    """Read a CSV as text columns, turning every way it can be unreadable into a DataError.
+
+    Columns stay strings so that validation can say which value of which column is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    try:
+        frame = pd.read_csv(path, dtype=str, skip_blank_lines=True, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty (no header row)") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text CSV (byte {exc.start}: {exc.reason})") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a valid CSV ({_first_line(exc)})") from None
+    if frame.empty:
+        raise DataError(f"{path}: no data rows (header only)")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

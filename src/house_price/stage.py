@@ -1,0 +1,44 @@
+"""What every stage script shares: params, the profile, and clean failures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from house_price.bundle import BundleError
+from house_price.io import DataError, load_params
+from house_price.schema import Profile, load_profile
+from house_price.tracking import TrackingError
+
+PROFILES = Path("profiles")
+
+
+class QualityGateError(RuntimeError):
+    pass
+
+
+def profile_path(params: dict[str, Any]) -> Path:
+    return PROFILES / f"{params['dataset']}.yaml"
+
+
+def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any], Profile]:
+    params = load_params(params_path)
+    path = profile_path(params)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise DataError(f"params.yaml: dataset {params['dataset']!r} has no {path} (known: {known})")
+    return params, load_profile(path, int(params["features"]["reference_year"]))
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage; expected failures print one line naming the problem and exit 1."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    try:
+        main()
+    except (DataError, TrackingError, BundleError, QualityGateError) as exc:
+        stage = Path(sys.argv[0]).stem
+        print(f"{stage}: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

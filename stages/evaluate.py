@@ -1,0 +1,66 @@
+"""evaluate: score the test split, write metrics and plots, and apply the quality gate.
+
+Predictions go through the same transformer and prediction function as the bundle, and are
+kept (artifacts) so that serving can be checked against them row by row.
+"""
+
+import argparse
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import xgboost as xgb
+
+from house_price import model, stage
+from house_price.evaluation import gate_failures, plot_rows
+from house_price.io import read_json, read_table, write_csv, write_json, write_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--source-info", type=Path, required=True)
+    parser.add_argument("--transformer", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--predictions", type=Path, required=True)
+    parser.add_argument("--plots", type=Path, required=True)
+    args = parser.parse_args()
+    params, profile = stage.load_stage_inputs()
+    settings = params["evaluate"]
+
+    rows = read_table(args.test)
+    transformer = joblib.load(args.transformer)
+    booster = xgb.Booster(model_file=str(args.model))
+    transform = model.target_transform(params["train"]["log_target"])
+    predicted = model.predict(booster, transformer.transform(rows), transform)
+    actual = rows[profile.target.name].to_numpy(float)
+
+    metrics = model.regression_metrics(actual, predicted)
+    floor = read_json(args.source_info)["noise_floor_rmsle"]
+    if floor:
+        metrics.update(noise_floor_rmsle=floor, rmsle_over_noise_floor=metrics["rmsle"] / floor)
+    metrics["test_rows"] = len(rows)
+    write_json(args.metrics, {name: _rounded(value) for name, value in metrics.items()})
+    write_table(args.predictions, pd.DataFrame({"prediction": predicted}))
+
+    seed = int(params["process"]["seed"])
+    points = plot_rows(actual, predicted, int(settings["plot_points"]), seed)
+    write_csv(args.plots / "predicted_vs_actual.csv", points[["actual", "predicted"]])
+    write_csv(args.plots / "residuals.csv", points[["predicted", "residual"]])
+    names = list(transformer.get_feature_names_out())
+    importance = pd.DataFrame(model.feature_importance(booster, names))
+    write_csv(args.plots / "feature_importance.csv", importance.round(2))
+
+    print("evaluate: " + ", ".join(f"{k}={_rounded(v)}" for k, v in metrics.items()))
+    failures = gate_failures(metrics, settings)
+    if failures:
+        raise stage.QualityGateError("quality gate failed: " + "; ".join(failures))
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), 6) if isinstance(value, float) else value
+
+
+if __name__ == "__main__":
+    stage.run(main)

@@ -1,0 +1,31 @@
+"""featurize: fit the feature transformer on the train split only.
+
+The test split never reaches `fit`: imputation medians and category fills are train figures.
+"""
+
+import argparse
+from pathlib import Path
+
+import joblib
+
+from house_price import stage
+from house_price.features import FeatureTransformer
+from house_price.io import atomic_path, read_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--transformer", type=Path, required=True)
+    args = parser.parse_args()
+    _, profile = stage.load_stage_inputs()
+
+    transformer = FeatureTransformer(profile).fit(read_table(args.train))
+    with atomic_path(args.transformer) as tmp:
+        joblib.dump(transformer, tmp)
+    names = transformer.get_feature_names_out()
+    print(f"featurize: {len(names)} features from {len(profile.features)} columns")
+
+
+if __name__ == "__main__":
+    stage.run(main)
