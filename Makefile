@@ -1,0 +1,51 @@
+# Two commands: `make run` (set up and run the pipeline), `make test` (the whole test suite).
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3.11
+PORT ?= 8000
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+# Stage commands call `python`: make it the venv's.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install run test lint format serve image rehearse bench clean
+
+$(BIN)/activate: requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(BIN)/activate
+
+install: $(BIN)/activate  ## create .venv with the pinned requirements and the package
+
+run: install  ## run the pipeline on the embedded default data
+	$(BIN)/dvc repro
+
+test: install  ## the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+serve: install  ## the API on PORT (default 8000) from the bundle in models/
+	$(BIN)/uvicorn house_price.api:app --host 127.0.0.1 --port $(PORT)
+
+image:  ## build the serving image (needs a Docker engine; see scripts/container_env.sh)
+	docker build -t house-price-model:local .
+
+rehearse: install  ## the CI workflow's steps on this machine, push to a local registry included
+	bash scripts/rehearse.sh
+
+bench: install  ## pipeline and API benchmarks (figures in BENCHMARKS.md)
+	$(BIN)/python bench/pipeline_bench.py
+	$(BIN)/python bench/api_bench.py
+
+clean:
+	rm -rf data/raw data/processed artifacts models plots reports metrics.json mlruns

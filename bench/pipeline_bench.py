@@ -1,0 +1,206 @@
+"""Pipeline benchmark: whole-process wall time and peak RSS of `dvc repro`, on this machine.
+
+Runs in a temporary clone of the committed project (so what is measured is what a user
+clones) and prints a markdown table; `--write` replaces the pipeline section of BENCHMARKS.md.
+
+Measured, side by side in one run:
+  * `dvc repro` with nothing changed, against `dvc version` (DVC's own start-up, the floor);
+  * the full default pipeline with the local MLflow store, and against a real `mlflow server`;
+  * how the pipeline grows with the data: 10k, 100k and 1M generated rows, stage by stage.
+Peak RSS is the largest sum of RSS over the process tree, sampled every 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = ("ingest", "process", "featurize", "train", "evaluate", "package")
+SECTION = "## Pipeline"
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    base.update(
+        PATH=f"{BIN}{os.pathsep}{base['PATH']}",
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
+    return base | extra
+
+
+def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None):
+    """(wall seconds, peak tree RSS in MiB) of one command; fails loudly if it fails."""
+    start = time.perf_counter()
+    process = psutil.Popen(
+        args,
+        cwd=cwd,
+        env=env(**(extra_env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    output = process.stdout.read().decode()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{output}")
+    return wall, peak / 2**20
+
+
+def set_rows(repo: Path, rows: int) -> None:
+    path = repo / "params.yaml"
+    text = path.read_text()
+    path.write_text(re.sub(r"(?m)^(  rows: )\d+", rf"\g<1>{rows}", text))
+    assert yaml.safe_load(path.read_text())["synthetic"]["rows"] == rows
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_mlflow(home: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{home / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(home / "artifacts"),
+            "--serve-artifacts",
+        ],
+        cwd=home,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return server, url
+        except OSError:
+            time.sleep(0.3)
+    os.killpg(server.pid, signal.SIGKILL)
+    raise SystemExit("mlflow server did not answer /health within 90 s")
+
+
+def fresh_clone(parent: Path, name: str) -> Path:
+    target = parent / name
+    subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True, timeout=60)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    rows: list[tuple[str, str, str]] = []
+
+    def record(what: str, wall: float, rss: float) -> None:
+        rows.append((what, f"{wall:.2f}", f"{rss:.0f}"))
+        print(f"{what:60s} {wall:8.2f} s {rss:8.0f} MiB", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        work = Path(tmp)
+        repo = fresh_clone(work, "default")
+        record("full default pipeline, local MLflow store", *measure(["dvc", "repro"], repo))
+        noop = [measure(["dvc", "repro"], repo) for _ in range(5)]
+        floor = [measure(["dvc", "version"], repo) for _ in range(5)]
+        record(
+            "`dvc repro`, nothing changed (median of 5)",
+            statistics.median(w for w, _ in noop),
+            max(r for _, r in noop),
+        )
+        record(
+            "`dvc version` (DVC start-up floor, median of 5)",
+            statistics.median(w for w, _ in floor),
+            max(r for _, r in floor),
+        )
+
+        server, url = start_mlflow(work)
+        try:
+            served = fresh_clone(work, "served")
+            record(
+                "full default pipeline, real `mlflow server`",
+                *measure(["dvc", "repro"], served, {"MLFLOW_TRACKING_URI": url}),
+            )
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+        for size in (int(s) for s in args.sizes.split(",")):
+            scaled = fresh_clone(work, f"rows-{size}")
+            set_rows(scaled, size)
+            total_wall, total_rss = measure(["dvc", "repro"], scaled)
+            record(f"{size:,} rows: whole `dvc repro`", total_wall, total_rss)
+            shutil.rmtree(scaled / ".dvc" / "cache")
+            for stage in STAGES:  # each stage alone, forced, for where the time goes
+                record(
+                    f"{size:,} rows: stage {stage}",
+                    *measure(["dvc", "repro", "--force", "--single-item", stage], scaled),
+                )
+            shutil.rmtree(scaled)
+
+    cpu = f"{os.cpu_count()} cores"
+    table = [
+        SECTION,
+        "",
+        f"`python bench/pipeline_bench.py` on this machine ({cpu}); wall time of the whole",
+        "process and peak RSS of its process tree.",
+        "",
+        "| what | wall (s) | peak RSS (MiB) |",
+        "| --- | ---: | ---: |",
+        *(f"| {what} | {wall} | {rss} |" for what, wall, rss in rows),
+        "",
+    ]
+    print("\n".join(table))
+    if args.write:
+        write_section(REPO / "BENCHMARKS.md", "\n".join(table))
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or add) the pipeline section, leaving other sections as they are."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(rf"(?ms)^{re.escape(SECTION)}\n.*?(?=^## |\Z)")
+    text = pattern.sub(section + "\n", text) if pattern.search(text) else text + "\n" + section
+    path.write_text(text.rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    main()

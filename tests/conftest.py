@@ -1,0 +1,192 @@
+"""Shared fixtures: temporary git copies of the repo, a pipeline run once per session, and a
+real MLflow tracking server on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+VENV_BIN = Path(sys.executable).parent
+SERVER_START_TIMEOUT_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment a user has after activating the venv, without any tracking server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600, check=True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        args, cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def project_files() -> list[str]:
+    """Tracked files plus new ones not ignored: what a fresh clone would hold once committed."""
+    listing = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO
+    ).stdout
+    return [name for name in listing.split("\0") if name and (REPO / name).is_file()]
+
+
+def git_copy(destination: Path) -> Path:
+    """A fresh git repository holding the project's files in one commit."""
+    for name in project_files():
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    run(["git", "init", "-q", "-b", "main"], cwd=destination)
+    run(["git", "add", "-A"], cwd=destination)
+    run(["git", "commit", "-qm", "test copy"], cwd=destination)
+    return destination
+
+
+def clone_workspace(source: Path, destination: Path) -> Path:
+    """A copy of a repo that has run the pipeline, with its DVC cache and outputs."""
+    shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
+    return destination
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    url: str
+    pid: int
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """`mlflow server` with an sqlite backend and served artifacts, on a free loopback port."""
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(home / "server.log", "w")  # noqa: SIM115 (closed in the finalizer)
+    process = subprocess.Popen(
+        [
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{home / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(home / "artifacts"),
+            "--serve-artifacts",
+        ],
+        cwd=home,
+        env=clean_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: gunicorn/uvicorn children stop with it
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", SERVER_START_TIMEOUT_S, process)
+        yield MlflowServer(url, process.pid)
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"server for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready within {timeout}s ({last})")
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory: pytest.TempPathFactory, mlflow_server: MlflowServer) -> Path:
+    """A git copy of the project where `dvc repro` ran once on the default data, logging to the
+    session's MLflow server. Read-only for tests: copy it (clone_workspace) to change it."""
+    repo = git_copy(tmp_path_factory.mktemp("pipeline") / "repo")
+    run(["dvc", "repro"], cwd=repo, env=clean_env(MLFLOW_TRACKING_URI=mlflow_server.url))
+    return repo
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(pipeline_repo: Path) -> Path:
+    return pipeline_repo / "models" / "house-price"
+
+
+@pytest.fixture(scope="session")
+def evaluated_rows(pipeline_repo: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The test split and the evaluate stage's prediction for each of its rows."""
+    test = pd.read_parquet(pipeline_repo / "data" / "processed" / "test.parquet")
+    predictions = pd.read_parquet(pipeline_repo / "artifacts" / "test_predictions.parquet")
+    return test, predictions["prediction"].to_numpy()
+
+
+@pytest.fixture
+def workspace(pipeline_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of the pipeline repo (outputs, lock and DVC cache) to change freely."""
+    return clone_workspace(pipeline_repo, tmp_path / "repo")
+
+
+def shared_csv(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the real data sets live outside the repo (see README)")
+    return path
