@@ -3,6 +3,8 @@ real MLflow tracking server on a free loopback port."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -14,10 +16,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -190,3 +194,76 @@ def shared_csv(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent: the real data sets live outside the repo (see README)")
     return path
+
+
+# --- helpers for the pipeline tests (DVC outputs, params, git) ---------------------------------
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def lock_outs(repo: Path) -> dict[str, str]:
+    """Every stage output recorded in dvc.lock: path -> md5 (a `.dir` hash for directories)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    stages = lock["stages"].values()
+    return {out["path"]: out["md5"] for stage in stages for out in stage.get("outs", [])}
+
+
+def cached_dir_listing(repo: Path, dir_md5: str) -> dict[str, str]:
+    """relpath -> md5 of the files of a directory output, from its `.dir` entry in the cache
+    (`dir_md5` as dvc.lock records it, ending in `.dir`)."""
+    entry = repo / ".dvc" / "cache" / "files" / "md5" / dir_md5[:2] / dir_md5[2:]
+    return {item["relpath"]: item["md5"] for item in json.loads(entry.read_text())}
+
+
+def tree_md5s(directory: Path) -> dict[str, str]:
+    return {
+        path.relative_to(directory).as_posix(): md5_of(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def output_mismatches(repo: Path, paths: list[str] | None = None) -> list[str]:
+    """The outputs (all of dvc.lock's, or `paths`) whose content differs from dvc.lock."""
+    recorded = lock_outs(repo)
+    problems = []
+    for name in paths or list(recorded):
+        path, expected = repo / name, recorded[name]
+        if expected.endswith(".dir"):
+            if not path.is_dir():
+                problems.append(f"{name}: missing directory")
+            elif tree_md5s(path) != cached_dir_listing(repo, expected):
+                problems.append(f"{name}: directory content differs from dvc.lock")
+        elif not path.is_file():
+            problems.append(f"{name}: missing")
+        elif md5_of(path) != expected:
+            problems.append(f"{name}: md5 {md5_of(path)} != dvc.lock {expected}")
+    return problems
+
+
+def set_params(repo: Path, **changes: Any) -> None:
+    """Edit params.yaml in a copy: set_params(repo, **{"evaluate.min_r2": 0.999})."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", message, "--allow-empty"], cwd=repo)
+
+
+def git_head(repo: Path) -> str:
+    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()

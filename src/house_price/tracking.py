@@ -97,7 +97,8 @@ def git_state() -> dict[str, str]:
         return result.stdout.strip() if result.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    # dvc.lock is rewritten by the run itself (stage by stage), so it does not count as a change.
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock"))
     return {"git_commit": commit, "git_dirty": str(dirty).lower()}
 
 

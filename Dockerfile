@@ -1,0 +1,50 @@
+# The serving image: the FastAPI app (src/house_price/api.py) and the model bundle it serves.
+#   docker build -t house-price-model .        (tests here: --build-arg BASE_IMAGE=local/python:3.11)
+#   docker run --rm -p 8000:8000 house-price-model
+# Only the serving dependencies (requirements-serve.txt: xgboost-cpu, no dvc, no mlflow).
+ARG BASE_IMAGE=python:3.11-slim
+
+# --- build: a venv with the pinned serving dependencies and the package ---------------------
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY requirements-serve.txt ./
+RUN pip install --no-cache-dir --requirement requirements-serve.txt
+COPY pyproject.toml ./
+COPY src/ src/
+# Not editable, no dependencies (all pinned above). Then drop what serving never runs: the
+# installers, and the bundled test suites of numpy, pandas, scipy and scikit-learn (~110 MB).
+RUN pip install --no-cache-dir --no-deps . \
+    && find /opt/venv/lib/python3.11/site-packages/numpy /opt/venv/lib/python3.11/site-packages/pandas \
+        /opt/venv/lib/python3.11/site-packages/scipy /opt/venv/lib/python3.11/site-packages/sklearn \
+        -depth -type d -name tests -exec rm -rf {} + \
+    && pip uninstall --yes pip setuptools
+# The bundle, readable (not writable) by the unprivileged user that runs the server.
+COPY models/house-price/ /model/
+RUN chmod -R u=rwX,go=rX /model
+
+# --- runtime ------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title="house-price-model" \
+      org.opencontainers.image.description="House-price prediction API (FastAPI) with its model bundle"
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /model /app/model
+ENV PATH=/opt/venv/bin:$PATH \
+    MODEL_DIR=/app/model \
+    PORT=8000 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+# 200 only once the bundle is loaded and its self-check passed (503 otherwise). No curl in
+# slim images: the venv's Python asks, without any proxy from the environment.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
+# One worker per container: scale with replicas. PORT may be changed at `docker run -e PORT=`.
+CMD ["sh", "-c", "exec uvicorn house_price.api:app --host 0.0.0.0 --port \"${PORT:-8000}\" --workers 1 --no-access-log --timeout-graceful-shutdown 10"]

@@ -1,0 +1,147 @@
+"""Helpers for the API tests: a real uvicorn server on a free loopback port, started and stopped
+by pid with bounded waits, and a raw HTTP client (exact bytes, exact headers, no proxies).
+
+The pipeline outputs come from the shared fixtures of tests/conftest.py: `bundle_dir` (a Path
+to a model bundle) and `evaluated_rows` ((test split DataFrame, evaluate-stage predictions))."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VENV_BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Reply:
+    """One request with exactly these bytes and headers (http.client adds Content-Length only)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+    finally:
+        connection.close()
+
+
+def post_json(base: str, path: str, payload: Any, timeout: float = 60.0) -> Reply:
+    body = json.dumps(payload).encode()
+    return call(base, "POST", path, body, {"Content-Type": "application/json"}, timeout)
+
+
+@dataclass
+class ApiServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_api(
+    model_dir: Path | str,
+    log: Path,
+    expect_status: int | None = 200,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> ApiServer:
+    """`uvicorn house_price.api:app` with MODEL_DIR=model_dir; waits until GET /health answers
+    (with `expect_status`, or anything when None). Always stop it with `stop_api`."""
+    port = free_port()
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MAX_", "MODEL_"))},
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MODEL_DIR": str(model_dir),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DVC_NO_ANALYTICS": "1",
+        **(env or {}),
+    }
+    command = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "uvicorn",
+        "house_price.api:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+    ]
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(
+            command, env=environment, stdout=handle, stderr=subprocess.STDOUT
+        )
+    server = ApiServer(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise AssertionError(f"uvicorn exited {process.returncode}:\n{server.log_text()}")
+        try:
+            status = call(server.url, "GET", "/health", timeout=2).status
+            if expect_status is None or status == expect_status:
+                return server
+            last = f"HTTP {status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    stop_api(server)
+    raise AssertionError(f"{server.url}/health: {last} after {timeout:g}s\n{server.log_text()}")
+
+
+def stop_api(server: ApiServer) -> None:
+    """SIGTERM by pid (the uvicorn process we started, nothing else), bounded, then SIGKILL."""
+    process = server.process
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)

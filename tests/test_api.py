@@ -1,0 +1,601 @@
+"""The serving API: a real uvicorn server over HTTP for the main behaviours (FastAPI's TestClient
+where it is equivalent and faster), bad input, and parity with the pipeline and with MLflow.
+
+Fixtures from tests/conftest.py: `bundle_dir` (the pipeline's model bundle) and `evaluated_rows`
+(the test split and the evaluate stage's prediction for each of its rows); `mlflow_server` (the
+tracking server the pipeline registered `house-price-model@champion` in)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from api_support import ApiServer, call, post_json, start_api, stop_api
+from fastapi.testclient import TestClient
+
+from house_price.api import create_app, encode_columns
+from house_price.bundle import Bundle, load_bundle
+from house_price.schema import Profile
+
+PARITY_RTOL = 1e-6
+JSON = {"Content-Type": "application/json"}
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir: Path) -> Bundle:
+    return load_bundle(bundle_dir)
+
+
+@pytest.fixture(scope="module")
+def profile(bundle: Bundle) -> Profile:
+    return bundle.profile
+
+
+@pytest.fixture(scope="module")
+def example(profile: Profile) -> dict[str, Any]:
+    return profile.example_row()
+
+
+@pytest.fixture(scope="module")
+def server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """`uvicorn house_price.api:app` (module-level app, MODEL_DIR from the environment)."""
+    log = tmp_path_factory.mktemp("api") / "uvicorn.log"
+    api = start_api(bundle_dir, log)
+    try:
+        yield api
+    finally:
+        stop_api(api)
+
+
+@pytest.fixture(scope="module")
+def client(bundle_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(bundle_dir)) as test_client:
+        yield test_client
+
+
+def request_rows(frame: pd.DataFrame, profile: Profile) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON rows: ints for int columns, None for missing values."""
+    rows = []
+    for record in frame[profile.feature_names].to_dict(orient="records"):
+        row: dict[str, Any] = {}
+        for column in profile.features:
+            value = record[column.name]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                row[column.name] = None
+            elif column.kind == "int":
+                row[column.name] = int(value)
+            elif column.kind == "float":
+                row[column.name] = float(value)
+            else:
+                row[column.name] = str(value)
+        rows.append(row)
+    return rows
+
+
+def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape
+    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-12)))
+
+
+def errors_of(reply: Any) -> list[dict[str, Any]]:
+    payload = reply.json()
+    assert isinstance(payload["detail"], list), payload
+    return payload["detail"]
+
+
+# --- health and start-up -------------------------------------------------------------------------
+
+
+def test_health_is_200_with_the_model_version(server: ApiServer, bundle: Bundle) -> None:
+    reply = call(server.url, "GET", "/health")
+    assert reply.status == 200
+    assert reply.json() == {"status": "ok", "model_version": bundle.version}
+
+
+def test_missing_bundle_starts_and_answers_503(tmp_path: Path, example: dict[str, Any]) -> None:
+    missing = tmp_path / "no-such-bundle"
+    api = start_api(missing, tmp_path / "uvicorn.log", expect_status=None)
+    try:
+        health = call(api.url, "GET", "/health")
+        assert health.status == 503
+        assert health.json()["status"] == "unavailable"
+        assert "not a model bundle" in health.json()["reason"]
+        assert str(missing) in health.json()["reason"]
+        for path in ("/predict", "/predict/batch"):
+            body = example if path == "/predict" else {"rows": [example]}
+            reply = post_json(api.url, path, body)
+            assert reply.status == 503, reply.text
+            assert "model unavailable" in reply.json()["detail"]
+        assert call(api.url, "GET", "/model").status == 503
+        metrics = call(api.url, "GET", "/metrics")
+        assert metrics.status == 200
+        assert "model_ready 0.0" in metrics.text
+        assert api.alive()
+        assert "not a model bundle" in api.log_text()  # the reason is logged
+    finally:
+        stop_api(api)
+
+
+def corrupt(bundle_dir: Path, target: Path, file: str, content: bytes) -> Path:
+    shutil.copytree(bundle_dir, target)
+    (target / file).write_bytes(content)
+    return target
+
+
+def test_corrupt_bundle_starts_and_answers_503_over_http(bundle_dir: Path, tmp_path: Path) -> None:
+    broken = corrupt(bundle_dir, tmp_path / "bundle", "model.ubj", b"\x00not a model")
+    api = start_api(broken, tmp_path / "uvicorn.log", expect_status=None)
+    try:
+        health = call(api.url, "GET", "/health")
+        assert health.status == 503
+        assert "unreadable bundle" in health.json()["reason"]
+        assert api.alive()
+        assert "unreadable bundle" in api.log_text()
+    finally:
+        stop_api(api)
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "reason"),
+    [
+        ("transformer.joblib", b"garbage", "unreadable bundle"),
+        ("metadata.json", b"{not json", "unreadable bundle"),
+        ("profile.yaml", b"name: [unclosed", "unreadable bundle"),
+    ],
+)
+def test_corrupt_bundle_parts_answer_503(
+    bundle_dir: Path, tmp_path: Path, file: str, content: bytes, reason: str
+) -> None:
+    broken = corrupt(bundle_dir, tmp_path / "bundle", file, content)
+    with TestClient(create_app(broken)) as test_client:
+        health = test_client.get("/health")
+        assert health.status_code == 503
+        assert reason in health.json()["reason"]
+        assert test_client.post("/predict", json={}).status_code == 503
+
+
+def test_failed_self_check_is_503(bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/health is 200 only once the documented example validated and predicted."""
+    example = load_bundle(bundle_dir).profile.example_row()
+    name = next(iter(example))
+    monkeypatch.setattr(Profile, "example_row", lambda self: {**example, name: "not a value"})
+    with TestClient(create_app(bundle_dir)) as test_client:
+        health = test_client.get("/health")
+    assert health.status_code == 503
+    assert "self-check" in health.json()["reason"]
+    assert name in health.json()["reason"]
+
+
+# --- predictions -------------------------------------------------------------------------------
+
+
+def test_predict_example(server: ApiServer, bundle: Bundle, example: dict[str, Any]) -> None:
+    reply = post_json(server.url, "/predict", example)
+    assert reply.status == 200, reply.text
+    payload = reply.json()
+    assert set(payload) == {"prediction", "model_version"}
+    assert payload["model_version"] == bundle.version
+    assert math.isfinite(payload["prediction"])
+    assert payload["prediction"] > 0
+    expected = bundle.predict_frame(pd.DataFrame([example]))[0]
+    assert payload["prediction"] == pytest.approx(expected, rel=PARITY_RTOL)
+    assert reply.headers["server-timing"].startswith("app;dur=")
+
+
+def test_batch_keeps_order(
+    server: ApiServer, evaluated_rows: tuple[pd.DataFrame, np.ndarray], profile: Profile
+) -> None:
+    test, _ = evaluated_rows
+    complete = test[test[profile.feature_names].notna().all(axis=1)]
+    rows = request_rows(complete.head(50), profile)
+    forward = post_json(server.url, "/predict/batch", {"rows": rows})
+    backward = post_json(server.url, "/predict/batch", {"rows": rows[::-1]})
+    assert forward.status == backward.status == 200
+    predictions = forward.json()["predictions"]
+    assert len(predictions) == len(rows)
+    assert backward.json()["predictions"] == predictions[::-1]
+    singles = [post_json(server.url, "/predict", row).json()["prediction"] for row in rows[:10]]
+    assert relative_difference(np.array(singles), np.array(predictions[:10])) <= PARITY_RTOL
+
+
+def test_concurrent_single_requests_get_their_own_predictions(
+    server: ApiServer, evaluated_rows: tuple[pd.DataFrame, np.ndarray], profile: Profile
+) -> None:
+    """Concurrent /predict calls are micro-batched into one model call: each must still get
+    the prediction of its own row."""
+    test, expected = evaluated_rows
+    mask = test[profile.feature_names].notna().all(axis=1).to_numpy()
+    rows = request_rows(test[mask].head(200), profile)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        replies = list(pool.map(lambda row: post_json(server.url, "/predict", row), rows))
+    assert all(reply.status == 200 for reply in replies)
+    got = np.array([reply.json()["prediction"] for reply in replies])
+    assert relative_difference(got, expected[mask][: len(rows)]) <= PARITY_RTOL
+
+
+def test_batch_limit_is_configurable(
+    bundle_dir: Path, example: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_BATCH_ROWS", "5")
+    with TestClient(create_app(bundle_dir)) as test_client:
+        assert test_client.post("/predict/batch", json={"rows": [example] * 5}).status_code == 200
+        reply = test_client.post("/predict/batch", json={"rows": [example] * 6})
+    assert reply.status_code == 422
+    (error,) = reply.json()["detail"]
+    assert error["loc"] == ["body", "rows"]
+    assert "at most 5 rows" in error["msg"]
+    assert "MAX_BATCH_ROWS" in error["msg"]
+    assert "input" not in error  # the rows are not echoed back
+
+
+def test_batch_default_limit_over_http(server: ApiServer, example: dict[str, Any]) -> None:
+    reply = post_json(server.url, "/predict/batch", {"rows": [example] * 10_001})
+    assert reply.status == 422
+    assert "at most 10000 rows" in errors_of(reply)[0]["msg"]
+    assert len(reply.body) < 2000
+    reply = post_json(server.url, "/predict/batch", {"rows": [example] * 10_000})
+    assert reply.status == 200
+    assert len(reply.json()["predictions"]) == 10_000
+
+
+def test_empty_batch_and_bare_list_are_422(client: TestClient, example: dict[str, Any]) -> None:
+    empty = client.post("/predict/batch", json={"rows": []})
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["msg"] == "rows: at least one row is required"
+    bare = client.post("/predict/batch", json=[example])  # documented format: {"rows": [...]}
+    assert bare.status_code == 422
+    assert client.post("/predict/batch", json={}).status_code == 422
+
+
+def test_batch_errors_name_the_row_and_field(client: TestClient, example: dict[str, Any]) -> None:
+    rows = [example, {**example, "location": "Atlantis"}]
+    reply = client.post("/predict/batch", json={"rows": rows})
+    assert reply.status_code == 422
+    (error,) = reply.json()["detail"]
+    assert error["loc"] == ["body", "rows", 1, "location"]
+    assert error["msg"].startswith("rows.1.location: ")
+
+
+# --- model metadata and metrics ------------------------------------------------------------------
+
+
+def test_model_metadata(server: ApiServer, bundle: Bundle) -> None:
+    reply = call(server.url, "GET", "/model")
+    assert reply.status == 200
+    payload = reply.json()
+    metadata = bundle.metadata
+    assert payload["model_version"] == bundle.version
+    assert payload["metrics"] == metadata["metrics"]
+    assert payload["params"] == metadata["params"]
+    assert payload["lineage"]["git_commit"] == metadata["lineage"]["git_commit"]
+    assert payload["lineage"]["data_md5"] == metadata["lineage"]["data_md5"]
+    assert payload["mlflow"]["run_id"] == metadata["mlflow"]["run_id"]
+    assert [item["name"] for item in payload["features"]] == bundle.profile.feature_names
+    assert payload["max_batch_rows"] == 10_000
+
+
+def test_metrics(server: ApiServer, example: dict[str, Any], bundle: Bundle) -> None:
+    assert post_json(server.url, "/predict", example).status == 200
+    assert post_json(server.url, "/predict/batch", {"rows": [example] * 3}).status == 200
+    assert post_json(server.url, "/predict", {"nope": 1}).status == 422
+    assert call(server.url, "GET", "/no/such/path/12345").status == 404
+    reply = call(server.url, "GET", "/metrics")
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    text = reply.text
+    for line in (
+        "# TYPE http_requests_total counter",
+        'http_requests_total{handler="/predict",method="POST",status="200"}',
+        'http_requests_total{handler="/predict",method="POST",status="422"}',
+        'http_requests_total{handler="/predict/batch",method="POST",status="200"}',
+        'http_requests_total{handler="<unmatched>",method="GET",status="404"}',
+        "# TYPE http_request_duration_seconds histogram",
+        'http_request_duration_seconds_bucket{handler="/predict",le="0.005",method="POST",status="200"}',
+        'model_predictions_total{endpoint="/predict"}',
+        'model_predictions_total{endpoint="/predict/batch"}',
+        f'version="{bundle.version}"',
+        "model_ready 1.0",
+    ):
+        assert line in text, line
+    assert "/no/such/path" not in text  # route templates, never raw paths
+    batch_count = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('model_predictions_total{endpoint="/predict/batch"}')
+    )
+    assert float(batch_count.split()[-1]) >= 3
+
+
+def test_openapi_documents_valid_examples(server: ApiServer) -> None:
+    spec = call(server.url, "GET", "/openapi.json").json()
+    for path in ("/predict", "/predict/batch"):
+        body = spec["paths"][path]["post"]["requestBody"]
+        media = body["content"]["application/json"]
+        assert body["required"] is True
+        assert media["schema"]["$ref"].startswith("#/components/schemas/")
+        reply = post_json(server.url, path, media["example"])
+        assert reply.status == 200, (path, reply.text)
+    schemas = spec["components"]["schemas"]
+    for name in ("PredictRequest", "BatchRow"):
+        assert schemas[name]["additionalProperties"] is False
+        assert all("examples" in prop for prop in schemas[name]["properties"].values())
+        assert schemas[name]["examples"]
+    assert schemas["BatchPredictRequest"]["properties"]["rows"]["maxItems"] == 10_000
+    docs = call(server.url, "GET", "/docs")
+    assert docs.status == 200
+    assert b"swagger" in docs.body.lower()
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", [" suburb ", "SUBURB", "suburb", "Suburban", "  sUbUrBaN "])
+def test_category_spellings_are_normalised(
+    client: TestClient, example: dict[str, Any], spelling: str
+) -> None:
+    canonical = client.post("/predict", json={**example, "location": "Suburb"})
+    reply = client.post("/predict", json={**example, "location": spelling})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["prediction"] == canonical.json()["prediction"]
+
+
+def test_unknown_category_lists_the_allowed_values(
+    client: TestClient, example: dict[str, Any], profile: Profile
+) -> None:
+    reply = client.post("/predict", json={**example, "location": "Atlantis"})
+    assert reply.status_code == 422
+    (error,) = reply.json()["detail"]
+    assert error["loc"] == ["body", "location"]
+    assert error["msg"].startswith("location: Input should be one of: ")
+    for category in profile.feature("location").categories:
+        assert category in error["msg"]
+    assert error["input"] == "Atlantis"
+
+
+def test_unknown_field_is_rejected(client: TestClient, example: dict[str, Any]) -> None:
+    reply = client.post("/predict", json={**example, "garage": 2})
+    assert reply.status_code == 422
+    (error,) = reply.json()["detail"]
+    assert error["loc"] == ["body", "garage"]
+    assert error["type"] == "extra_forbidden"
+    assert error["msg"].startswith("garage: ")
+
+
+def test_missing_and_out_of_bounds_fields_are_named(
+    client: TestClient, example: dict[str, Any], profile: Profile
+) -> None:
+    column = next(column for column in profile.features if column.minimum is not None)
+    missing = next(name for name in profile.feature_names if name != column.name)
+    row = {key: value for key, value in example.items() if key != missing}
+    row[column.name] = column.minimum - 1
+    reply = client.post("/predict", json=row)
+    assert reply.status_code == 422
+    fields = {error["loc"][-1]: error for error in reply.json()["detail"]}
+    assert fields[missing]["type"] == "missing"
+    assert fields[missing]["msg"] == f"{missing}: Field required"
+    assert fields[column.name]["type"] == "greater_than_equal"
+    assert fields[column.name]["msg"].startswith(f"{column.name}: ")
+
+
+def test_int_fields_take_whole_numbers(
+    client: TestClient, example: dict[str, Any], profile: Profile
+) -> None:
+    """JSON Schema's "integer" (what the OpenAPI says) includes 3.0; 3.5 and "3" are not."""
+    name = numeric_field(profile, "int")
+    value = int(example[name])
+    reference = client.post("/predict", json=example).json()["prediction"]
+    assert client.post("/predict", json={**example, name: float(value)}).json()["prediction"] == (
+        reference
+    )
+    for bad, message in ((value + 0.5, "Input should be a whole number"), (str(value), "number")):
+        reply = client.post("/predict", json={**example, name: bad})
+        assert reply.status_code == 422
+        (error,) = reply.json()["detail"]
+        assert error["loc"] == ["body", name]
+        assert message in error["msg"]
+
+
+def numeric_field(profile: Profile, kind: str = "float") -> str:
+    return next(column.name for column in profile.features if column.kind == kind)
+
+
+BAD_VALUES = [
+    pytest.param(b"NaN", id="NaN"),
+    pytest.param(b"Infinity", id="Infinity"),
+    pytest.param(b"-Infinity", id="-Infinity"),
+    pytest.param(b"1e400", id="1e400"),
+    pytest.param(b"-1e400", id="-1e400"),
+    pytest.param(b"1e308", id="1e308"),
+    pytest.param(b"9" * 5000, id="5000-digit-int"),
+    pytest.param(b"1" + b"0" * 400 + b".5", id="400-digit-float"),
+    pytest.param(b'"1850"', id="numeric-string"),
+    pytest.param(b'"NaN"', id="nan-string"),
+    pytest.param(b"true", id="bool"),
+    pytest.param(b"null", id="null"),
+    pytest.param(b"[1850]", id="array"),
+    pytest.param(b'{"a": 1}', id="object"),
+]
+
+
+@pytest.mark.parametrize("value", BAD_VALUES)
+def test_bad_numbers_are_422_naming_the_field_over_http(
+    server: ApiServer, example: dict[str, Any], profile: Profile, value: bytes
+) -> None:
+    name = numeric_field(profile)
+    body = json.dumps({**example, name: "PLACEHOLDER"}).encode()
+    body = body.replace(b'"PLACEHOLDER"', value)
+    reply = call(server.url, "POST", "/predict", body, JSON)
+    assert reply.status == 422, reply.text
+    (error,) = errors_of(reply)
+    # Numbers JSON cannot hold (5000 digits) fail while parsing: then the body is named.
+    assert error["loc"] in (["body", name], ["body"]), error
+    assert error["msg"].startswith(f"{name}: " if error["loc"] == ["body", name] else "body: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(b'{"sqft": ', JSON, id="truncated-json"),
+        pytest.param(b"{'sqft': 1}", JSON, id="single-quotes"),
+        pytest.param(b"", JSON, id="empty-body"),
+        pytest.param(b"\xff\xfe\x00{", JSON, id="invalid-utf8"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, JSON, id="deep-nesting"),
+        pytest.param(b"null", JSON, id="null-body"),
+        pytest.param(b"[]", JSON, id="array-body"),
+        pytest.param(b'"text"', JSON, id="string-body"),
+        pytest.param(b"{}", JSON, id="empty-object"),
+        pytest.param(b'{"sqft": 1850}', {"Content-Type": "text/plain"}, id="text-plain"),
+        pytest.param(b'{"sqft": 1850}', {}, id="no-content-type"),
+        pytest.param(
+            b"sqft=1850", {"Content-Type": "application/x-www-form-urlencoded"}, id="form"
+        ),
+        pytest.param(b'{"sqft": 1850}', {"Content-Type": "application/xml"}, id="xml"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_malformed_requests_are_4xx_over_http(
+    server: ApiServer, path: str, body: bytes, headers: dict[str, str]
+) -> None:
+    reply = call(server.url, "POST", path, body, headers)
+    assert 400 <= reply.status < 500, reply.text
+    if headers.get("Content-Type") != "application/json":
+        assert reply.status == 415
+        assert "application/json" in reply.json()["detail"]
+    else:
+        assert reply.status == 422
+        for error in errors_of(reply):
+            assert error["loc"][0] == "body"
+            assert error["msg"].split(":", 1)[0]  # "<field>: ..." or "body: ..."
+
+
+def test_json_with_charset_is_accepted(server: ApiServer, example: dict[str, Any]) -> None:
+    body = json.dumps(example).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    assert call(server.url, "POST", "/predict", body, headers).status == 200
+
+
+def test_oversized_body_is_413(
+    bundle_dir: Path, example: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_BODY_BYTES", "4096")
+    with TestClient(create_app(bundle_dir)) as test_client:
+        reply = test_client.post("/predict/batch", json={"rows": [example] * 100})
+        assert test_client.post("/predict/batch", json={"rows": [example]}).status_code == 200
+    assert reply.status_code == 413
+    assert "MAX_BODY_BYTES" in reply.json()["detail"]
+
+
+def test_server_survives_bad_input(server: ApiServer) -> None:
+    assert server.alive()
+    assert call(server.url, "GET", "/health").status == 200
+    assert "Traceback" not in server.log_text()
+
+
+# --- parity ------------------------------------------------------------------------------------
+
+
+def test_parity_with_the_evaluate_stage_through_the_api(
+    server: ApiServer, evaluated_rows: tuple[pd.DataFrame, np.ndarray], profile: Profile
+) -> None:
+    """Every test-split row the request model can carry (all features present) goes through
+    POST /predict/batch and POST /predict; both match the evaluate stage's predictions."""
+    test, expected = evaluated_rows
+    complete = test[profile.feature_names].notna().all(axis=1).to_numpy()
+    rows = request_rows(test[complete], profile)
+    reply = post_json(server.url, "/predict/batch", {"rows": rows})
+    assert reply.status == 200, reply.text
+    batch = np.array(reply.json()["predictions"])
+    difference = relative_difference(batch, expected[complete])
+    singles = np.array(
+        [post_json(server.url, "/predict", row).json()["prediction"] for row in rows]
+    )
+    single_difference = relative_difference(singles, expected[complete])
+    print(
+        f"\nAPI parity: {complete.sum()} of {len(test)} evaluated rows (the others have missing "
+        f"values); max relative difference batch {difference:.2e}, single {single_difference:.2e}"
+    )
+    assert complete.sum() >= 0.9 * len(test)
+    assert difference <= PARITY_RTOL
+    assert single_difference <= PARITY_RTOL
+
+
+def test_parity_of_the_fast_paths_on_all_rows(
+    bundle: Bundle, evaluated_rows: tuple[pd.DataFrame, np.ndarray], profile: Profile
+) -> None:
+    """All evaluated rows, missing values included: the serving encoders (row by row, column
+    by column) build the pipeline transformer's matrix exactly, and predict its predictions."""
+    test, expected = evaluated_rows
+    rows = request_rows(test, profile)
+    reference = bundle.transformer.transform(test)
+    assert np.array_equal(bundle.encoder.encode(rows), reference)
+    assert np.array_equal(encode_columns(bundle.encoder, rows), reference)
+    frame = bundle.predict_frame(test)
+    fast = bundle.predict_rows(rows)
+    print(f"\nfast-path parity: all {len(test)} evaluated rows, matrices identical")
+    assert relative_difference(frame, expected) <= PARITY_RTOL
+    assert relative_difference(fast, expected) <= PARITY_RTOL
+
+
+def test_parity_with_the_mlflow_champion(
+    mlflow_server: Any,
+    server: ApiServer,
+    evaluated_rows: tuple[pd.DataFrame, np.ndarray],
+    profile: Profile,
+) -> None:
+    """`models:/house-price-model@champion` as `mlflow models serve` would load it (pyfunc)
+    predicts what the API predicts, on the same rows."""
+    import mlflow.pyfunc
+
+    test, expected = evaluated_rows
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(mlflow_server.url)
+    try:
+        champion = mlflow.pyfunc.load_model("models:/house-price-model@champion")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    pyfunc = np.asarray(champion.predict(test[profile.feature_names]), dtype=float)
+    assert relative_difference(pyfunc, expected) <= PARITY_RTOL
+    complete = test[profile.feature_names].notna().all(axis=1).to_numpy()
+    rows = request_rows(test[complete], profile)
+    api = np.array(post_json(server.url, "/predict/batch", {"rows": rows}).json()["predictions"])
+    print(f"\nMLflow parity: {complete.sum()} rows through the API, all {len(test)} through pyfunc")
+    assert relative_difference(api, pyfunc[complete]) <= PARITY_RTOL
+
+
+# --- the module ------------------------------------------------------------------------------
+
+
+def test_module_imports_only_what_serving_needs(bundle_dir: Path) -> None:
+    code = (
+        "import sys, house_price.api; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'dvc', 'matplotlib'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"MODEL_DIR": str(bundle_dir), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_bad_configuration_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BATCH_ROWS", "zero")
+    with pytest.raises(ValueError, match="MAX_BATCH_ROWS"):
+        create_app("unused")

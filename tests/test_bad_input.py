@@ -1,0 +1,213 @@
+"""Raw input that does not fit: the stage stops with one line naming the file, the column and
+the problem (no traceback), exits non-zero, leaves no half-written output, and `dvc checkout`
+brings back the last good outputs. And the "use your own data" path with a valid CSV.
+
+Two routes in: a user profile whose CSV source is bad (ingest or process rejects it), and a
+corrupted `data/raw/data.csv` re-processed with `dvc repro -s process`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import lock_outs, output_mismatches, run, set_params, shared_csv
+
+pytestmark = pytest.mark.slow
+
+USER_CSV = "data/external/mydata.csv"
+RAW_CSV = "data/raw/data.csv"
+STAGE_OUTPUTS = {
+    "ingest": ["data/raw/data.csv", "data/raw/source.json"],
+    "process": [
+        "data/processed/train.parquet",
+        "data/processed/test.parquet",
+        "data/processed/manifest.json",
+        "reports/process.json",
+    ],
+}
+OUTPUT_DIRS = ["data", "artifacts", "reports", "plots", "models"]
+
+
+def good_csv(repo: Path) -> pd.DataFrame:
+    """The raw default data (dirty but valid), as text."""
+    return pd.read_csv(repo / RAW_CSV, dtype=str, keep_default_na=False)
+
+
+def to_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def missing_column(repo: Path) -> bytes:
+    return to_bytes(good_csv(repo).drop(columns="condition"))
+
+
+def wrong_type(repo: Path) -> bytes:
+    """year_built exported as dates: a column of the wrong type."""
+    frame = good_csv(repo)
+    years = frame["year_built"]
+    frame["year_built"] = years.where(years == "", years.str[:4] + "-06-01")
+    return to_bytes(frame)
+
+
+def header_only(repo: Path) -> bytes:
+    return (repo / RAW_CSV).read_bytes().split(b"\n", 1)[0] + b"\n"
+
+
+def parquet_bytes(repo: Path) -> bytes:
+    """A Parquet file saved under a .csv name."""
+    return (repo / "data" / "processed" / "train.parquet").read_bytes()
+
+
+def gzip_bytes(repo: Path) -> bytes:
+    """A compressed export saved under a .csv name."""
+    return gzip.compress((repo / RAW_CSV).read_bytes(), mtime=0)
+
+
+# kind -> (content, the column the message must name, the problem it must state)
+BAD_INPUTS = {
+    "missing_column": (missing_column, "condition", r"missing column\(s\) 'condition'"),
+    "wrong_type": (
+        wrong_type,
+        "year_built",
+        r"column 'year_built' should be int but has \d+ non-numeric value\(s\), "
+        r"e\.g\. '\d{4}-06-01' \(line [\d, ]+\)",
+    ),
+    "empty": (lambda repo: b"", None, r"file is empty"),
+    "header_only": (header_only, None, r"no data rows \(header only\)"),
+    "binary": (None, None, r"not a (UTF-8 text|valid) CSV"),
+}
+
+
+def assert_one_line_error(result, stage: str, file: str, column: str | None, problem: str):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{stage}: error: ")]
+    assert len(errors) == 1, result.stderr
+    message = errors[0]
+    assert message.startswith(f"{stage}: error: {file}: "), message
+    assert re.search(problem, message), message
+    if column is not None:
+        assert f"'{column}'" in message
+    # Everything else on stderr is DVC's: its summary of the failed stage, and its warnings
+    # (e.g. "WARNING: 'data/raw/data.csv' is empty.").
+    others = [line for line in result.stderr.splitlines() if line.strip() and line != message]
+    dvc_errors = [line for line in others if line.startswith("ERROR: ")]
+    assert len(dvc_errors) == 1, result.stderr
+    assert dvc_errors[0].startswith(f"ERROR: failed to reproduce '{stage}': "), result.stderr
+    assert all(line.startswith(("ERROR: ", "WARNING: ")) for line in others), result.stderr
+
+
+def assert_nothing_half_written(repo: Path, stage: str, lock_before: dict[str, str]) -> None:
+    """A failed stage's outputs are gone (DVC removed them) or still the last good ones; and no
+    temporary file of an atomic write is left behind."""
+    for name in STAGE_OUTPUTS[stage]:
+        path = repo / name
+        if path.exists():
+            assert output_mismatches(repo, [name]) == [], f"{name} changed by a failed stage"
+            assert lock_outs(repo)[name] == lock_before[name]
+    leftovers = [
+        str(path.relative_to(repo))
+        for directory in OUTPUT_DIRS
+        for path in (repo / directory).rglob("*")
+        if ".tmp" in path.name
+    ]
+    assert leftovers == []
+
+
+def assert_restorable(repo: Path) -> None:
+    run(["dvc", "checkout", "--force"], cwd=repo)
+    assert output_mismatches(repo) == []
+
+
+# --- route 1: a user profile with a bad CSV source ---------------------------------------------
+
+
+def use_own_csv(repo: Path, content: bytes | None, **params) -> None:
+    """What the README tells a user to do: a profile for their CSV, then select it."""
+    spec = yaml.safe_load((repo / "profiles" / "houses.yaml").read_text())
+    spec.update(name="mydata", source=USER_CSV)
+    (repo / "profiles" / "mydata.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    set_params(repo, dataset="mydata", **params)
+    if content is not None:
+        (repo / USER_CSV).write_bytes(content)
+
+
+@pytest.mark.parametrize("kind", [*BAD_INPUTS, "absent"])
+def test_bad_user_csv(workspace: Path, kind: str) -> None:
+    if kind == "absent":
+        content, column, problem = None, None, r"file not found \(profile 'mydata' reads it"
+    else:
+        make, column, problem = BAD_INPUTS[kind]
+        content = (make or parquet_bytes)(workspace)
+    lock_before = lock_outs(workspace)
+    use_own_csv(workspace, content)
+
+    result = run(["dvc", "repro"], cwd=workspace, check=False)
+    # ingest checks that the file is a CSV with the profile's columns; process checks types.
+    stage, file = ("process", RAW_CSV) if kind == "wrong_type" else ("ingest", USER_CSV)
+    assert_one_line_error(result, stage, file, column, problem)
+    next_stage = "process" if stage == "ingest" else "featurize"
+    assert f"Running stage '{next_stage}'" not in result.stdout + result.stderr
+    assert_nothing_half_written(workspace, stage, lock_before)
+    assert_restorable(workspace)
+
+
+# --- route 2: a corrupted raw file, re-processed -----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(BAD_INPUTS))
+def test_corrupted_raw_file(workspace: Path, kind: str) -> None:
+    make, column, problem = BAD_INPUTS[kind]
+    content = (make or gzip_bytes)(workspace)
+    lock_before = lock_outs(workspace)
+    raw = workspace / RAW_CSV
+    raw.unlink()  # never write through a file that may share its inode with the DVC cache
+    raw.write_bytes(content)
+
+    result = run(["dvc", "repro", "-s", "process"], cwd=workspace, check=False)
+    assert_one_line_error(result, "process", RAW_CSV, column, problem)
+    assert_nothing_half_written(workspace, "process", lock_before)
+    assert lock_outs(workspace) == lock_before
+    assert_restorable(workspace)
+    assert json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout) == {}
+
+
+# --- a valid CSV of one's own: the original project's 84 rows -----------------------------------
+
+
+def test_own_csv_runs_the_whole_pipeline(workspace: Path) -> None:
+    seed = shared_csv("seed_house_data.csv")
+    assert seed.read_bytes().startswith(b"\n"), "the seed file begins with a blank line"
+    # 84 rows give a 17-row test split: the gate for 5,000 rows does not apply.
+    use_own_csv(workspace, seed.read_bytes(), **{"evaluate.min_r2": 0.0})
+
+    result = run(["dvc", "repro"], cwd=workspace)
+    for stage in ("ingest", "process", "featurize", "train", "evaluate", "package"):
+        assert f"Running stage '{stage}'" in result.stdout
+    report = json.loads((workspace / "reports" / "process.json").read_text())
+    assert report["rows_in"] == 84
+    assert report["train_rows"] + report["test_rows"] == report["rows_out"]
+    assert (workspace / RAW_CSV).read_bytes() == seed.read_bytes()  # copied as given
+    source = json.loads((workspace / "data" / "raw" / "source.json").read_text())
+    assert source["source"] == USER_CSV
+    assert source["noise_floor_rmsle"] is None
+    metrics = json.loads((workspace / "metrics.json").read_text())
+    assert metrics["test_rows"] == report["test_rows"] == 17
+    assert "noise_floor_rmsle" not in metrics
+    assert metrics["r2"] > 0.5, metrics
+    print(f"84-row seed data: {metrics}")
+    metadata = json.loads((workspace / "models" / "house-price" / "metadata.json").read_text())
+    assert metadata["dataset"] == "mydata"
+    assert metadata["metrics"] == metrics
+    assert (workspace / "models" / "house-price" / "profile.yaml").read_bytes() == (
+        workspace / "profiles" / "mydata.yaml"
+    ).read_bytes()
+    assert output_mismatches(workspace) == []
+    assert json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout) == {}
+    assert len(pd.read_parquet(workspace / "data" / "processed" / "test.parquet")) == 17

@@ -1,0 +1,207 @@
+"""The regressor (deterministic fit, metrics, quality gate) and the atomic writes every stage
+uses for its outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from house_price.evaluation import gate_failures, plot_rows
+from house_price.io import atomic_dir, atomic_path, write_csv, write_json, write_table
+from house_price.model import feature_importance, fit, predict, regression_metrics
+
+PARAMS = {
+    "seed": 42,
+    "log_target": True,
+    "validation_size": 0.1,
+    "early_stopping_rounds": 20,
+    "n_estimators": 300,
+    "learning_rate": 0.1,
+    "max_depth": 4,
+    "min_child_weight": 1,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "tree_method": "hist",
+    "n_jobs": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    features = rng.uniform(0, 1, (2000, 4))
+    features[:, 3] = 0.5  # a constant column: never split on
+    price = np.exp(12 + features[:, 0] + 0.5 * features[:, 1] + rng.normal(0, 0.05, 2000))
+    return features, price
+
+
+def test_fit_is_deterministic(data) -> None:
+    features, price = data
+    first, figures = fit(features, price, PARAMS)
+    second, again = fit(features, price, PARAMS)
+    assert first.save_raw("ubj") == second.save_raw("ubj")
+    assert figures == again
+    np.testing.assert_array_equal(
+        predict(first, features, "log1p"), predict(second, features, "log1p")
+    )
+    other, _ = fit(features, price, {**PARAMS, "seed": 7})
+    assert other.save_raw("ubj") != first.save_raw("ubj"), "the seed is used"
+
+
+def test_fit_stops_early_and_learns(data) -> None:
+    features, price = data
+    booster, figures = fit(features, price, PARAMS)
+    assert figures["validation_rows"] == 200
+    assert figures["train_rows"] == 1800
+    assert 0 < figures["best_iteration"] < PARAMS["n_estimators"] - 1
+    assert booster.num_boosted_rounds() == figures["best_iteration"] + 1  # cut at the best
+    assert figures["validation_rmse_fit_scale"] < 0.1  # log scale: noise is 0.05
+    scores = regression_metrics(price, predict(booster, features, "log1p"))
+    assert scores["r2"] > 0.95
+    assert scores["rmsle"] < 0.1
+
+
+def test_log_target_is_inverted_on_predict(data) -> None:
+    features, price = data
+    log_booster, _ = fit(features, price, PARAMS)
+    raw = log_booster.inplace_predict(features)
+    np.testing.assert_allclose(
+        predict(log_booster, features, "log1p"), np.expm1(raw.astype(np.float64)), rtol=0
+    )
+    plain, _ = fit(features, price, {**PARAMS, "log_target": False})
+    assert np.median(predict(plain, features, "identity")) == pytest.approx(
+        np.median(price), rel=0.1
+    )
+
+
+def test_metrics_on_a_hand_example() -> None:
+    actual = np.array([1.0, 2.0, 3.0, 4.0])
+    predicted = np.array([1.0, 2.0, 3.0, 5.0])
+    scores = regression_metrics(actual, predicted)
+    assert scores["rmse"] == pytest.approx(0.5)  # sqrt(1 / 4)
+    assert scores["mae"] == pytest.approx(0.25)
+    assert scores["r2"] == pytest.approx(0.8)  # 1 - 1 / 5
+    assert scores["rmsle"] == pytest.approx(math.sqrt(math.log(6 / 5) ** 2 / 4))
+    perfect = regression_metrics(actual, actual)
+    assert perfect == {"rmse": 0.0, "mae": 0.0, "r2": 1.0, "rmsle": 0.0}
+
+
+def test_rmsle_scores_a_negative_prediction_as_zero() -> None:
+    scores = regression_metrics(np.array([100.0, 100.0]), np.array([-50.0, 100.0]))
+    assert scores["rmsle"] == pytest.approx(math.sqrt(math.log(101) ** 2 / 2))
+    assert scores["mae"] == pytest.approx(75.0)  # the other metrics see the raw prediction
+
+
+def test_quality_gate() -> None:
+    gate = {"min_r2": 0.8, "max_rmsle_over_noise_floor": 1.1}
+    assert gate_failures({"r2": 0.85}, gate) == []
+    assert gate_failures({"r2": 0.85, "rmsle_over_noise_floor": 1.05}, gate) == []
+    low = gate_failures({"r2": 0.7512345}, gate)
+    assert low == ["r2 0.7512 < min_r2 0.8"]
+    both = gate_failures({"r2": 0.5, "rmsle_over_noise_floor": 1.2}, gate)
+    assert len(both) == 2
+    assert "rmsle/noise floor 1.200 > max_rmsle_over_noise_floor 1.1" in both[1]
+
+
+def test_feature_importance_lists_every_feature(data) -> None:
+    features, price = data
+    booster, _ = fit(features, price, PARAMS)
+    rows = feature_importance(booster, ["a", "b", "c", "constant"])
+    assert [row["feature"] for row in rows][:2] == ["a", "b"]  # by the generating process
+    assert rows[-1] == {"feature": "constant", "gain": 0.0}
+    assert [row["gain"] for row in rows] == sorted((row["gain"] for row in rows), reverse=True)
+
+
+def test_plot_rows_are_a_seeded_sample() -> None:
+    actual = np.arange(5000, dtype=float)
+    predicted = actual + 1
+    rows = plot_rows(actual, predicted, 100, seed=3)
+    assert len(rows) == 100
+    assert rows.equals(plot_rows(actual, predicted, 100, seed=3))
+    assert (rows["residual"] == -1).all()
+    assert len(plot_rows(actual[:50], predicted[:50], 100, seed=3)) == 50
+
+
+# --- atomic writes: a failing writer leaves nothing under the final name -----------------------
+
+
+class WriterCrashError(RuntimeError):
+    pass
+
+
+def crash_while_writing(target: Path, payload: bytes) -> None:
+    """A writer that dies half-way, as a stage killed by an exception would."""
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent
+        assert tmp.name != target.name
+        tmp.write_bytes(payload)
+        raise WriterCrashError
+
+
+def crash_while_building(target: Path) -> None:
+    with atomic_dir(target) as building:
+        (building / "model.ubj").write_text("v2, half")
+        raise WriterCrashError
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+def test_atomic_path_leaves_no_file_when_the_writer_raises(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "model.ubj"
+    with pytest.raises(WriterCrashError):
+        crash_while_writing(target, b"half a model")
+    assert leftovers(target.parent) == []
+
+
+def test_atomic_path_keeps_the_old_file_when_the_writer_raises(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_text('{"r2": 0.9}\n')
+    with pytest.raises(WriterCrashError):
+        crash_while_writing(target, b'{"r2": ')
+    assert target.read_text() == '{"r2": 0.9}\n'
+    assert leftovers(tmp_path) == ["metrics.json"]
+
+
+def test_atomic_path_replaces_on_success_and_keeps_the_suffix(tmp_path: Path, data) -> None:
+    """XGBoost picks the format from the suffix: the temporary name must end like the target."""
+    booster, _ = fit(*data, PARAMS)
+    target = tmp_path / "model.ubj"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp.suffix == ".ubj"
+        booster.save_model(tmp)
+    assert leftovers(tmp_path) == ["model.ubj"]
+    with pytest.raises(UnicodeDecodeError):
+        json.loads(target.read_bytes().decode())  # UBJSON, not JSON
+    assert xgb.Booster(model_file=str(target)).save_raw("ubj") == booster.save_raw("ubj")
+
+
+def test_writers_leave_nothing_when_serialising_fails(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        write_json(tmp_path / "metrics.json", {"r2": float("nan")})  # NaN is no JSON
+    with pytest.raises(Exception):  # noqa: B017, PT011 (pyarrow's error type varies)
+        write_table(tmp_path / "train.parquet", pd.DataFrame({"x": [object()]}))
+    assert leftovers(tmp_path) == []
+    write_csv(tmp_path / "plot.csv", pd.DataFrame({"a": [1.5]}))
+    assert (tmp_path / "plot.csv").read_text() == "a\n1.5\n"
+
+
+def test_atomic_dir_swaps_in_a_complete_directory_only(tmp_path: Path) -> None:
+    target = tmp_path / "models" / "house-price"
+    with atomic_dir(target) as building:
+        (building / "model.ubj").write_text("v1")
+        assert not target.exists(), "nothing under the final name while it is built"
+    assert leftovers(target) == ["model.ubj"]
+    with pytest.raises(WriterCrashError):
+        crash_while_building(target)
+    assert (target / "model.ubj").read_text() == "v1"
+    assert leftovers(target.parent) == ["house-price"]

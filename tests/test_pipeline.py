@@ -1,0 +1,327 @@
+"""The whole pipeline, for real: `dvc repro` in temporary git copies of the repo.
+
+`pipeline_repo` (conftest) ran `dvc repro` once against the session's MLflow server; tests
+that change anything work on private copies of it (`workspace`, `forced_repro`).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import socket
+import textwrap
+import time
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import (
+    clean_env,
+    clone_workspace,
+    free_port,
+    git_head,
+    lock_outs,
+    md5_of,
+    output_mismatches,
+    run,
+    set_params,
+    tree_md5s,
+)
+
+from house_price.bundle import BUNDLE_FILES, content_version, load_bundle
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["ingest", "process", "featurize", "train", "evaluate", "package"]
+# Outputs that must be bit-identical between runs: everything but what names the MLflow run.
+RUN_SPECIFIC = {"artifacts/train_run.json", "models/house-price"}
+PLOT_TITLES = [
+    "Predicted vs actual price (test split)",
+    "Residuals (actual - predicted) vs predicted",
+    "Feature importance (total gain)",
+]
+
+
+def declared_outputs(repo: Path) -> list[str]:
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    names = []
+    for stage in pipeline["stages"].values():
+        for entry in stage.get("outs", []) + stage.get("metrics", []):
+            names.append(entry if isinstance(entry, str) else next(iter(entry)))
+    return names
+
+
+def dvc_log(result) -> str:
+    return result.stdout + result.stderr
+
+
+def stage_error_lines(stderr: str, stage: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(f"{stage}: error: ")]
+
+
+# --- the run shared by the session -------------------------------------------------------------
+
+
+def test_pipeline_produced_all_outputs(pipeline_repo: Path) -> None:
+    lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
+    assert list(lock["stages"]) == STAGES
+    outputs = declared_outputs(pipeline_repo)
+    assert set(outputs) == set(lock_outs(pipeline_repo))
+    for name in outputs:
+        path = pipeline_repo / name
+        assert path.exists(), name
+        assert path.is_dir() or path.stat().st_size > 0, f"{name} is empty"
+    assert output_mismatches(pipeline_repo) == []
+
+
+def test_status_is_clean_after_repro(pipeline_repo: Path) -> None:
+    status = run(["dvc", "status", "--json"], cwd=pipeline_repo)
+    assert json.loads(status.stdout) == {}
+    again = run(["dvc", "repro", "--dry"], cwd=pipeline_repo)
+    assert "Running stage" not in dvc_log(again)
+    for stage in STAGES:
+        assert f"Stage '{stage}' didn't change, skipping" in dvc_log(again)
+
+
+def test_metrics_show(pipeline_repo: Path) -> None:
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=pipeline_repo).stdout)
+    files = shown[""]["data"]
+    metrics = json.loads((pipeline_repo / "metrics.json").read_text())
+    assert files["metrics.json"]["data"] == metrics
+    assert {"rmse", "mae", "r2", "rmsle", "noise_floor_rmsle", "test_rows"} <= set(metrics)
+    report = files["reports/process.json"]["data"]
+    written = json.loads((pipeline_repo / "reports/process.json").read_text())
+    # DVC shows numbers (and nested numbers); the list of ignored columns is not a metric.
+    assert report == {key: value for key, value in written.items() if key != "ignored_columns"}
+    assert report["train_rows"] + report["test_rows"] == report["rows_out"]
+    assert report["test_rows"] == metrics["test_rows"]
+
+
+def test_plots_show_renders_html(pipeline_repo: Path, tmp_path: Path) -> None:
+    result = run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], cwd=pipeline_repo)
+    page = tmp_path / "plots" / "index.html"
+    assert page.is_file(), result.stdout
+    html = page.read_text()
+    for title in PLOT_TITLES:
+        assert title in html
+    # The data is inlined: a feature name from the importance table is in the page.
+    assert "sqft" in html
+
+
+def test_bundle_is_complete(pipeline_repo: Path, bundle_dir: Path, evaluated_rows) -> None:
+    assert sorted(path.name for path in bundle_dir.iterdir()) == sorted(BUNDLE_FILES)
+    assert (bundle_dir / "profile.yaml").read_bytes() == (
+        pipeline_repo / "profiles" / "houses.yaml"
+    ).read_bytes()
+    artifacts = pipeline_repo / "artifacts"
+    for name in ("transformer.joblib", "model.ubj"):
+        assert (bundle_dir / name).read_bytes() == (artifacts / name).read_bytes()
+
+    metadata = json.loads((bundle_dir / "metadata.json").read_text())
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    assert metadata["metrics"] == json.loads((pipeline_repo / "metrics.json").read_text())
+    assert metadata["params"] == params["train"]
+    assert metadata["dataset"] == "houses"
+    assert metadata["reference_year"] == params["features"]["reference_year"]
+    assert metadata["model_version"] == content_version(
+        artifacts / "transformer.joblib", artifacts / "model.ubj"
+    )
+    lineage = metadata["lineage"]
+    assert lineage["git_commit"] == git_head(pipeline_repo)
+    assert lineage["git_dirty"] == "false"  # only dvc.lock changed, and the run did that
+    processed = pipeline_repo / "data" / "processed"
+    assert lineage["data_md5"] == {
+        "raw": md5_of(pipeline_repo / "data" / "raw" / "data.csv"),
+        "train": md5_of(processed / "train.parquet"),
+        "test": md5_of(processed / "test.parquet"),
+    }
+    run_info = json.loads((artifacts / "train_run.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{32}", metadata["mlflow"]["run_id"])
+    assert metadata["mlflow"]["run_id"] == run_info["run_id"]
+    assert metadata["mlflow"]["registered_model"] == params["mlflow"]["registered_model"]
+    assert metadata["mlflow"]["alias"] == params["mlflow"]["alias"]
+    assert metadata["versions"]["python"] == platform.python_version()
+    for library in ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc"):
+        assert metadata["versions"][library] == version(library)
+
+    # Self-contained: the bundle alone predicts what evaluate predicted.
+    test, predicted = evaluated_rows
+    bundle = load_bundle(bundle_dir)
+    assert (bundle.predict_frame(test) == predicted).all()
+
+
+def test_default_data_is_near_the_noise_floor(pipeline_repo: Path) -> None:
+    metrics = json.loads((pipeline_repo / "metrics.json").read_text())
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    source = json.loads((pipeline_repo / "data" / "raw" / "source.json").read_text())
+    floor = metrics["noise_floor_rmsle"]
+    assert floor == source["noise_floor_rmsle"]
+    assert floor == pytest.approx(params["synthetic"]["noise_sigma"], rel=0.05)
+    assert floor <= metrics["rmsle"] <= 1.10 * floor, metrics
+    assert metrics["rmsle_over_noise_floor"] == pytest.approx(metrics["rmsle"] / floor, rel=1e-5)
+    assert metrics["r2"] >= params["evaluate"]["min_r2"]
+
+
+# --- the quality gate --------------------------------------------------------------------------
+
+
+def test_quality_gate_fails_evaluate_and_stops_package(workspace: Path) -> None:
+    bundle = workspace / "models" / "house-price"
+    bundle_before = tree_md5s(bundle)
+    lock_before = (workspace / "dvc.lock").read_text()
+    set_params(workspace, **{"evaluate.min_r2": 0.999})
+
+    result = run(["dvc", "repro"], cwd=workspace, check=False)
+    log = dvc_log(result)
+    assert result.returncode != 0
+    errors = stage_error_lines(result.stderr, "evaluate")
+    assert len(errors) == 1, result.stderr
+    assert re.search(r"quality gate failed: r2 0\.\d{4} < min_r2 0\.999$", errors[0])
+    assert "Traceback" not in result.stderr
+    for stage in ("ingest", "process", "featurize", "train"):
+        assert f"Stage '{stage}' didn't change, skipping" in log
+    assert "Running stage 'evaluate'" in log
+    assert "Running stage 'package'" not in log
+    assert tree_md5s(bundle) == bundle_before
+    assert (workspace / "dvc.lock").read_text() == lock_before
+    # Nothing was registered anywhere: no local MLflow store was even created.
+    assert not (workspace / "mlruns").exists()
+
+
+# --- determinism and the local MLflow store: one forced run without a server -------------------
+
+
+@pytest.fixture(scope="module")
+def forced_repro(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy where `dvc repro --force` re-ran every stage with MLFLOW_TRACKING_URI unset."""
+    repo = clone_workspace(pipeline_repo, tmp_path_factory.mktemp("forced") / "repo")
+    started = time.monotonic()
+    result = run(["dvc", "repro", "--force"], cwd=repo)
+    print(f"dvc repro --force: {time.monotonic() - started:.1f}s")
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in dvc_log(result)
+    return repo
+
+
+def test_forced_repro_is_deterministic(forced_repro: Path, pipeline_repo: Path) -> None:
+    """A second, forced run of every stage (another directory, another MLflow store) gives the
+    same bytes for every data output and the same metrics."""
+    first, second = lock_outs(pipeline_repo), lock_outs(forced_repro)
+    assert set(first) == set(second)
+    for name in (
+        "data/raw/data.csv",
+        "data/processed/train.parquet",
+        "data/processed/test.parquet",
+        "artifacts/transformer.joblib",
+        "artifacts/model.ubj",
+        "artifacts/test_predictions.parquet",
+    ):
+        assert second[name] == first[name], name
+    differing = sorted(
+        name for name in first if name not in RUN_SPECIFIC and first[name] != second[name]
+    )
+    assert differing == []
+    assert (forced_repro / "metrics.json").read_bytes() == (
+        pipeline_repo / "metrics.json"
+    ).read_bytes()
+    assert output_mismatches(forced_repro) == []
+    # The bundle differs only by the MLflow run that it names.
+    ours = json.loads((forced_repro / "models/house-price/metadata.json").read_text())
+    theirs = json.loads((pipeline_repo / "models/house-price/metadata.json").read_text())
+    assert ours["mlflow"]["run_id"] != theirs["mlflow"]["run_id"]
+    for key in ("model_version", "metrics", "params", "lineage"):
+        assert ours[key] == theirs[key], key
+
+
+LOCAL_STORE_QUERY = textwrap.dedent(
+    """
+    import json, sys
+    from mlflow import MlflowClient
+    client = MlflowClient(sys.argv[1])
+    run = client.get_run(sys.argv[2])
+    champion = client.get_model_version_by_alias("house-price-model", "champion")
+    versions = client.search_model_versions("name='house-price-model'")
+    print(json.dumps({
+        "params": run.data.params, "metrics": run.data.metrics, "tags": run.data.tags,
+        "artifact_uri": run.info.artifact_uri, "champion_run": champion.run_id,
+        "versions": len(versions),
+    }))
+    """
+)
+
+
+def test_train_logs_to_a_local_store_without_a_server(forced_repro: Path) -> None:
+    run_info = json.loads((forced_repro / "artifacts" / "train_run.json").read_text())
+    store = forced_repro / "mlruns" / "mlflow.db"
+    assert store.is_file()
+    assert run_info["tracking_uri"] == f"sqlite:///{store}"
+    found = json.loads(
+        run(
+            ["python", "-c", LOCAL_STORE_QUERY, run_info["tracking_uri"], run_info["run_id"]],
+            cwd=forced_repro,
+        ).stdout
+    )
+    assert found["params"]["train.max_depth"] == "6"
+    assert found["metrics"]["best_iteration"] == run_info["best_iteration"]
+    assert "r2" in found["metrics"]
+    assert found["champion_run"] == run_info["run_id"]
+    assert found["versions"] == 1
+    assert found["artifact_uri"].startswith((forced_repro / "mlruns").as_uri())
+    # The store is inside the repo and git-ignored.
+    status = run(["git", "status", "--porcelain", "--ignored", "mlruns"], cwd=forced_repro)
+    assert status.stdout.strip() == "!! mlruns/"
+
+
+# --- an unreachable tracking server fails train fast -------------------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback port that accepts connections and never answers: the case that hangs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("server", ["closed_port", "silent_server"])
+def test_unreachable_tracking_server_fails_train_fast(
+    workspace: Path, server: str, request: pytest.FixtureRequest
+) -> None:
+    uri = (
+        f"http://127.0.0.1:{free_port()}"
+        if server == "closed_port"
+        else request.getfixturevalue("silent_server")
+    )
+    started = time.monotonic()
+    result = run(
+        ["dvc", "repro", "--force", "-s", "train"],
+        cwd=workspace,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert elapsed < 30, f"train took {elapsed:.1f}s to give up on {uri}"
+    errors = stage_error_lines(result.stderr, "train")
+    assert len(errors) == 1, result.stderr
+    assert f"MLflow tracking server {uri} is unreachable" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "Running stage 'evaluate'" not in dvc_log(result)
+    # The last good model comes back from the cache.
+    run(["dvc", "checkout", "--force"], cwd=workspace)
+    assert output_mismatches(workspace) == []
+    assert json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout) == {}
+
+
+def test_test_split_rows_match_metrics(pipeline_repo: Path, evaluated_rows) -> None:
+    test, predicted = evaluated_rows
+    metrics = json.loads((pipeline_repo / "metrics.json").read_text())
+    assert len(test) == len(predicted) == metrics["test_rows"]
+    assert not pd.isna(predicted).any()
+    assert (predicted > 0).all()

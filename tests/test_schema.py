@@ -1,0 +1,174 @@
+"""The dataset profile: the shipped profiles load, a broken declaration is rejected with a
+message naming the column and the problem, and category spellings normalise."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from house_price.schema import category_key, load_profile, profile_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+SOURCES = {
+    "houses": "synthetic",
+    "california": "data/external/california_housing.csv",
+    "kingcounty": "data/external/kc_house_data.csv",
+}
+HOUSES_COLUMNS = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
+
+
+def houses_spec() -> dict[str, Any]:
+    return yaml.safe_load((PROFILES / "houses.yaml").read_text())
+
+
+@pytest.fixture
+def houses():
+    return load_profile(PROFILES / "houses.yaml", 2025)
+
+
+@pytest.mark.parametrize("name", ["houses", "california", "kingcounty"])
+def test_shipped_profiles_load(name: str) -> None:
+    profile = load_profile(PROFILES / f"{name}.yaml", 2025)
+    assert profile.name == name
+    assert profile.target.name not in profile.feature_names
+    assert profile.feature_names, "a profile without features"
+    for item in profile.derived:  # derived features read declared features only
+        assert set(item.inputs) <= set(profile.feature_names)
+    # Every feature has an example (the API builds its docs and smoke requests from them).
+    assert all(column.example is not None for column in profile.features)
+    assert profile.source == SOURCES[name]
+    assert profile.is_synthetic == (name == "houses")
+
+
+def test_houses_profile_is_the_course_schema(houses) -> None:
+    assert houses.target.name == "price"
+    assert houses.feature_names == HOUSES_COLUMNS
+    assert houses.feature("location").categories == (
+        "Downtown",
+        "Urban",
+        "Suburb",
+        "Rural",
+        "Waterfront",
+        "Mountain",
+    )
+    assert houses.feature("condition").categories == ("Poor", "Fair", "Good", "Excellent")
+    assert houses.numeric_features == ["sqft", "bedrooms", "bathrooms", "year_built"]
+    assert [item.name for item in houses.derived] == ["house_age"]
+    assert set(houses.example_row()) == set(HOUSES_COLUMNS)
+
+
+def test_reference_year_bound_follows_the_param() -> None:
+    """`max: reference_year` in a profile stands for the features.reference_year param."""
+    assert load_profile(PROFILES / "houses.yaml", 2025).feature("year_built").maximum == 2025
+    later = load_profile(PROFILES / "houses.yaml", 2031)
+    assert later.feature("year_built").maximum == 2031
+    assert later.reference_year == 2031
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        (" suburb ", "Suburb"),
+        ("SUBURB", "Suburb"),
+        ("Suburb", "Suburb"),
+        ("SUBURBAN", "Suburb"),  # a declared alias, in any case
+        ("  suburban\t", "Suburb"),
+        ("city   centre", "Downtown"),  # runs of whitespace collapse
+        ("City Center", "Downtown"),
+        ("waterFront", "Waterfront"),
+        ("Suburbia", None),  # neither a category nor an alias
+        ("", None),
+    ],
+)
+def test_category_normalisation(houses, spelling: str, canonical: str | None) -> None:
+    assert houses.feature("location").normalise(spelling) == canonical
+
+
+def test_category_key_ignores_case_and_whitespace() -> None:
+    assert category_key("  Near   BAY ") == category_key("near bay") == "near bay"
+    assert category_key("NearBay") != category_key("near bay")
+
+
+def test_aliases_apply_to_their_column_only(houses) -> None:
+    assert houses.feature("condition").normalise("suburban") is None
+    assert houses.feature("condition").normalise(" EXCELLENT ") == "Excellent"
+
+
+def rejected(spec: dict[str, Any]) -> str:
+    with pytest.raises(ValueError) as info:  # noqa: PT011 (the message is checked by callers)
+        profile_from_dict(spec, 2025)
+    return str(info.value)
+
+
+def test_derived_feature_reading_the_target_is_rejected() -> None:
+    spec = houses_spec()
+    spec["derived"].append({"name": "price_per_sqft", "op": "ratio", "inputs": ["price", "sqft"]})
+    message = rejected(spec)
+    assert "price_per_sqft" in message
+    assert "'price'" in message
+    assert "not declared features" in message
+
+
+def test_derived_feature_reading_an_undeclared_column_is_rejected() -> None:
+    spec = houses_spec()
+    spec["derived"].append({"name": "lot_ratio", "op": "ratio", "inputs": ["sqft", "lot_size"]})
+    message = rejected(spec)
+    assert "lot_ratio" in message
+    assert "lot_size" in message
+    assert "sqft" not in message.split("inputs", 1)[1]  # only the undeclared one is named
+
+
+def test_derived_feature_with_an_unknown_op_is_rejected() -> None:
+    spec = houses_spec()
+    spec["derived"][0]["op"] = "log"
+    message = rejected(spec)
+    assert "house_age" in message
+    assert "unknown op 'log'" in message
+
+
+def test_unknown_column_type_is_rejected() -> None:
+    spec = houses_spec()
+    spec["features"][0]["type"] = "decimal"
+    message = rejected(spec)
+    assert "'sqft'" in message
+    assert "unknown type 'decimal'" in message
+
+
+def test_alias_to_an_undeclared_category_is_rejected() -> None:
+    spec = houses_spec()
+    location = next(item for item in spec["features"] if item["name"] == "location")
+    location["aliases"]["Seaside"] = "Beach"
+    message = rejected(spec)
+    assert "'location'" in message
+    assert "Beach" in message
+    assert "undeclared" in message
+
+
+def test_category_column_without_categories_is_rejected() -> None:
+    spec = houses_spec()
+    condition = next(item for item in spec["features"] if item["name"] == "condition")
+    del condition["categories"]
+    message = rejected(spec)
+    assert "'condition'" in message
+    assert "categories" in message
+
+
+@pytest.mark.parametrize("clash", ["duplicate", "target"])
+def test_column_names_must_be_unique_and_not_the_target(clash: str) -> None:
+    spec = houses_spec()
+    extra = copy.deepcopy(spec["features"][0])
+    if clash == "target":
+        extra["name"] = "price"
+    spec["features"].append(extra)
+    assert "unique" in rejected(spec)
+
+
+def test_target_defaults_to_float_with_bounds() -> None:
+    profile = profile_from_dict(houses_spec(), 2025)
+    assert profile.target.kind == "float"
+    assert (profile.target.minimum, profile.target.maximum) == (1000.0, 100_000_000.0)

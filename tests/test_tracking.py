@@ -1,0 +1,175 @@
+"""What the pipeline's run put on a real `mlflow server` (the session's, sqlite backend), read
+back over the server's REST API; and that the registered model predicts as our pipeline does."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from conftest import clean_env, git_head, run
+
+from house_price.tracking import flatten
+
+pytestmark = pytest.mark.slow
+
+MODEL = "house-price-model"
+ALIAS = "champion"
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.base = f"{url}/api/2.0/mlflow/"
+
+    def get(self, endpoint: str, **query: str) -> dict[str, Any]:
+        url = self.base + endpoint + "?" + urllib.parse.urlencode(query)
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.loads(response.read())
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.base + endpoint,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def api(mlflow_server) -> Api:
+    return Api(mlflow_server.url)
+
+
+@pytest.fixture(scope="module")
+def run_id(pipeline_repo: Path) -> str:
+    return json.loads((pipeline_repo / "artifacts" / "train_run.json").read_text())["run_id"]
+
+
+@pytest.fixture(scope="module")
+def server_run(api: Api, run_id: str) -> dict[str, Any]:
+    return api.get("runs/get", run_id=run_id)["run"]
+
+
+def as_dict(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {entry["key"]: entry["value"] for entry in entries}
+
+
+def test_the_run_was_logged_to_the_server(
+    pipeline_repo: Path, mlflow_server, api: Api, run_id: str
+) -> None:
+    info = json.loads((pipeline_repo / "artifacts" / "train_run.json").read_text())
+    assert info["tracking_uri"] == mlflow_server.url
+    experiment = api.get("experiments/get-by-name", experiment_name="house-price")["experiment"]
+    found = api.post(
+        "runs/search",
+        {
+            "experiment_ids": [experiment["experiment_id"]],
+            "filter": f"tags.git_commit = '{git_head(pipeline_repo)}'",
+        },
+    )
+    assert [item["info"]["run_id"] for item in found["runs"]] == [run_id]
+    assert found["runs"][0]["info"]["status"] == "FINISHED"
+
+
+def test_run_has_the_flattened_params(server_run: dict[str, Any], pipeline_repo: Path) -> None:
+    logged = as_dict(server_run["data"]["params"])
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    assert logged["train.max_depth"] == "6"
+    assert logged["train.learning_rate"] == "0.05"
+    assert logged["dataset"] == "houses"
+    expected = flatten(
+        {
+            "dataset": params["dataset"],
+            "train": params["train"],
+            "process": params["process"],
+            "features": params["features"],
+        }
+    )
+    assert logged == {key: str(value) for key, value in expected.items()}
+
+
+def test_run_has_the_metrics(server_run: dict[str, Any], pipeline_repo: Path) -> None:
+    logged = as_dict(server_run["data"]["metrics"])
+    test_metrics = json.loads((pipeline_repo / "metrics.json").read_text())
+    training = json.loads((pipeline_repo / "artifacts" / "train_run.json").read_text())
+    for name in ("r2", "rmse", "rmsle", "mae"):
+        assert logged[name] == pytest.approx(test_metrics[name], rel=1e-12), name
+    assert logged["best_iteration"] == training["best_iteration"]
+    assert logged["validation_rmse_fit_scale"] == pytest.approx(
+        training["validation_rmse_fit_scale"]
+    )
+
+
+def test_run_has_the_lineage_tags(server_run: dict[str, Any], pipeline_repo: Path) -> None:
+    tags = as_dict(server_run["data"]["tags"])
+    manifest = json.loads((pipeline_repo / "data" / "processed" / "manifest.json").read_text())
+    assert tags["git_commit"] == git_head(pipeline_repo)
+    assert tags["git_dirty"] == "false"
+    assert tags["dataset"] == "houses"
+    assert {key: tags[f"data_md5.{key}"] for key in ("raw", "train", "test")} == manifest["md5"]
+    assert "dvc_exp_name" not in tags  # a plain `dvc repro`, not an experiment
+
+
+def test_registered_model_alias_points_at_the_run(api: Api, run_id: str, bundle_dir: Path) -> None:
+    registered = api.get("registered-models/get", name=MODEL)["registered_model"]
+    aliases = {item["alias"]: item["version"] for item in registered.get("aliases", [])}
+    metadata = json.loads((bundle_dir / "metadata.json").read_text())
+    assert aliases == {ALIAS: metadata["mlflow"]["version"]}
+    version = api.get("registered-models/alias", name=MODEL, alias=ALIAS)["model_version"]
+    assert version["run_id"] == run_id
+    assert version["version"] == metadata["mlflow"]["version"]
+    assert version["status"] == "READY"
+    assert ALIAS in version.get("aliases", [])
+
+
+PYFUNC_PREDICT = textwrap.dedent(
+    """
+    import json, sys
+    import mlflow.pyfunc, numpy as np, pandas as pd
+    model = mlflow.pyfunc.load_model("models:/house-price-model@champion")
+    names = model.metadata.get_input_schema().input_names()
+    rows = pd.read_parquet(sys.argv[1])[names]
+    np.save(sys.argv[2], np.asarray(model.predict(rows), dtype=float))
+    print(json.dumps(names))
+    """
+)
+
+
+def test_registered_model_predicts_as_the_pipeline(
+    mlflow_server, pipeline_repo: Path, evaluated_rows, tmp_path: Path
+) -> None:
+    """In a fresh process, from the server only: the same predictions as the evaluate stage."""
+    test, evaluated = evaluated_rows
+    assert test.isna().any().any(), "the test rows should include missing values"
+    output = tmp_path / "predictions.npy"
+    result = run(
+        [
+            "python",
+            "-c",
+            PYFUNC_PREDICT,
+            str(pipeline_repo / "data" / "processed" / "test.parquet"),
+            str(output),
+        ],
+        cwd=tmp_path,  # not the repo: nothing local to fall back on
+        env=clean_env(MLFLOW_TRACKING_URI=mlflow_server.url),
+        timeout=300,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "sqft",
+        "bedrooms",
+        "bathrooms",
+        "location",
+        "year_built",
+        "condition",
+    ]
+    served = np.load(output)
+    assert served.shape == evaluated.shape
+    assert np.max(np.abs(served - evaluated) / np.abs(evaluated)) <= 1e-6
