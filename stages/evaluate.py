@@ -12,6 +12,7 @@ import pandas as pd
 import xgboost as xgb
 
 from house_price import model, stage
+from house_price.errors import QualityGateError
 from house_price.evaluation import gate_failures, plot_rows
 from house_price.io import read_json, read_table, write_csv, write_json, write_table
 
@@ -55,7 +56,7 @@ def main() -> None:
     print("evaluate: " + ", ".join(f"{k}={_rounded(v)}" for k, v in metrics.items()))
     failures = gate_failures(metrics, settings)
     if failures:
-        raise stage.QualityGateError("quality gate failed: " + "; ".join(failures))
+        raise QualityGateError("quality gate failed: " + "; ".join(failures))
 
 
 def _rounded(value: float) -> float:

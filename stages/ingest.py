@@ -11,7 +11,8 @@ from pathlib import Path
 
 from house_price import stage
 from house_price.cleaning import check_columns
-from house_price.io import DataError, atomic_path, file_md5, read_raw_csv, write_csv, write_json
+from house_price.errors import DataError
+from house_price.io import atomic_path, file_md5, read_raw_csv, write_csv, write_json
 from house_price.synthetic import Dirt, generate
 
 

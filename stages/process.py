@@ -31,8 +31,10 @@ def main() -> None:
     hashes = {"raw": file_md5(args.raw), "train": file_md5(args.train), "test": file_md5(args.test)}
     write_json(args.manifest, {"dataset": profile.name, "md5": hashes})
     dropped = sum(report["dropped"].values())
-    print(f"process: {report['rows_in']} rows in, {dropped} dropped, {len(train)} train, "
-          f"{len(test)} test")
+    print(
+        f"process: {report['rows_in']} rows in, {dropped} dropped, {len(train)} train, "
+        f"{len(test)} test"
+    )
 
 
 if __name__ == "__main__":

@@ -236,11 +236,6 @@ def test_split_is_deterministic_for_a_seed(numbered: pd.DataFrame) -> None:
     assert set(other_test["id"]) != set(test["id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: read_raw_csv skips blank lines, so line numbers in errors are off by one "
-    "for a file that begins with a blank line (like the course project's seed CSV)",
-)
 def test_line_numbers_count_a_leading_blank_line(tmp_path: Path, houses) -> None:
     lines = ["", ",".join(HEADER), ",".join(["300000", "big", *CLEAN_ROW[2:]])]
     path = write_lines(tmp_path / "leading_blank.csv", lines)

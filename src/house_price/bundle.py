@@ -1,9 +1,9 @@
 """The model bundle: the one directory a serving process needs, and nothing else.
 
-    profile.yaml       the dataset profile (schema, categories, derived features)
-    transformer.joblib the feature transformer fitted on the train split
-    model.ubj          the XGBoost booster
-    metadata.json      version, metrics, params, lineage (git commit, data hashes, MLflow run)
+profile.yaml       the dataset profile (schema, categories, derived features)
+transformer.joblib the feature transformer fitted on the train split
+model.ubj          the XGBoost booster
+metadata.json      version, metrics, params, lineage (git commit, data hashes, MLflow run)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from house_price.errors import BundleError
 from house_price.features import FeatureTransformer, RowEncoder
 from house_price.io import read_json, write_json
 from house_price.model import predict
@@ -31,10 +32,6 @@ TRANSFORMER_FILE = "transformer.joblib"
 MODEL_FILE = "model.ubj"
 METADATA_FILE = "metadata.json"
 BUNDLE_FILES = (PROFILE_FILE, TRANSFORMER_FILE, MODEL_FILE, METADATA_FILE)
-
-
-class BundleError(RuntimeError):
-    """A bundle directory that is missing, incomplete or inconsistent."""
 
 
 def content_version(transformer_path: Path, model_path: Path) -> str:

@@ -13,15 +13,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from house_price.io import DataError
+from house_price.errors import DataError
 from house_price.schema import Column, Profile
 
 
 def _example_rows(mask: pd.Series, limit: int = 3) -> str:
-    # +2: one for the header line, one because CSV lines count from 1.
-    return ", ".join(str(index + 2) for index in mask[mask].index[:limit])
+    """The first file lines where `mask` holds (read_raw_csv indexes rows by file line)."""
+    return ", ".join(str(line) for line in mask[mask].index[:limit])
 
 
 def check_columns(frame: pd.DataFrame, profile: Profile, source: str) -> None:
@@ -113,5 +112,7 @@ def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFram
 
 
 def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from sklearn.model_selection import train_test_split  # heavy: only the stage that splits
+
     train, test = train_test_split(frame, test_size=test_size, random_state=seed, shuffle=True)
     return train.reset_index(drop=True), test.reset_index(drop=True)

@@ -15,9 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-
-class DataError(ValueError):
-    """Input that does not fit the declared schema; its message names the file, column, problem."""
+from house_price.errors import DataError
 
 
 @contextmanager
@@ -29,7 +27,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix: some writers (XGBoost, pandas) pick the format from it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    suffix = f".tmp{target.suffix}"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -112,7 +111,19 @@ def read_raw_csv(path: str | Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path}: no data rows (header only)")
     frame.columns = [str(column).strip() for column in frame.columns]
+    frame.index = _data_line_numbers(path, len(frame))
     return frame
+
+
+def _data_line_numbers(path: Path, rows: int) -> pd.Index:
+    """The file line (from 1) of each data row, so errors can point into the file even when
+    blank lines were skipped. Falls back to header-on-line-1 counting when a quoted field
+    spans lines and the two counts disagree."""
+    with open(path, "rb") as handle:
+        lines = [number for number, line in enumerate(handle, 1) if line.strip()]
+    if len(lines) - 1 != rows:
+        return pd.RangeIndex(2, rows + 2)
+    return pd.Index(lines[1:])
 
 
 def _first_line(exc: Exception) -> str:

@@ -63,14 +63,15 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
         "mae": float(metrics.mean_absolute_error(actual, predicted)),
         "r2": float(metrics.r2_score(actual, predicted)),
         # RMSLE is undefined for negative predictions; a price below 0 is scored as 0.
-        "rmsle": float(
-            metrics.root_mean_squared_log_error(actual, np.clip(predicted, 0.0, None))
-        ),
+        "rmsle": float(metrics.root_mean_squared_log_error(actual, np.clip(predicted, 0.0, None))),
     }
 
 
 def feature_importance(booster: xgb.Booster, names: list[str]) -> list[dict[str, Any]]:
     """Total gain per feature (features never used in a split score 0), largest first."""
     gain = booster.get_score(importance_type="total_gain")
-    rows = [{"feature": name, "gain": float(gain.get(f"f{i}", 0.0))} for i, name in enumerate(names)]
+    rows = [
+        {"feature": name, "gain": float(gain.get(f"f{index}", 0.0))}
+        for index, name in enumerate(names)
+    ]
     return sorted(rows, key=lambda row: (-row["gain"], row["feature"]))

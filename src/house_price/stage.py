@@ -8,16 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from house_price.bundle import BundleError
-from house_price.io import DataError, load_params
+from house_price.errors import BundleError, DataError, QualityGateError, TrackingError
+from house_price.io import load_params
 from house_price.schema import Profile, load_profile
-from house_price.tracking import TrackingError
 
 PROFILES = Path("profiles")
-
-
-class QualityGateError(RuntimeError):
-    pass
 
 
 def profile_path(params: dict[str, Any]) -> Path:
@@ -29,7 +24,8 @@ def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any],
     path = profile_path(params)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        raise DataError(f"params.yaml: dataset {params['dataset']!r} has no {path} (known: {known})")
+        dataset = params["dataset"]
+        raise DataError(f"params.yaml: dataset {dataset!r} has no {path} (known: {known})")
     return params, load_profile(path, int(params["features"]["reference_year"]))
 
 

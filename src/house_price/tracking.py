@@ -15,16 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from house_price.errors import TrackingError
 from house_price.schema import Profile
 
 LOCAL_STORE = Path("mlruns")  # inside the repo and git-ignored; used when no server is set
 HEALTH_TIMEOUT_S = 10.0
 # MLflow's defaults (120 s timeout, 7 retries with backoff) can hang a stage for many minutes.
 CLIENT_LIMITS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "15", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
-
-
-class TrackingError(RuntimeError):
-    pass
 
 
 def tracking_uri() -> str:
@@ -112,7 +109,10 @@ def run_tags(dataset: str, data_hashes: Mapping[str, str]) -> dict[str, str]:
 
 
 def start_training_run(
-    experiment: str, params: Mapping[str, Any], tags: Mapping[str, str], metrics: Mapping[str, float]
+    experiment: str,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    metrics: Mapping[str, float],
 ) -> str:
     """Record a training run (params, tags, training figures); returns its id."""
     import mlflow
