@@ -16,20 +16,20 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from servers import start_mlflow_server, stop_process_group  # noqa: E402 (shared with the tests)
+
 BIN = Path(sys.executable).parent
 STAGES = ("ingest", "process", "featurize", "train", "evaluate", "package")
 SECTION = "## Pipeline"
@@ -77,48 +77,6 @@ def set_rows(repo: Path, rows: int) -> None:
     assert yaml.safe_load(path.read_text())["synthetic"]["rows"] == rows
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_mlflow(home: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-            "--serve-artifacts",
-        ],
-        cwd=home,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return server, url
-        except OSError:
-            time.sleep(0.3)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise SystemExit("mlflow server did not answer /health within 90 s")
-
-
 def fresh_clone(parent: Path, name: str) -> Path:
     target = parent / name
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True, timeout=60)
@@ -153,7 +111,7 @@ def main() -> None:
             max(r for _, r in floor),
         )
 
-        server, url = start_mlflow(work)
+        server, url = start_mlflow_server(work, env(), subprocess.DEVNULL)
         try:
             served = fresh_clone(work, "served")
             record(
@@ -161,8 +119,7 @@ def main() -> None:
                 *measure(["dvc", "repro"], served, {"MLFLOW_TRACKING_URI": url}),
             )
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_process_group(server)
 
         for size in (int(s) for s in args.sizes.split(",")):
             scaled = fresh_clone(work, f"rows-{size}")
@@ -188,10 +145,33 @@ def main() -> None:
         "| --- | ---: | ---: |",
         *(f"| {what} | {wall} | {rss} |" for what, wall, rss in rows),
         "",
+        "Targets (same run):",
+        "",
+        *target_lines({what: (float(wall), float(rss)) for what, wall, rss in rows}),
+        "",
     ]
     print("\n".join(table))
     if args.write:
         write_section(REPO / "BENCHMARKS.md", "\n".join(table))
+
+
+def target_lines(figures: dict[str, tuple[float, float]]) -> list[str]:
+    def check(label: str, key: str, limit: float, index: int = 0, unit: str = "s") -> str:
+        if key not in figures:
+            return f"- {label}: not measured"
+        value = figures[key][index]
+        verdict = "met" if value <= limit else "NOT met"
+        return f"- {label} ≤ {limit:g} {unit}: **{value:.2f} {unit}** ({verdict})"
+
+    million = "1,000,000 rows: whole `dvc repro`"
+    return [
+        check(
+            "`dvc repro` with nothing changed", "`dvc repro`, nothing changed (median of 5)", 1.5
+        ),
+        check("full default pipeline", "full default pipeline, local MLflow store", 40),
+        check("1,000,000 rows end to end", million, 180),
+        check("1,000,000 rows peak RSS", million, 4096, index=1, unit="MiB"),
+    ]
 
 
 def write_section(path: Path, section: str) -> None:

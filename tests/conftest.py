@@ -7,12 +7,8 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from servers import free_port, start_mlflow_server, stop_process_group  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 VENV_BIN = Path(sys.executable).parent
-SERVER_START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -100,65 +90,12 @@ class MlflowServer:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """`mlflow server` with an sqlite backend and served artifacts, on a free loopback port."""
     home = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = open(home / "server.log", "w")  # noqa: SIM115 (closed in the finalizer)
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-            "--serve-artifacts",
-        ],
-        cwd=home,
-        env=clean_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: gunicorn/uvicorn children stop with it
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", SERVER_START_TIMEOUT_S, process)
-        yield MlflowServer(url, process.pid)
-    finally:
-        stop_process_group(process)
-        log.close()
-
-
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"server for {url} exited with {process.returncode}")
+    with open(home / "server.log", "w") as log:
+        process, url = start_mlflow_server(home, clean_env(), log)
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready within {timeout}s ({last})")
-
-
-def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+            yield MlflowServer(url, process.pid)
+        finally:
+            stop_process_group(process)
 
 
 @pytest.fixture(scope="session")

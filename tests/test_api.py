@@ -7,6 +7,7 @@ tracking server the pipeline registered `house-price-model@champion` in)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import shutil
@@ -23,7 +24,7 @@ import pytest
 from api_support import ApiServer, call, post_json, start_api, stop_api
 from fastapi.testclient import TestClient
 
-from house_price.api import create_app, encode_columns
+from house_price.api import MicroBatcher, create_app, encode_columns
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
 
@@ -225,6 +226,33 @@ def test_concurrent_single_requests_get_their_own_predictions(
     assert all(reply.status == 200 for reply in replies)
     got = np.array([reply.json()["prediction"] for reply in replies])
     assert relative_difference(got, expected[mask][: len(rows)]) <= PARITY_RTOL
+
+
+def test_micro_batcher_coalesces_and_propagates_errors() -> None:
+    calls: list[int] = []
+
+    def double(rows: Any) -> np.ndarray:
+        calls.append(len(rows))
+        if any(row["x"] < 0 for row in rows):
+            raise ValueError("negative")
+        return np.array([2.0 * row["x"] for row in rows])
+
+    async def scenario() -> tuple[list[float], list[BaseException | float]]:
+        batcher = MicroBatcher(double)
+        try:
+            values = await asyncio.gather(*(batcher.predict({"x": i}) for i in range(100)))
+            failed = await asyncio.gather(
+                batcher.predict({"x": 1}), batcher.predict({"x": -1}), return_exceptions=True
+            )
+        finally:
+            batcher.close()
+        return values, failed
+
+    values, failed = asyncio.run(scenario())
+    assert values == [2.0 * i for i in range(100)]
+    assert sum(calls[:-1]) == 100  # the last call is the failing pair
+    assert len(calls) < 100  # coalesced: fewer model calls than requests
+    assert all(isinstance(item, ValueError) for item in failed)
 
 
 def test_batch_limit_is_configurable(
