@@ -36,6 +36,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /model /app/model
 ENV PATH=/opt/venv/bin:$PATH \
     MODEL_DIR=/app/model \
+    HOST=0.0.0.0 \
     PORT=8000 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
@@ -47,4 +48,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
 # One worker per container: scale with replicas. PORT may be changed at `docker run -e PORT=`.
-CMD ["sh", "-c", "exec uvicorn house_price.api:app --host 0.0.0.0 --port \"${PORT:-8000}\" --workers 1 --no-access-log --timeout-graceful-shutdown 10"]
+# HOST: 0.0.0.0 for a container's own network; 127.0.0.1 when run with --network host.
+CMD ["sh", "-c", "exec uvicorn house_price.api:app --host \"${HOST:-0.0.0.0}\" --port \"${PORT:-8000}\" --workers 1 --no-access-log --timeout-graceful-shutdown 10"]

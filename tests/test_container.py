@@ -134,7 +134,11 @@ def run_container(engine: Engine, tag: str, names: list[str]) -> Running:
     names.append(name)  # removed by the caller's finalizer, even if this fails
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
-    engine.docker("run", "--detach", "--name", name, "--network", "host", "-e", f"PORT={port}", tag)
+    # Host networking: bind loopback only (HOST), on a free port (PORT).
+    engine.docker(
+        "run", "--detach", "--name", name, "--network", "host",
+        "-e", "HOST=127.0.0.1", "-e", f"PORT={port}", tag,
+    )  # fmt: skip
     last = "no answer"
     while time.monotonic() - started < HEALTHY_BOUND_S:
         try:
