@@ -13,6 +13,7 @@ import math
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,11 +23,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from api_support import ApiServer, call, post_json, start_api, stop_api
-from fastapi.testclient import TestClient
+from starlette.exceptions import StarletteDeprecationWarning
 
 from house_price.api import MicroBatcher, create_app, encode_columns
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
+
+with warnings.catch_warnings():  # "use httpx2 instead of httpx": the TestClient works with both
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.slow  # the session pipeline run, real uvicorn servers
 
 PARITY_RTOL = 1e-6
 JSON = {"Content-Type": "application/json"}

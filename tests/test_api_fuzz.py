@@ -22,6 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+pytestmark = pytest.mark.slow  # the session pipeline run, real uvicorn servers
+
 MAX_EXAMPLES = 50
 CHECKS = [not_a_server_error, response_schema_conformance]
 OPERATIONS = [
