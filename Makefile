@@ -35,7 +35,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 serve: install  ## the API on PORT (default 8000) from the bundle in models/
-	$(BIN)/uvicorn house_price.api:app --host 127.0.0.1 --port $(PORT)
+	$(BIN)/uvicorn house_price.api:app --host 127.0.0.1 --port $(PORT) --no-access-log
 
 image:  ## build the serving image (needs a Docker engine; see scripts/container_env.sh)
 	docker build -t house-price-model:local .

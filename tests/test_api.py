@@ -25,7 +25,7 @@ import pytest
 from api_support import ApiServer, call, post_json, start_api, stop_api
 from starlette.exceptions import StarletteDeprecationWarning
 
-from house_price.api import MicroBatcher, create_app, encode_columns
+from house_price.api import MicroBatcher, create_app
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
 
@@ -576,8 +576,8 @@ def test_parity_of_the_fast_paths_on_all_rows(
     test, expected = evaluated_rows
     rows = request_rows(test, profile)
     reference = bundle.transformer.transform(test)
-    assert np.array_equal(bundle.encoder.encode(rows), reference)
-    assert np.array_equal(encode_columns(bundle.encoder, rows), reference)
+    assert np.array_equal(bundle.encoder.encode_rows(rows), reference)
+    assert np.array_equal(bundle.encoder.encode_columns(rows), reference)
     frame = bundle.predict_frame(test)
     fast = bundle.predict_rows(rows)
     print(f"\nfast-path parity: all {len(test)} evaluated rows, matrices identical")
