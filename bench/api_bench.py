@@ -90,8 +90,9 @@ DESIGN_NOTES = """### Design measurements (single-row `/predict`, req/s; p99 at 
 - 10,000-row batch, in-process: validating into 10,000 pydantic model instances took ~53 ms,
   into plain dicts (a TypedDict generated from the same fields) ~21 ms; a Python category
   validator per value added ~9 ms, a `dict.__getitem__` validator (`Spellings`) ~1 ms; the
-  row-by-row encoder took ~110 ms for 10,000 rows, the column-wise one (`encode_columns`) ~8 ms;
-  XGBoost on all cores (the batch booster) ~11 ms vs ~22 ms on one.
+  row-by-row encoder took ~110 ms for 10,000 rows, the column-wise one
+  (`RowEncoder.encode_columns`) ~8 ms; XGBoost on all cores (the batch booster) ~11 ms
+  vs ~22 ms on one.
 - All servers share 2 CPUs with `wrk` and, on this machine, with other jobs: tail latencies
   (p99) move by tens of ms from run to run, the trivial endpoint's included.
 """

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servers import free_port
+
 VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -645,10 +645,8 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
             return _json({"status": "unavailable", "reason": state.reason}, status=503)
         return _json({"status": "ok", "model_version": model.version})
 
-    @app.post("/predict", response_model=PredictResponse, responses=body_errors)
-    async def predict_one(request: Request) -> Response:
-        """One house (every feature of the profile, raw values) -> its predicted price."""
-        started = time.perf_counter()
+    async def accept_json(request: Request) -> tuple[Model, bytes] | Response:
+        """What every prediction request passes first: a loaded model, JSON, a bounded body."""
         model = state.model
         if model is None:
             return _unavailable(state.reason)
@@ -657,6 +655,16 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
         body = await _read_body(request, max_body)
         if body is None:
             return _too_large(max_body)
+        return model, body
+
+    @app.post("/predict", response_model=PredictResponse, responses=body_errors)
+    async def predict_one(request: Request) -> Response:
+        """One house (every feature of the profile, raw values) -> its predicted price."""
+        started = time.perf_counter()
+        accepted = await accept_json(request)
+        if isinstance(accepted, Response):
+            return accepted
+        model, body = accepted
         try:
             row = model.row_model.model_validate_json(body)
         except ValidationError as exc:
@@ -671,14 +679,10 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
     async def predict_batch(request: Request) -> Response:
         """`{"rows": [house, ...]}` (1 to MAX_BATCH_ROWS rows) -> predictions in row order."""
         started = time.perf_counter()
-        model = state.model
-        if model is None:
-            return _unavailable(state.reason)
-        if not _is_json(request):
-            return _unsupported(request)
-        body = await _read_body(request, max_body)
-        if body is None:
-            return _too_large(max_body)
+        accepted = await accept_json(request)
+        if isinstance(accepted, Response):
+            return accepted
+        model, body = accepted
 
         def work() -> Response:
             try:
