@@ -28,21 +28,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from servers import start_mlflow_server, stop_process_group  # noqa: E402 (shared with the tests)
+from servers import clean_env, start_mlflow_server, stop_process_group  # noqa: E402 (shared with the tests)
 
-BIN = Path(sys.executable).parent
 STAGES = ("ingest", "process", "featurize", "train", "evaluate", "package")
 SECTION = "## Pipeline"
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    base.update(
-        PATH=f"{BIN}{os.pathsep}{base['PATH']}",
-        DVC_NO_ANALYTICS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
-    )
-    return base | extra
 
 
 def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None):
@@ -51,7 +40,7 @@ def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
     process = psutil.Popen(
         args,
         cwd=cwd,
-        env=env(**(extra_env or {})),
+        env=clean_env(**(extra_env or {})),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -111,7 +100,7 @@ def main() -> None:
             max(r for _, r in floor),
         )
 
-        server, url = start_mlflow_server(work, env(), subprocess.DEVNULL)
+        server, url = start_mlflow_server(work, clean_env(), subprocess.DEVNULL)
         try:
             served = fresh_clone(work, "served")
             record(

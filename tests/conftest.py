@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,27 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from servers import free_port, start_mlflow_server, stop_process_group  # noqa: F401
+from servers import (  # noqa: F401 (re-exported for the tests)
+    clean_env,
+    free_port,
+    start_mlflow_server,
+    stop_process_group,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-VENV_BIN = Path(sys.executable).parent
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment a user has after activating the venv, without any tracking server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(
-        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        DVC_NO_ANALYTICS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        GIT_AUTHOR_NAME="test",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="test",
-        GIT_COMMITTER_EMAIL="test@example.com",
-    )
-    env.update(extra)
-    return env
 
 
 def run(

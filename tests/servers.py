@@ -16,6 +16,22 @@ VENV_BIN = Path(sys.executable).parent
 MLFLOW_START_TIMEOUT_S = 90
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment a user has after activating the venv, without any tracking server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    env.update(extra)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
