@@ -87,6 +87,19 @@ def test_status_is_clean_after_repro(pipeline_repo: Path) -> None:
         assert f"Stage '{stage}' didn't change, skipping" in dvc_log(again)
 
 
+def test_dvc_reads_yaml_with_libyaml() -> None:
+    # ruamel.yaml.clib is pinned for the no-op `dvc repro` time (BENCHMARKS.md): DVC loads with
+    # YAML(typ="safe"), which falls back to the pure-Python parser silently when it is missing.
+    from dvc.utils.serialize._yaml import parse_yaml
+    from ruamel.yaml import YAML
+    from ruamel.yaml.main import CParser
+
+    assert CParser is not None, "ruamel.yaml.clib is not importable"
+    assert YAML(typ="safe").Parser is CParser
+    text = (Path(__file__).parents[1] / "params.yaml").read_text()
+    assert parse_yaml(text, "params.yaml") == yaml.safe_load(text)
+
+
 def test_metrics_show(pipeline_repo: Path) -> None:
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=pipeline_repo).stdout)
     files = shown[""]["data"]
