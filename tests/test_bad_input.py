@@ -158,6 +158,52 @@ def test_bad_user_csv(workspace: Path, kind: str) -> None:
     assert_restorable(workspace)
 
 
+# A broken profile: each mistake a user may make when writing one from the README.
+BAD_PROFILES = {
+    "no_name": (lambda spec: spec.pop("name"), r"name: Field required"),
+    "target_as_a_name": (
+        lambda spec: spec.update(target="price"),
+        r"target: should be a mapping such as \{name: price, min: 0\} \(got 'price'\)",
+    ),
+    "unknown_type": (
+        lambda spec: spec["features"][0].update(type="decimal"),
+        r"features\[0\] \(sqft\)\.type: Input should be 'float', 'int' or 'category' "
+        r"\(got 'decimal'\)",
+    ),
+    "misspelt_key": (
+        lambda spec: spec["features"][1].update(maximum=9),
+        r"features\[1\] \(bedrooms\)\.maximum: Extra inputs are not permitted",
+    ),
+    "derived_from_the_target": (
+        lambda spec: spec["derived"].append(
+            {"name": "price_per_sqft", "op": "ratio", "inputs": ["price", "sqft"]}
+        ),
+        r"derived 'price_per_sqft': inputs \['price'\] are not declared features",
+    ),
+    "not_yaml": (None, r"while parsing a flow node"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_PROFILES))
+def test_bad_user_profile(workspace: Path, kind: str) -> None:
+    break_spec, problem = BAD_PROFILES[kind]
+    lock_before = lock_outs(workspace)
+    use_own_csv(workspace, (workspace / RAW_CSV).read_bytes())
+    path = workspace / "profiles" / "mydata.yaml"
+    if break_spec is None:
+        path.write_text("name: mydata\nfeatures: [sqft,\n")
+    else:
+        spec = yaml.safe_load(path.read_text())
+        break_spec(spec)
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    result = run(["dvc", "repro"], cwd=workspace, check=False)
+    assert_one_line_error(result, "ingest", "profiles/mydata.yaml", None, problem)
+    assert "Running stage 'process'" not in result.stdout + result.stderr
+    assert_nothing_half_written(workspace, "ingest", lock_before)
+    assert_restorable(workspace)
+
+
 # --- route 2: a corrupted raw file, re-processed -----------------------------------------------
 
 

@@ -4,12 +4,16 @@ message naming the column and the problem, and category spellings normalise."""
 from __future__ import annotations
 
 import copy
+import json
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from house_price.errors import DataError
 from house_price.schema import category_key, load_profile, profile_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,17 +130,17 @@ def test_derived_feature_reading_an_undeclared_column_is_rejected() -> None:
 def test_derived_feature_with_an_unknown_op_is_rejected() -> None:
     spec = houses_spec()
     spec["derived"][0]["op"] = "log"
-    message = rejected(spec)
-    assert "house_age" in message
-    assert "unknown op 'log'" in message
+    assert (
+        rejected(spec) == "derived[0] (house_age).op: Input should be 'age' or 'ratio' (got 'log')"
+    )
 
 
 def test_unknown_column_type_is_rejected() -> None:
     spec = houses_spec()
     spec["features"][0]["type"] = "decimal"
-    message = rejected(spec)
-    assert "'sqft'" in message
-    assert "unknown type 'decimal'" in message
+    assert rejected(spec) == (
+        "features[0] (sqft).type: Input should be 'float', 'int' or 'category' (got 'decimal')"
+    )
 
 
 def test_alias_to_an_undeclared_category_is_rejected() -> None:
@@ -168,7 +172,76 @@ def test_column_names_must_be_unique_and_not_the_target(clash: str) -> None:
     assert "unique" in rejected(spec)
 
 
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        (lambda spec: spec.pop("name"), "name: Field required"),
+        (
+            lambda spec: spec.update(target="price"),
+            "target: should be a mapping such as {name: price, min: 0} (got 'price')",
+        ),
+        (
+            lambda spec: spec["features"][0].update(min="100"),
+            "features[0] (sqft).min: a bound is a number or 'reference_year' (got '100')",
+        ),
+        (
+            lambda spec: spec["features"][3]["categories"].append(True),
+            "features[3] (location).categories[6]: Input should be a valid string (got True)",
+        ),
+        (
+            lambda spec: spec.update(feature=spec.pop("features")),
+            "features: Field required; feature: Extra inputs are not permitted (got [",
+        ),
+        (lambda spec: spec.update(features=[]), "features: List should have at least 1 item"),
+        (lambda spec: spec.clear(), "name: Field required; target: Field required"),
+    ],
+)
+def test_profile_layout_mistakes_name_the_place(mistake, message: str) -> None:
+    spec = houses_spec()
+    mistake(spec)
+    assert rejected(spec).startswith(message)
+
+
+def test_a_profile_that_is_not_a_mapping_is_rejected() -> None:
+    for document in (["name", "houses"], None):  # a list, an empty file
+        assert rejected(document) == (
+            f"profile: should be a mapping with name, source, target, features, derived "
+            f"(got {document!r})"
+        )
+
+
+def test_load_profile_names_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\nfeatures: [sqft,\n")
+    with pytest.raises(DataError) as info:
+        load_profile(broken, 2025)
+    assert str(info.value).startswith(f"{broken}: while parsing")
+    assert "\n" not in str(info.value)
+
+
 def test_target_defaults_to_float_with_bounds() -> None:
     profile = profile_from_dict(houses_spec(), 2025)
     assert profile.target.kind == "float"
     assert (profile.target.minimum, profile.target.maximum) == (1000.0, 100_000_000.0)
+
+
+def test_readme_profile_example_loads() -> None:
+    """The "Your own data" example is a valid profile, so a user can start from it."""
+    readme = (REPO / "README.md").read_text()
+    own_data = readme.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", own_data, re.DOTALL)
+    assert block, "no yaml example under 'Your own data'"
+    example = textwrap.dedent(block.group(1))
+    profile = profile_from_dict(yaml.safe_load(example), 2025)
+    assert profile.name == "mydata"
+    assert profile.target.name == "price"
+    assert profile.feature("year_built").maximum == 2025
+    assert profile.feature("location").normalise(" city centre ") == "Downtown"
+    assert [item.name for item in profile.derived] == ["house_age"]
+
+
+def test_readme_predict_example_is_the_default_profile_example(houses) -> None:
+    readme = (REPO / "README.md").read_text()
+    call = re.search(r"curl -s http://127\.0\.0\.1:8000/predict .*?-d '(.*?)'", readme, re.DOTALL)
+    assert call, "no /predict example in the README"
+    assert json.loads(call.group(1)) == houses.example_row()

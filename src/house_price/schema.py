@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from house_price.errors import DataError
 
 ColumnKind = Literal["float", "int", "category"]
 DerivedOp = Literal["age", "ratio"]
@@ -97,7 +100,49 @@ class Profile:
         return {column.name: column.example for column in self.features}
 
 
-def _bound(value: Any, reference_year: int) -> float | None:
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ColumnSpec(_Spec):
+    """One column as written in a profile."""
+
+    name: str = Field(min_length=1)
+    type: ColumnKind = "float"
+    min: float | str | None = None
+    max: float | str | None = None
+    categories: list[str] = []
+    aliases: dict[str, str] = {}
+    description: str = ""
+    example: Any = None
+
+    @field_validator("min", "max")
+    @classmethod
+    def _number_or_reference_year(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str) and value != REFERENCE_YEAR:
+            raise ValueError(f"a bound is a number or {REFERENCE_YEAR!r}")
+        return value
+
+
+class DerivedSpec(_Spec):
+    name: str = Field(min_length=1)
+    op: DerivedOp
+    inputs: list[str] = Field(min_length=1)
+    description: str = ""
+
+
+class ProfileSpec(_Spec):
+    """A profile file's layout; `target` is a column mapping such as `{name: price, min: 0}`."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    source: str = "synthetic"
+    target: ColumnSpec
+    features: list[ColumnSpec] = Field(min_length=1)
+    derived: list[DerivedSpec] = []
+
+
+def _bound(value: float | str | None, reference_year: int) -> float | None:
     if value is None:
         return None
     if value == REFERENCE_YEAR:
@@ -105,45 +150,55 @@ def _bound(value: Any, reference_year: int) -> float | None:
     return float(value)
 
 
-def _column(spec: Mapping[str, Any], reference_year: int) -> Column:
-    kind = spec.get("type", "float")
-    if kind not in ("float", "int", "category"):
-        raise ValueError(f"column {spec.get('name')!r}: unknown type {kind!r}")
-    categories = tuple(spec.get("categories", ()))
-    if kind == "category" and not categories:
-        raise ValueError(f"column {spec['name']!r}: a category column needs `categories`")
-    column = Column(
-        name=spec["name"],
-        kind=kind,
-        minimum=_bound(spec.get("min"), reference_year),
-        maximum=_bound(spec.get("max"), reference_year),
-        categories=categories,
-        aliases=dict(spec.get("aliases", {})),
-        description=spec.get("description", ""),
-        example=spec.get("example"),
-    )
-    unknown = set(column.aliases.values()) - set(categories)
+def _column(spec: ColumnSpec, reference_year: int) -> Column:
+    if spec.type == "category" and not spec.categories:
+        raise ValueError(f"column {spec.name!r}: a category column needs `categories`")
+    unknown = set(spec.aliases.values()) - set(spec.categories)
     if unknown:
-        raise ValueError(f"column {column.name!r}: aliases point to undeclared {sorted(unknown)}")
-    return column
-
-
-def profile_from_dict(spec: Mapping[str, Any], reference_year: int) -> Profile:
-    features = tuple(_column(item, reference_year) for item in spec["features"])
-    names = [column.name for column in features]
-    derived = tuple(
-        Derived(
-            name=item["name"],
-            op=item["op"],
-            inputs=tuple(item["inputs"]),
-            description=item.get("description", ""),
-        )
-        for item in spec.get("derived", ())
+        raise ValueError(f"column {spec.name!r}: aliases point to undeclared {sorted(unknown)}")
+    return Column(
+        name=spec.name,
+        kind=spec.type,
+        minimum=_bound(spec.min, reference_year),
+        maximum=_bound(spec.max, reference_year),
+        categories=tuple(spec.categories),
+        aliases=dict(spec.aliases),
+        description=spec.description,
+        example=spec.example,
     )
-    target = _column({"type": "float", **spec["target"]}, reference_year)
-    for item in derived:
-        if item.op not in ("age", "ratio"):
-            raise ValueError(f"derived {item.name!r}: unknown op {item.op!r}")
+
+
+def _located(error: Mapping[str, Any], raw: Any) -> str:
+    """`features[0] (sqft).type: <problem>`: where in the file, with the column's name."""
+    where, node = "", raw
+    for part in error["loc"]:
+        if isinstance(part, int):
+            where += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                where += f" ({node['name']})"
+        else:
+            where += f".{part}" if where else str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    problem = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "model_type" and where:  # a column as a scalar, e.g. `target: price`
+        problem = "should be a mapping such as {name: price, min: 0}"
+    elif error["type"] == "model_type":  # an empty file, or a list at the top
+        problem = "should be a mapping with name, source, target, features, derived"
+    given = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+    return f"{where or 'profile'}: {problem}{given}"
+
+
+def profile_from_dict(raw: Any, reference_year: int) -> Profile:
+    """The Profile a parsed YAML document declares; ValueError names what does not fit."""
+    try:
+        spec = ProfileSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError("; ".join(_located(error, raw) for error in exc.errors())) from None
+    features = tuple(_column(item, reference_year) for item in spec.features)
+    target = _column(spec.target, reference_year)
+    names = [column.name for column in features]
+    for item in spec.derived:
         missing = [name for name in item.inputs if name not in names]
         if missing:
             # Inputs must be features: a derived feature may never read the target.
@@ -151,16 +206,24 @@ def profile_from_dict(spec: Mapping[str, Any], reference_year: int) -> Profile:
     if len(set(names)) != len(names) or target.name in names:
         raise ValueError("profile: column names must be unique and distinct from the target")
     return Profile(
-        name=spec["name"],
-        source=spec.get("source", "synthetic"),
+        name=spec.name,
+        source=spec.source,
         target=target,
         features=features,
-        derived=derived,
+        derived=tuple(
+            Derived(item.name, item.op, tuple(item.inputs), item.description)
+            for item in spec.derived
+        ),
         reference_year=reference_year,
-        description=spec.get("description", ""),
+        description=spec.description,
     )
 
 
 def load_profile(path: str | Path, reference_year: int) -> Profile:
-    with open(path) as handle:
-        return profile_from_dict(yaml.safe_load(handle), reference_year)
+    """The profile in a YAML file; DataError names the file and what in it does not fit."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return profile_from_dict(yaml.safe_load(handle), reference_year)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+        problem = " ".join(str(exc).split())  # one line, also for YAML's multi-line messages
+        raise DataError(f"{path}: {problem}") from None
