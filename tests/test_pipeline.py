@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
+    REPO,
     clean_env,
     clone_workspace,
     free_port,
@@ -96,7 +97,7 @@ def test_dvc_reads_yaml_with_libyaml() -> None:
 
     assert CParser is not None, "ruamel.yaml.clib is not importable"
     assert YAML(typ="safe").Parser is CParser
-    text = (Path(__file__).parents[1] / "params.yaml").read_text()
+    text = (REPO / "params.yaml").read_text()
     assert parse_yaml(text, "params.yaml") == yaml.safe_load(text)
 
 

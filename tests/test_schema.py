@@ -202,6 +202,13 @@ def test_profile_layout_mistakes_name_the_place(mistake, message: str) -> None:
     assert rejected(spec).startswith(message)
 
 
+def test_a_long_misplaced_value_is_shown_by_its_start() -> None:
+    spec = houses_spec()
+    spec["feature"] = spec.pop("features")
+    shown = rejected(spec).split("feature: Extra inputs are not permitted (got ", 1)[1]
+    assert shown == repr(houses_spec()["features"])[:77] + "...)"
+
+
 def test_a_profile_that_is_not_a_mapping_is_rejected() -> None:
     for document in (["name", "houses"], None):  # a list, an empty file
         assert rejected(document) == (

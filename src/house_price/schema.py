@@ -185,7 +185,10 @@ def _located(error: Mapping[str, Any], raw: Any) -> str:
         problem = "should be a mapping such as {name: price, min: 0}"
     elif error["type"] == "model_type":  # an empty file, or a list at the top
         problem = "should be a mapping with name, source, target, features, derived"
-    given = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+    given = ""
+    if error["type"] != "missing":
+        shown = repr(error["input"])  # a misplaced list of columns: its start is enough
+        given = f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
     return f"{where or 'profile'}: {problem}{given}"
 
 
