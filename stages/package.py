@@ -1,8 +1,10 @@
 """package: assemble the model bundle and register it in MLflow.
 
 Runs only after evaluate has passed the quality gate. The bundle (profile, fitted transformer,
-model, metadata) is logged to the training run as one pyfunc model, registered, and the
-alias is moved to the new version; the same directory is what the API and image serve.
+model, metadata) is first loaded and self-checked exactly as the API does at start-up, so that
+nothing is registered that would not serve; then it is logged to the training run as one pyfunc
+model, registered, and the alias is moved to the new version; the same directory is what the
+API and image serve.
 """
 
 import argparse
@@ -11,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from house_price import model, stage, tracking
+from house_price.api import check_bundle
 from house_price.bundle import METADATA_FILE, content_version, write_bundle
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
@@ -50,6 +53,7 @@ def main() -> None:
     example = read_table(args.test)[profile.feature_names].dropna().head(5)
     with atomic_dir(args.bundle) as bundle:
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
+        check_bundle(bundle)  # never register what the API would not serve
         registered = tracking.log_bundle(
             run_id=run["run_id"],
             bundle_dir=bundle,

@@ -5,10 +5,11 @@ Writes the two splits, a manifest with their hashes, and a report of what cleani
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 from house_price import stage
-from house_price.cleaning import clean, split
+from house_price.cleaning import clean, split, split_warnings
 from house_price.io import file_md5, read_raw_csv, write_json, write_table
 
 
@@ -23,7 +24,10 @@ def main() -> None:
     params, profile = stage.load_stage_inputs()
 
     rows, report = clean(read_raw_csv(args.raw), profile, str(args.raw))
-    train, test = split(rows, float(params["process"]["test_size"]), int(params["process"]["seed"]))
+    settings = params["process"]
+    train, test = split(rows, float(settings["test_size"]), int(settings["seed"]), str(args.raw))
+    for warning in split_warnings(len(test)):
+        print(f"process: warning: {warning}", file=sys.stderr)
     write_table(args.train, train)
     write_table(args.test, test)
     report.update(train_rows=len(train), test_rows=len(test))

@@ -167,7 +167,7 @@ BAD_PROFILES = {
     ),
     "unknown_type": (
         lambda spec: spec["features"][0].update(type="decimal"),
-        r"features\[0\] \(sqft\)\.type: Input should be 'float', 'int' or 'category' "
+        r"features\[0\] \(sqft\)\.type: Input should be 'float', 'int', 'category' or 'date' "
         r"\(got 'decimal'\)",
     ),
     "misspelt_key": (

@@ -28,9 +28,8 @@ def houses():
 
 
 def raw_frame(rows: list[list[str | None]], extra: dict[str, list[str]] | None = None):
-    """Text columns with NaN for missing values: what read_raw_csv returns."""
-    frame = pd.DataFrame(rows, columns=HEADER, dtype=object)
-    frame = frame.where(frame.notna(), np.nan)
+    """Text columns, "" for an empty field (None here): what read_raw_csv returns."""
+    frame = pd.DataFrame(rows, columns=HEADER, dtype=object).fillna("")
     for name, values in (extra or {}).items():
         frame[name] = values
     return frame
@@ -60,12 +59,17 @@ def test_cleaning_counts_on_a_dirty_frame(houses) -> None:
     assert report["categories_respelled"] == {"location": 3, "condition": 2}  # 1, 2, 12 / 1, 12
     assert report["dropped"] == {
         "out_of_bounds_sqft": 2,  # 3 and 10 (10's unknown location is not counted again)
+        "non_finite_sqft": 0,
         "out_of_bounds_bedrooms": 0,
+        "non_finite_bedrooms": 0,
         "out_of_bounds_bathrooms": 0,
+        "non_finite_bathrooms": 0,
         "unknown_location": 1,  # 5
         "out_of_bounds_year_built": 1,  # 4
+        "non_finite_year_built": 0,
         "unknown_condition": 0,
         "out_of_bounds_price": 1,  # 11
+        "non_finite_price": 0,
         "missing_target": 1,  # 6
         "duplicates": 2,  # 8, and 9 which only matches 1 after normalisation
     }

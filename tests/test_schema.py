@@ -130,8 +130,8 @@ def test_derived_feature_reading_an_undeclared_column_is_rejected() -> None:
 def test_derived_feature_with_an_unknown_op_is_rejected() -> None:
     spec = houses_spec()
     spec["derived"][0]["op"] = "log"
-    assert (
-        rejected(spec) == "derived[0] (house_age).op: Input should be 'age' or 'ratio' (got 'log')"
+    assert rejected(spec) == (
+        "derived[0] (house_age).op: Input should be 'age', 'ratio', 'year' or 'month' (got 'log')"
     )
 
 
@@ -139,7 +139,8 @@ def test_unknown_column_type_is_rejected() -> None:
     spec = houses_spec()
     spec["features"][0]["type"] = "decimal"
     assert rejected(spec) == (
-        "features[0] (sqft).type: Input should be 'float', 'int' or 'category' (got 'decimal')"
+        "features[0] (sqft).type: Input should be 'float', 'int', 'category' or 'date' "
+        "(got 'decimal')"
     )
 
 

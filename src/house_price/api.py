@@ -24,6 +24,7 @@ smaller calls use one thread).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import logging
 import math
@@ -34,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, Required
 
 import numpy as np
 import pandas as pd
@@ -157,34 +158,52 @@ class Spellings(dict[str, str]):
 
 
 def _field(column: Column) -> tuple[Any, Any]:
+    """(type, Field) of one feature in the request models. A nullable column (declared in the
+    profile) also takes null or an omitted field: the fitted transformer imputes it, exactly
+    as the pipeline does for a missing value."""
     common: dict[str, Any] = {"description": column.description or None}
     if column.example is not None:
-        common["examples"] = [column.example]
+        common["examples"] = [pydantic_core.to_jsonable_python(column.example)]
+    if column.nullable:
+        common["default"] = None
+        common["description"] = f"{column.description} Optional: null or omitted when unknown."
+    kind = _value_type(column)
     if column.is_category:
         # The schema lists the canonical spellings; the API also accepts what the pipeline
         # normalises to them (case, spacing, aliases), as the description says.
-        description = f"{column.description} Accepted: a value of the enum in any case and spacing"
+        description = f"{common['description'] or ''} Accepted: a value of the enum in any case "
+        description += "and spacing"
         if column.aliases:
             pairs = ", ".join(f"{alias} -> {target}" for alias, target in column.aliases.items())
             description += f", or an alias ({pairs})"
         common["description"] = description.strip() + "."
         common["json_schema_extra"] = {"enum": list(column.categories)}
-        kind = Annotated[
+    if column.nullable:
+        kind = kind | None
+    return kind, Field(**common)
+
+
+def _value_type(column: Column) -> Any:
+    """The type of a present value, with the column's rules (bounds, categories) attached."""
+    if column.is_category:
+        return Annotated[
             str, Field(min_length=1, max_length=200), AfterValidator(Spellings(column).__getitem__)
         ]
-        return kind, Field(**common)
-    # Strict: JSON numbers only (no "12" strings, no booleans), finite, within the bounds.
-    bounds = {"ge": column.minimum, "le": column.maximum}
-    field = Field(strict=True, allow_inf_nan=False, **bounds, **common)
+    # Strict: JSON numbers only (no "12" strings, no booleans), finite, within the bounds;
+    # dates as ISO strings "YYYY-MM-DD" only (no timestamps).
+    bounds = Field(strict=True, ge=column.minimum, le=column.maximum)
+    if column.is_date:
+        return Annotated[dt.date, bounds]
     if column.kind == "float":
-        return float, field
+        return Annotated[float, bounds, Field(allow_inf_nan=False)]
     # An int column takes whole numbers: 3 and, as JSON Schema's "integer" allows, 3.0 (what
     # pandas-made JSON holds); not 3.5. Validated as a float (all in pydantic-core, no Python
     # call per value), documented as an integer. The encoder works in floats either way.
-    field.metadata.append(MultipleOf(1))
     schema: dict[str, Any] = {"type": "integer"}
     schema.update({key: value for key, value in _json_bounds(column).items() if value is not None})
-    return Annotated[float, WithJsonSchema(schema)], field
+    return Annotated[
+        float, WithJsonSchema(schema), bounds, Field(allow_inf_nan=False), MultipleOf(1)
+    ]
 
 
 def _json_bounds(column: Column) -> dict[str, int | None]:
@@ -204,7 +223,7 @@ def request_models(profile: Profile, max_rows: int) -> tuple[type[BaseModel], ty
     The rows of a batch are a TypedDict built from the same field definitions and config as
     the one-row model: the same rules, but validated into plain dicts, which is 2-3x faster
     than 10,000 model instances."""
-    example = profile.example_row()
+    example = pydantic_core.to_jsonable_python(profile.example_row())
     row_config = ConfigDict(
         extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [example]}
     )
@@ -215,7 +234,12 @@ def request_models(profile: Profile, max_rows: int) -> tuple[type[BaseModel], ty
         __doc__=doc,
         **_fields(profile),
     )
-    annotated = {name: Annotated[kind, info] for name, (kind, info) in _fields(profile).items()}
+    annotated = {}
+    for column in profile.features:
+        kind, info = _field(column)
+        annotated[column.name] = (NotRequired if column.nullable else Required)[
+            Annotated[kind, info]
+        ]
     batch_row = TypedDict("BatchRow", annotated)  # type: ignore[misc]
     batch_row.__doc__ = doc
     batch_row.__pydantic_config__ = ConfigDict(**row_config, title="BatchRow")  # type: ignore
@@ -323,11 +347,18 @@ def _load(model_dir: Path, max_rows: int, threads: int) -> Model:
     return model
 
 
+def check_bundle(directory: str | Path) -> str:
+    """Load a bundle exactly as the API does at start-up, self-check included; returns its
+    version. BundleError says why the API would answer 503 with it."""
+    return _load(Path(directory), DEFAULT_MAX_BATCH_ROWS, 1).version
+
+
 def _self_check(model: Model) -> None:
     """The documented example must validate, and predict the same through every path."""
     profile = model.bundle.profile
     try:
-        row = model.row_model.model_validate(profile.example_row()).__dict__
+        example = pydantic_core.to_json(profile.example_row())  # as a client sends it
+        row = model.row_model.model_validate_json(example).__dict__
     except ValidationError as exc:
         raise BundleError(f"self-check: the profile's example row is invalid: {exc}") from exc
     fast = float(model.predict([row])[0])
@@ -541,7 +572,8 @@ def _openapi_bodies(schema: dict[str, Any], model: Model) -> None:
     schema.setdefault("components", {}).setdefault("schemas", {}).update(
         definitions.get("$defs", {})
     )
-    example = model.bundle.profile.example_row()  # validated by the self-check
+    # validated by the self-check
+    example = pydantic_core.to_jsonable_python(model.bundle.profile.example_row())
     bodies = {
         "/predict": (refs[(model.row_model, "validation")], example),
         "/predict/batch": (refs[(model.batch_model, "validation")], {"rows": [example, example]}),
@@ -713,6 +745,7 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
                 "minimum": column.minimum,
                 "maximum": column.maximum,
                 "categories": list(column.categories) or None,
+                "nullable": column.nullable,
             }
             for column in profile.features
         ]

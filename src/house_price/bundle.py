@@ -96,7 +96,11 @@ def load_bundle(directory: str | Path, nthread: int | None = None) -> Bundle:
         transformer = joblib.load(directory / TRANSFORMER_FILE)
         booster = xgb.Booster(model_file=str(directory / MODEL_FILE))
     except Exception as exc:  # any unreadable part makes the whole bundle unusable
-        raise BundleError(f"{directory}: unreadable bundle ({type(exc).__name__}: {exc})") from exc
+        # The first line only: XGBoost appends a native stack trace to its messages.
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise BundleError(
+            f"{directory}: unreadable bundle ({type(exc).__name__}: {first})"
+        ) from exc
     if not isinstance(transformer, FeatureTransformer) or transformer.profile != profile:
         raise BundleError(f"{directory}: transformer does not match {PROFILE_FILE}")
     if nthread is not None:

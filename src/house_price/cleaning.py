@@ -1,21 +1,29 @@
 """Validation and cleaning of raw rows by the profile's rules, and the train/test split.
 
-Rules, in order: a file that does not fit the profile (missing column, non-numeric values in a
-numeric column) is rejected as a whole; categories are normalised to their canonical spelling;
-rows with a missing or out-of-range target, an out-of-range feature or an unknown category are
-dropped and counted; missing feature values are kept (the fitted transformer imputes them);
-exact duplicates are dropped.
+Rules, in order: a file that does not fit the profile (a missing or repeated column, values of
+the wrong type, a column with no values) is rejected as a whole; a field is missing only when
+the profile declares its spelling (default: the empty field), and a declared category always
+wins over a missing spelling; categories are normalised to their canonical spelling; rows with
+a missing, non-finite or out-of-range target, a non-finite or out-of-range feature or an unknown
+category are dropped and counted; missing feature values are kept (the fitted transformer
+imputes them); exact duplicates are dropped.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from house_price.errors import DataError
+from house_price.errors import DataError, name_list
 from house_price.schema import Column, Profile
+
+NAN_TEXT = frozenset({"nan", "+nan", "-nan"})  # what pandas parses as a NaN number
+MIN_TEST_ROWS = 2  # R² needs two rows
+MIN_TRAIN_ROWS = 5  # early stopping needs a validation slice and rows to fit
+SMALL_TEST_ROWS = 30  # below this, test metrics vary a lot from one split to another
 
 
 def _example_rows(mask: pd.Series, limit: int = 3) -> str:
@@ -24,29 +32,47 @@ def _example_rows(mask: pd.Series, limit: int = 3) -> str:
 
 
 def check_columns(frame: pd.DataFrame, profile: Profile, source: str) -> None:
-    missing = [column.name for column in profile.columns if column.name not in frame.columns]
+    """The header holds every declared column exactly once (names compared trimmed)."""
+    header = [str(name) for name in frame.columns]
+    for column in profile.columns:
+        positions = [index for index, name in enumerate(header, 1) if name == column.name]
+        if len(positions) > 1:
+            raise DataError(
+                f"{source}: column {column.name!r} appears {len(positions)} times in the header "
+                f"(columns {', '.join(map(str, positions))}); a profile column must be unique"
+            )
+    missing = [column.name for column in profile.columns if column.name not in header]
     if missing:
-        found = ", ".join(map(str, frame.columns[:12]))
         raise DataError(
             f"{source}: missing column(s) {', '.join(map(repr, missing))} "
-            f"required by profile {profile.name!r} (found: {found})"
+            f"required by profile {profile.name!r} (found: {name_list(header)})"
         )
 
 
-def parse_numeric(raw: pd.Series, column: Column, source: str) -> pd.Series:
-    """Text -> float; any value that is present but not a number rejects the file."""
-    text = raw.str.strip()
-    values = pd.to_numeric(text, errors="coerce")
-    bad = values.isna() & text.notna() & (text != "")
+def missing_fields(text: pd.Series, column: Column) -> pd.Series:
+    """Where the raw text means "no value" by the column's declared spellings."""
+    if column.is_category:  # few distinct values: ask the column once per spelling
+        flags = {value: column.means_missing(value) for value in text.unique()}
+        return text.map(flags).astype(bool)
+    return text.str.strip().isin(column.missing_values)
+
+
+def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
+    """Text -> float (NaN where missing; ±inf and NaN spellings stay non-finite); any other
+    value that is not a number rejects the file."""
+    stripped = text.str.strip().where(~missing)
+    values = pd.to_numeric(stripped, errors="coerce").astype(float)
+    nan_text = stripped.str.casefold().isin(NAN_TEXT)
+    bad = values.isna() & ~missing & ~nan_text
     if bad.any():
-        example = text[bad].iloc[0]
+        example = stripped[bad].iloc[0]
         raise DataError(
             f"{source}: column {column.name!r} should be {column.kind} but has {int(bad.sum())} "
-            f"non-numeric value(s), e.g. {example!r} (line {_example_rows(bad)})"
+            f"non-numeric value(s), e.g. {example!r} (line {_example_rows(bad)}); a spelling "
+            "that means missing belongs in the profile's missing_values"
         )
-    values = values.astype(float)
     if column.kind == "int":
-        fractional = values.notna() & (values != np.round(values))
+        fractional = np.isfinite(values) & (values != np.round(values))
         if fractional.any():
             raise DataError(
                 f"{source}: column {column.name!r} should be int but has {int(fractional.sum())} "
@@ -56,52 +82,89 @@ def parse_numeric(raw: pd.Series, column: Column, source: str) -> pd.Series:
     return values
 
 
-def normalise_categories(raw: pd.Series, column: Column) -> pd.Series:
-    """Canonical spellings; a value that is no allowed category becomes missing."""
-    canonical = {value: column.normalise(value) for value in raw.dropna().unique()}
-    values = raw.map(canonical, na_action="ignore")
+def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
+    """Text -> datetime64 days (NaT where missing) by the column's format; any other value
+    that is not a date in that format rejects the file."""
+    stripped = text.str.strip().where(~missing)
+    values = pd.to_datetime(stripped, format=column.date_format, errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        raise DataError(
+            f"{source}: column {column.name!r} should be a date in format "
+            f"{column.date_format!r} but has {int(bad.sum())} value(s) that are not, e.g. "
+            f"{stripped[bad].iloc[0]!r} (line {_example_rows(bad)})"
+        )
+    return values.dt.normalize()
+
+
+def normalise_categories(text: pd.Series, missing: pd.Series, column: Column) -> pd.Series:
+    """Canonical spellings; missing and unknown values become NaN."""
+    canonical = {value: column.normalise(value) for value in text[~missing].unique()}
+    values = text.where(~missing).map(canonical, na_action="ignore")
     return values.where(values.notna(), np.nan)
 
 
 def out_of_bounds(values: pd.Series, column: Column) -> pd.Series:
-    low = values < column.minimum if column.minimum is not None else False
-    high = values > column.maximum if column.maximum is not None else False
-    return values.notna() & (low | high)
+    low, high = column.minimum, column.maximum
+    if column.is_date:  # date bounds compare as timestamps
+        low = None if low is None else pd.Timestamp(low)
+        high = None if high is None else pd.Timestamp(high)
+    below = values < low if low is not None else False
+    above = values > high if high is not None else False
+    return values.notna() & (below | above)
 
 
 def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Validate and clean raw text rows; return typed rows and a report of what was done."""
+    """Validate and clean raw text rows (as read_raw_csv gives them: every field a string);
+    return typed rows and a report of what was done. DataError for a file that cannot fit."""
     check_columns(raw, profile, source)
     declared = [column.name for column in profile.columns]
     frame = pd.DataFrame(index=raw.index)
     report: dict[str, Any] = {
         "rows_in": len(raw),
-        "ignored_columns": sorted(set(raw.columns) - set(declared)),
+        "ignored_columns": sorted(set(map(str, raw.columns)) - set(declared)),
         "categories_respelled": {},
         "missing_values_kept": {},
         "dropped": {},
     }
     drop = pd.Series(False, index=raw.index)
     for column in profile.columns:
+        text = raw[column.name]
+        missing = missing_fields(text, column)
         if column.is_category:
-            values = normalise_categories(raw[column.name], column)
-            respelled = values.notna() & (values != raw[column.name])
+            values = normalise_categories(text, missing, column)
+            respelled = values.notna() & (values != text)
             report["categories_respelled"][column.name] = int(respelled.sum())
-            invalid = raw[column.name].notna() & values.isna()
-            reason = f"unknown_{column.name}"
+            invalid = {f"unknown_{column.name}": ~missing & values.isna()}
         else:
-            values = parse_numeric(raw[column.name], column, source)
-            invalid = out_of_bounds(values, column)
-            reason = f"out_of_bounds_{column.name}"
-        report["dropped"][reason] = int((invalid & ~drop).sum())
+            parse = parse_dates if column.is_date else parse_numeric
+            values = parse(text, missing, column, source)
+            invalid = {}
+            if not column.is_date:  # counted before bounds: inf is no out-of-range price
+                invalid[f"non_finite_{column.name}"] = ~missing & ~np.isfinite(values)
+                values = values.where(np.isfinite(values))
+            invalid[f"out_of_bounds_{column.name}"] = out_of_bounds(values, column)
+        if values.isna().all():
+            raise DataError(
+                f"{source}: column {column.name!r} has no values (all {len(values)} rows are "
+                "empty or a missing-value spelling); fill it or remove it from the profile"
+            )
+        for reason, mask in invalid.items():
+            report["dropped"][reason] = int((mask & ~drop).sum())
+            drop |= mask
         frame[column.name] = values
-        drop |= invalid
     missing_target = frame[profile.target.name].isna() & ~drop
     report["dropped"]["missing_target"] = int(missing_target.sum())
     drop |= missing_target
     frame = frame[~drop]
     for column in profile.features:
-        report["missing_values_kept"][column.name] = int(frame[column.name].isna().sum())
+        kept = int(frame[column.name].isna().sum())
+        report["missing_values_kept"][column.name] = kept
+        if len(frame) and kept == len(frame):
+            raise DataError(
+                f"{source}: column {column.name!r} has no values in the {len(frame)} rows kept "
+                "after cleaning (its values are only in dropped rows)"
+            )
     duplicated = frame.duplicated()
     report["dropped"]["duplicates"] = int(duplicated.sum())
     frame = frame[~duplicated].reset_index(drop=True)
@@ -111,8 +174,44 @@ def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFram
     return frame, report
 
 
-def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_sizes(rows: int, test_size: float) -> tuple[int, int]:
+    """(train, test) row counts as scikit-learn's train_test_split makes them."""
+    test = math.ceil(test_size * rows)
+    return rows - test, test
+
+
+def rows_needed(test_size: float) -> int:
+    """The fewest rows whose split leaves MIN_TRAIN_ROWS to train and MIN_TEST_ROWS to test."""
+    rows = MIN_TEST_ROWS + MIN_TRAIN_ROWS
+    while True:
+        train, test = split_sizes(rows, test_size)
+        if train >= MIN_TRAIN_ROWS and test >= MIN_TEST_ROWS:
+            return rows
+        rows += 1
+
+
+def split(
+    frame: pd.DataFrame, test_size: float, seed: int, source: str = "data"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded shuffle split; DataError when too few rows are left to train and test."""
+    needed = rows_needed(test_size)
+    if len(frame) < needed:
+        raise DataError(
+            f"{source}: {len(frame)} valid row(s) after cleaning; at least {needed} are needed "
+            f"(process.test_size {test_size} must leave >= {MIN_TEST_ROWS} test rows and "
+            f">= {MIN_TRAIN_ROWS} train rows)"
+        )
     from sklearn.model_selection import train_test_split  # heavy: only the stage that splits
 
     train, test = train_test_split(frame, test_size=test_size, random_state=seed, shuffle=True)
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def split_warnings(test_rows: int) -> list[str]:
+    """What a user should know about the split's size (empty when the test split is large)."""
+    if test_rows >= SMALL_TEST_ROWS:
+        return []
+    return [
+        f"the test split has only {test_rows} rows: its metrics (R², RMSE) are rough estimates "
+        f"(fewer than {SMALL_TEST_ROWS}); more data or a larger process.test_size steadies them"
+    ]

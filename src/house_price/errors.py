@@ -1,6 +1,8 @@
 """The expected failures: each stage turns these into one line on stderr and exit 1.
 
-Kept free of imports so that catching them costs a stage nothing."""
+Kept free of heavy imports so that catching them costs a stage nothing."""
+
+from collections.abc import Iterable
 
 
 class DataError(ValueError):
@@ -17,3 +19,10 @@ class TrackingError(RuntimeError):
 
 class QualityGateError(RuntimeError):
     """The evaluated model misses the quality gate set in params.yaml."""
+
+
+def name_list(names: Iterable[object], limit: int = 12) -> str:
+    """`a, b, c and 9 more`: a list for a message, never cut without saying so."""
+    items = [str(name) for name in names]
+    shown = ", ".join(items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown

@@ -14,14 +14,16 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from house_price.errors import DataError
 from house_price.schema import Derived, Profile
 
 ROW_ENCODER_MAX_ROWS = 32  # above this, encoding column by column is faster
 
 
-def age(year: Any, reference_year: int) -> Any:
-    """Age at the reference year (a param): never today's date, so results do not drift."""
-    return reference_year - year
+def age(year: Any, at_year: Any) -> Any:
+    """Years from `year` to `at_year`: the reference year (a param, never today's date, so
+    results do not drift) or the year of a sale date."""
+    return at_year - year
 
 
 def ratio(numerator: Any, denominator: Any) -> Any:
@@ -31,12 +33,28 @@ def ratio(numerator: Any, denominator: Any) -> Any:
     return np.where(np.isfinite(result), result, np.nan)
 
 
+def date_parts(dates: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(calendar year, month 1-12) as floats, NaN where a date is missing. `dates`: one
+    `datetime.date` or None (0-d results), or a sequence/array/Series of them or of
+    datetime64 (NaT is missing)."""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    missing = np.isnat(days)
+    months = days.astype("datetime64[M]").astype(np.int64)
+    year = np.where(missing, np.nan, months // 12 + 1970.0)
+    month = np.where(missing, np.nan, months % 12 + 1.0)
+    return year, month
+
+
 def derived_value(feature: Derived, values: Mapping[str, Any], reference_year: int) -> Any:
-    """One derived feature from raw values: scalars (one row) or arrays (a frame) alike."""
+    """One derived feature from raw values (numbers as floats, dates as `date_parts` takes
+    them): scalars (one row) or arrays (a frame) alike."""
     inputs = [values[name] for name in feature.inputs]
-    if feature.op == "age":
-        return age(inputs[0], reference_year)
-    return ratio(*inputs)
+    if feature.op == "ratio":
+        return ratio(*inputs)
+    if feature.op in ("year", "month"):
+        return date_parts(inputs[0])[0 if feature.op == "year" else 1]
+    at_year = reference_year if len(inputs) == 1 else date_parts(inputs[1])[0]
+    return age(inputs[0], at_year)
 
 
 def add_derived(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
@@ -47,6 +65,7 @@ def add_derived(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
         # object + NaN is the missing marker scikit-learn's imputers recognise.
         out[column.name] = out[column.name].astype(object).where(out[column.name].notna(), np.nan)
     arrays = {name: out[name].to_numpy(float) for name in profile.numeric_features}
+    arrays.update({name: np.asarray(out[name], "datetime64[D]") for name in profile.date_features})
     for feature in profile.derived:
         out[feature.name] = np.asarray(
             derived_value(feature, arrays, profile.reference_year), dtype=float
@@ -64,6 +83,14 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         return self.profile.numeric_features + [item.name for item in self.profile.derived]
 
     def fit(self, frame: pd.DataFrame, y: Any = None) -> FeatureTransformer:
+        """Fit on the train split; DataError names a feature with no value in it (nothing to
+        impute from)."""
+        empty = [name for name in self.profile.feature_names if frame[name].isna().all()]
+        if empty:
+            raise DataError(
+                f"the train split ({len(frame)} rows) has no values in column(s) "
+                f"{', '.join(map(repr, empty))}: nothing to learn or impute from"
+            )
         categories = self.profile.category_features
         self.column_transformer_ = ColumnTransformer(
             [
@@ -147,6 +174,7 @@ class RowEncoder:
         reference_year = self.profile.reference_year
         for index, row in enumerate(rows):
             values = {name: _number(row.get(name)) for name in self.profile.numeric_features}
+            values.update({name: row.get(name) for name in self.profile.date_features})
             for feature in derived:
                 values[feature.name] = float(derived_value(feature, values, reference_year))
             line = matrix[index]
@@ -172,6 +200,8 @@ class RowEncoder:
         values: dict[str, Any] = {}
         for name in profile.numeric_features:  # None -> NaN, as _number
             values[name] = np.array([row.get(name) for row in rows], dtype=np.float64)
+        for name in profile.date_features:
+            values[name] = np.array([row.get(name) for row in rows], dtype="datetime64[D]")
         for feature in profile.derived:
             derived = derived_value(feature, values, profile.reference_year)
             values[feature.name] = np.asarray(derived, dtype=np.float64)

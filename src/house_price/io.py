@@ -91,9 +91,12 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 
 def read_raw_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV as text columns, turning every way it can be unreadable into a DataError.
+    """Read a CSV as text, turning every way it can be unreadable into a DataError.
 
-    Columns stay strings so that validation can say which value of which column is wrong.
+    Every field stays a string ("" when empty): no missing-value spelling is implied (pandas'
+    default list would read a category spelled `None` or `NA` as missing); the profile
+    declares them. Header names are trimmed and kept as written, repeats included, so that
+    validation can refuse a repeated column by name. Rows are indexed by their file line.
     """
     path = Path(path)
     if not path.is_file():
@@ -101,18 +104,42 @@ def read_raw_csv(path: str | Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     try:
-        frame = pd.read_csv(path, dtype=str, skip_blank_lines=True, encoding="utf-8")
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            header=None,  # the header row is read as data: pandas would rename repeats
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            encoding="utf-8-sig",  # a byte-order mark is no part of the first column's name
+        )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty (no header row)") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text CSV (byte {exc.start}: {exc.reason})") from None
+        place = _decode_error_place(path, exc)
+        raise DataError(f"{path}: not a UTF-8 text CSV ({place})") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: not a valid CSV ({_first_line(exc)})") from None
-    if frame.empty:
+    if len(frame) < 2:
         raise DataError(f"{path}: no data rows (header only)")
-    frame.columns = [str(column).strip() for column in frame.columns]
+    frame = frame.fillna("")  # the absent fields of a short row are empty fields
+    header = [str(name).strip() for name in frame.iloc[0]]
+    frame = frame.iloc[1:]
+    frame.columns = header
     frame.index = _data_line_numbers(path, len(frame))
     return frame
+
+
+def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:
+    """`line 5123, byte 17: invalid start byte`: where the first invalid UTF-8 byte is in the
+    file (pandas reports an offset inside one of its read buffers)."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return f"line {number}, byte {error.start + 1}: {error.reason}"
+    return exc.reason
 
 
 def _data_line_numbers(path: Path, rows: int) -> pd.Index:

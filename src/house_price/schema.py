@@ -1,21 +1,49 @@
-"""The dataset profile: the one declaration of columns, types, bounds, categories and derived
-features. Validation, features, the MLflow signature and the API request models derive from it."""
+"""The dataset profile: the one declaration of columns, types, bounds, categories, missing-value
+spellings, dates and derived features. Validation, features, the MLflow signature and the API
+request models derive from it.
+
+Profiles are read with YAML 1.2's booleans: only true/false are booleans, so `categories:
+[yes, no]` or `example: no` stay text (YAML 1.1, PyYAML's default, would read True/False).
+Every example is checked against its column when the profile loads: the API's self-check and
+docs use them, so a profile with a bad example never reaches a registered model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from house_price.errors import DataError
+from house_price.errors import DataError, name_list
 
-ColumnKind = Literal["float", "int", "category"]
-DerivedOp = Literal["age", "ratio"]
+ColumnKind = Literal["float", "int", "category", "date"]
+DerivedOp = Literal["age", "ratio", "year", "month"]
 REFERENCE_YEAR = "reference_year"  # a bound that stands for the features.reference_year param
+DEFAULT_MISSING_VALUES = ("",)  # only the empty field means missing, unless a profile says more
+# pandas: any ISO 8601 date or date-time (2014-10-13, 2014-10-13T00:00:00)
+DEFAULT_DATE_FORMAT = "ISO8601"
+# Header names and profile names are compared trimmed: `LOT SQFT ` in a file is `LOT SQFT`.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class ProfileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans (true/false only; yes/no/on/off are text)."""
+
+
+ProfileLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ProfileLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def category_key(value: str) -> str:
@@ -25,18 +53,32 @@ def category_key(value: str) -> str:
 
 @dataclass(frozen=True)
 class Column:
+    """One declared column. `minimum`/`maximum` are numbers, or dates for a date column;
+    `missing_values` are the (trimmed) spellings that mean "no value" in a CSV."""
+
     name: str
     kind: ColumnKind
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: float | dt.date | None = None
+    maximum: float | dt.date | None = None
     categories: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     example: Any = None
+    missing_values: frozenset[str] = frozenset(DEFAULT_MISSING_VALUES)
+    nullable: bool = False  # the API accepts null or an omitted field; the transformer imputes
+    date_format: str = DEFAULT_DATE_FORMAT  # strptime format of the CSV's values (a date column)
 
     @property
     def is_category(self) -> bool:
         return self.kind == "category"
+
+    @property
+    def is_date(self) -> bool:
+        return self.kind == "date"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("float", "int")
 
     @property
     def lookup(self) -> dict[str, str]:
@@ -49,10 +91,20 @@ class Column:
         """The canonical category for a spelling, or None when it is not an allowed category."""
         return self.lookup.get(category_key(value))
 
+    def means_missing(self, text: str) -> bool:
+        """Whether a raw CSV field means "no value": a declared missing spelling (trimmed) that
+        is not a category or alias of this column (a declared category always wins)."""
+        if text.strip() not in self.missing_values:
+            return False
+        return not (self.is_category and self.normalise(text) is not None)
+
 
 @dataclass(frozen=True)
 class Derived:
-    """A feature computed from other columns; never from the target."""
+    """A feature computed from other columns; never from the target.
+
+    age: [year] -> reference_year - year; [year, date] -> the date's year - year (age at sale).
+    ratio: [a, b] -> a / b. year, month: [date] -> the date's calendar year, month (1-12)."""
 
     name: str
     op: DerivedOp
@@ -80,11 +132,15 @@ class Profile:
 
     @property
     def numeric_features(self) -> list[str]:
-        return [column.name for column in self.features if not column.is_category]
+        return [column.name for column in self.features if column.is_numeric]
 
     @property
     def category_features(self) -> list[Column]:
         return [column for column in self.features if column.is_category]
+
+    @property
+    def date_features(self) -> list[str]:
+        return [column.name for column in self.features if column.is_date]
 
     @property
     def is_synthetic(self) -> bool:
@@ -97,6 +153,7 @@ class Profile:
         raise KeyError(name)
 
     def example_row(self) -> dict[str, Any]:
+        """The documented example house: feature name -> value (a date as `datetime.date`)."""
         return {column.name: column.example for column in self.features}
 
 
@@ -104,68 +161,170 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+Bound = float | dt.date | str | None  # a number, a date, or "reference_year"
+
+
 class ColumnSpec(_Spec):
     """One column as written in a profile."""
 
-    name: str = Field(min_length=1)
+    name: Name
     type: ColumnKind = "float"
-    min: float | str | None = None
-    max: float | str | None = None
+    min: Bound = None
+    max: Bound = None
     categories: list[str] = []
     aliases: dict[str, str] = {}
     description: str = ""
     example: Any = None
-
-    @field_validator("min", "max")
-    @classmethod
-    def _number_or_reference_year(cls, value: float | str | None) -> float | str | None:
-        if isinstance(value, str) and value != REFERENCE_YEAR:
-            raise ValueError(f"a bound is a number or {REFERENCE_YEAR!r}")
-        return value
+    missing_values: list[str] | None = None  # overrides the profile's list for this column
+    nullable: bool = False
+    format: str | None = None  # a date column's strptime format (default ISO 8601 dates)
 
 
 class DerivedSpec(_Spec):
-    name: str = Field(min_length=1)
+    name: Name
     op: DerivedOp
-    inputs: list[str] = Field(min_length=1)
+    inputs: list[Name] = Field(min_length=1)
     description: str = ""
 
 
 class ProfileSpec(_Spec):
     """A profile file's layout; `target` is a column mapping such as `{name: price, min: 0}`."""
 
-    name: str = Field(min_length=1)
+    name: Name
     description: str = ""
     source: str = "synthetic"
+    missing_values: list[str] = list(DEFAULT_MISSING_VALUES)
     target: ColumnSpec
     features: list[ColumnSpec] = Field(min_length=1)
     derived: list[DerivedSpec] = []
 
 
-def _bound(value: float | str | None, reference_year: int) -> float | None:
+# op -> the kinds of its inputs, in order (age takes an optional second input: a date)
+OP_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "age": (("numeric",), ("numeric", "date")),
+    "ratio": (("numeric", "numeric"),),
+    "year": (("date",),),
+    "month": (("date",),),
+}
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A YAML date, datetime or ISO `YYYY-MM-DD` text as a date; None when it is none."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _bound(value: Bound, kind: str, reference_year: int, where: str) -> float | dt.date | None:
     if value is None:
         return None
+    if kind == "date":
+        parsed = _as_date(value)
+        if parsed is None:
+            raise ValueError(f"{where}: a date column's bound is a date YYYY-MM-DD (got {value!r})")
+        return parsed
     if value == REFERENCE_YEAR:
         return float(reference_year)
+    if isinstance(value, str | dt.date):
+        raise ValueError(f"{where}: a bound is a number or {REFERENCE_YEAR!r} (got {value!r})")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: a bound is a finite number (got {value!r})")
     return float(value)
 
 
-def _column(spec: ColumnSpec, reference_year: int) -> Column:
+def _checked_example(column: Column, value: Any, where: str) -> Any:
+    """The example as the API takes it; ValueError says how it breaks the column's rules."""
+    where = f"{where}.example"
+    if value is None:
+        raise ValueError(f"{where}: missing (the API's docs and self-check use every example)")
+    if column.is_category:
+        if not isinstance(value, str) or column.normalise(value) is None:
+            raise ValueError(
+                f"{where}: {value!r} is not a category of the column "
+                f"(allowed: {name_list(column.categories)}; quote values such as 'yes' or '3')"
+            )
+        return value
+    if column.is_date:
+        if _as_date(value) is None:
+            raise ValueError(f"{where}: {value!r} is not a date YYYY-MM-DD")
+        value = _as_date(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: {value!r} is not a finite number ({column.kind} column)")
+    elif column.kind == "int" and value != round(value):
+        raise ValueError(f"{where}: {value!r} is not a whole number (int column)")
+    low, high = column.minimum, column.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{where}: {value!r} is outside the bounds [{low}, {high}]")
+    return value
+
+
+def _column(
+    spec: ColumnSpec, where: str, missing_values: Sequence[str], reference_year: int
+) -> Column:
     if spec.type == "category" and not spec.categories:
         raise ValueError(f"column {spec.name!r}: a category column needs `categories`")
+    keys = [category_key(name) for name in spec.categories]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"column {spec.name!r}: categories differ only in case or spacing")
     unknown = set(spec.aliases.values()) - set(spec.categories)
     if unknown:
         raise ValueError(f"column {spec.name!r}: aliases point to undeclared {sorted(unknown)}")
-    return Column(
+    if spec.format is not None and spec.type != "date":
+        raise ValueError(f"{where}.format: only a date column has a format")
+    column = Column(
         name=spec.name,
         kind=spec.type,
-        minimum=_bound(spec.min, reference_year),
-        maximum=_bound(spec.max, reference_year),
+        minimum=_bound(spec.min, spec.type, reference_year, f"{where}.min"),
+        maximum=_bound(spec.max, spec.type, reference_year, f"{where}.max"),
         categories=tuple(spec.categories),
         aliases=dict(spec.aliases),
         description=spec.description,
-        example=spec.example,
+        missing_values=frozenset(text.strip() for text in (spec.missing_values or missing_values)),
+        nullable=spec.nullable,
+        date_format=spec.format or DEFAULT_DATE_FORMAT,
     )
+    low, high = column.minimum, column.maximum
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"{where}: min {column.minimum} is above max {column.maximum}")
+    return column
+
+
+def _feature(
+    spec: ColumnSpec, where: str, missing_values: Sequence[str], reference_year: int
+) -> Column:
+    column = _column(spec, where, missing_values, reference_year)
+    example = _checked_example(column, spec.example, where)
+    return Column(**{**column.__dict__, "example": example})
+
+
+def _target(spec: ColumnSpec, missing_values: Sequence[str], reference_year: int) -> Column:
+    if spec.type not in ("float", "int"):
+        raise ValueError(f"target ({spec.name}).type: the target is a number, not {spec.type!r}")
+    return _column(spec, f"target ({spec.name})", missing_values, reference_year)
+
+
+def _derived(item: DerivedSpec, where: str, features: Mapping[str, Column]) -> Derived:
+    missing = [name for name in item.inputs if name not in features]
+    if missing:
+        # Inputs must be features: a derived feature may never read the target.
+        raise ValueError(f"derived {item.name!r}: inputs {missing} are not declared features")
+    kinds = tuple(
+        "numeric" if features[name].is_numeric else features[name].kind for name in item.inputs
+    )
+    allowed = OP_INPUTS[item.op]
+    if kinds not in allowed:
+        wanted = " or ".join("[" + ", ".join(option) + "]" for option in allowed)
+        raise ValueError(
+            f"{where}.inputs: {item.op} takes {wanted} columns, got [{', '.join(kinds)}]"
+        )
+    return Derived(item.name, item.op, tuple(item.inputs), item.description)
 
 
 def _located(error: Mapping[str, Any], raw: Any) -> str:
@@ -198,35 +357,47 @@ def profile_from_dict(raw: Any, reference_year: int) -> Profile:
         spec = ProfileSpec.model_validate(raw)
     except ValidationError as exc:
         raise ValueError("; ".join(_located(error, raw) for error in exc.errors())) from None
-    features = tuple(_column(item, reference_year) for item in spec.features)
-    target = _column(spec.target, reference_year)
-    names = [column.name for column in features]
-    for item in spec.derived:
-        missing = [name for name in item.inputs if name not in names]
-        if missing:
-            # Inputs must be features: a derived feature may never read the target.
-            raise ValueError(f"derived {item.name!r}: inputs {missing} are not declared features")
-    if len(set(names)) != len(names) or target.name in names:
+    features = tuple(
+        _feature(item, f"features[{index}] ({item.name})", spec.missing_values, reference_year)
+        for index, item in enumerate(spec.features)
+    )
+    target = _target(spec.target, spec.missing_values, reference_year)
+    by_name = {column.name: column for column in features}
+    derived = tuple(
+        _derived(item, f"derived[{index}] ({item.name})", by_name)
+        for index, item in enumerate(spec.derived)
+    )
+    names = [*by_name, *(item.name for item in derived)]
+    if len(by_name) != len(features) or len(set(names)) != len(names) or target.name in names:
         raise ValueError("profile: column names must be unique and distinct from the target")
+    used = {name for item in derived for name in item.inputs}
+    for column in features:
+        if column.is_date and column.name not in used:
+            raise ValueError(
+                f"column {column.name!r}: a date is no model input by itself; derive features "
+                "from it (ops year, month, or age with inputs [<year built>, <date>])"
+            )
     return Profile(
         name=spec.name,
         source=spec.source,
         target=target,
         features=features,
-        derived=tuple(
-            Derived(item.name, item.op, tuple(item.inputs), item.description)
-            for item in spec.derived
-        ),
+        derived=derived,
         reference_year=reference_year,
         description=spec.description,
     )
 
 
+def read_profile_yaml(text: str) -> Any:
+    """A profile document parsed with YAML 1.2 booleans (see ProfileLoader)."""
+    return yaml.load(text, Loader=ProfileLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_profile(path: str | Path, reference_year: int) -> Profile:
     """The profile in a YAML file; DataError names the file and what in it does not fit."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return profile_from_dict(yaml.safe_load(handle), reference_year)
+        text = Path(path).read_text(encoding="utf-8")
+        return profile_from_dict(read_profile_yaml(text), reference_year)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
         problem = " ".join(str(exc).split())  # one line, also for YAML's multi-line messages
         raise DataError(f"{path}: {problem}") from None

@@ -129,9 +129,10 @@ def model_signature(profile: Profile):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
+    kinds = {"category": "string", "date": "datetime"}
     inputs = Schema(
         [
-            ColSpec("string" if column.is_category else "double", column.name)
+            ColSpec(kinds.get(column.kind, "double"), column.name, required=not column.nullable)
             for column in profile.features
         ]
     )
