@@ -709,7 +709,7 @@ def render(draft: Draft) -> str:
         if column.is_feature:
             lines += _feature_lines(column)
         elif column.kind == "leak":
-            lines += _comment_lines([*column.comments, column.left_out], "  ")
+            lines += _comment_lines([column.left_out, *column.comments], "  ")
             lines.append(f"  # - {yaml_flow(column.spec)}")
         else:
             lines += _comment_lines([*column.comments, f"{column.name}: {column.left_out}"], "  ")
