@@ -1,0 +1,131 @@
+"""`house-price`: the project's command line. Subcommands:
+
+    house-price profile init <csv> --target <column> [--name NAME] [--output PATH] [--force]
+
+Bad input (a missing or unreadable file, an unknown target column, an existing output) is one
+line `house-price: error: ...` on stderr and exit 1; a usage mistake is argparse's exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from house_price.errors import DataError
+
+PROG = "house-price"
+EXTERNAL = Path("data/external")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="The house-price project's tools.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    profile = commands.add_parser("profile", help="dataset profiles (profiles/<name>.yaml)")
+    actions = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = actions.add_parser(
+        "init",
+        help="write a draft profile from a CSV, to review and edit",
+        description=(
+            "Write a draft profile from a CSV: every column classified, bounds, categories, "
+            "examples, derived features, and comments on what to check. Review it before use."
+        ),
+    )
+    init.add_argument("csv", type=Path, help="the data set (CSV with a header row)")
+    init.add_argument("--target", required=True, help="the column to predict")
+    init.add_argument(
+        "--name",
+        help="profile name (default: the folder name for data/external/<name>/<file>.csv, "
+        "else the CSV's file name, lower case, other characters as _)",
+    )
+    init.add_argument("--output", type=Path, help="where to write (default profiles/<name>.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing output")
+    init.set_defaults(handler=profile_init)
+    return parser
+
+
+def default_name_and_source(csv: Path) -> tuple[str | None, str | None]:
+    """(name, source) when the CSV already lies in data/external/<name>/ under the current
+    directory, else (None, None)."""
+    try:
+        relative = csv.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None, None
+    parts = relative.parts
+    if len(parts) == 4 and Path(*parts[:2]) == EXTERNAL:
+        return parts[2], relative.as_posix()
+    return None, None
+
+
+def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from house_price.drafting import (
+        column_list,
+        draft_profile,
+        read_text_csv,
+        render,
+        sanitise_name,
+    )
+    from house_price.io import atomic_path
+
+    if args.name is not None and not NAME.fullmatch(args.name):
+        parser.error(f"--name {args.name!r}: use letters, digits, '_', '-' and '.' only")
+    folder_name, in_place = default_name_and_source(args.csv)
+    name = args.name or folder_name or sanitise_name(args.csv.stem)
+    source = in_place if in_place and name == folder_name else None
+    source = source or (EXTERNAL / name / args.csv.name).as_posix()
+    output = args.output or Path("profiles") / f"{name}.yaml"
+    if output.is_dir():
+        raise DataError(f"{output}: is a directory; give a file with --output")
+    if output.exists() and not args.force:
+        raise DataError(f"{output} exists: use --force to overwrite it, or --name / --output")
+
+    frame = read_text_csv(args.csv)
+    if args.target not in frame.columns:
+        close = difflib.get_close_matches(args.target, [str(c) for c in frame.columns], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataError(
+            f"{args.csv}: --target {args.target!r} is not a column; {hint}"
+            f"{column_list(frame.columns)}"
+        )
+    command = shlex.join([PROG, "profile", "init", *args.argv])
+    try:
+        draft = draft_profile(frame, args.target, name=name, source=source, command=command)
+    except DataError as exc:
+        raise DataError(f"{args.csv}: {exc}") from None
+    text = render(draft)
+    with atomic_path(output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+    left_out = ", ".join(f"{c.name} ({c.kind})" for c in draft.left_out) or "none"
+    print(
+        f"{PROG}: wrote {output}: a DRAFT from {len(frame)} rows: "
+        f"{len(draft.features)} features, left out: {left_out}, "
+        f"{len(draft.profile.get('derived', []))} derived. Review it before use.",
+        file=sys.stderr,
+    )
+    for note in draft.notes:
+        print(f"{PROG}: {note}", file=sys.stderr)
+    if not in_place or name != folder_name:
+        print(f"{PROG}: copy {args.csv} to {source} (the profile's source)", file=sys.stderr)
+    print(f"{PROG}: then run: dvc exp run -S dataset={name}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv[2:] if argv[:2] == ["profile", "init"] else argv
+    try:
+        return args.handler(args, parser)
+    except DataError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

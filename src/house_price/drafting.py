@@ -1,0 +1,723 @@
+"""A draft profile from a CSV: small pure functions from a text DataFrame to a profile mapping
+with comments, and a renderer to commented YAML. Reading the file is the only I/O here
+(`read_text_csv`); writing is the CLI's job (`house_price.cli`).
+
+The rules, each a constant below so that tests and the README can name them:
+
+- Reading: every column as text, no implied missing spellings (only the empty field, or one of
+  only spaces, is missing). Typical missing spellings (`MISSING_SPELLINGS`) are pointed out in a
+  comment, never treated as missing.
+- Column kinds, in this order:
+  1. no values at all (or only missing spellings) -> left out;
+  2. `date`: every value parses with one of `DATE_FORMATS` (years 1800-2200); the digits-only
+     `%Y%m%d` counts only for a column whose name contains "date";
+  3. numbers (every value a finite number):
+     - an identifier, left out: whole numbers, distinct in at least `ID_DISTINCT_SHARE` of the
+       rows (at least `ID_MIN_ROWS` rows), and an id-like name (`ID_TOKENS`) or consecutive
+       integers from 0 or 1 (a row number);
+     - a code, so a `category` of the values as written: whole numbers with at most
+       `MAX_CATEGORIES` distinct values and a code-like name (`CODE_TOKENS`, or a name ending in
+       "code"/"zip") or a value with a leading zero (`02134`); King County's `zipcode`;
+     - `int` when every value is whole (`3.0` counts), else `float`;
+  4. text: distinct in at least `ID_DISTINCT_SHARE` of the rows -> an identifier or free text,
+     left out; at most `MAX_CATEGORIES` distinct spellings after merging -> `category`; more ->
+     left out.
+- Bounds: the data's min/max widened by `MARGIN` of the range on each side, never across 0
+  (a column without negative values gets no negative min), rounded outwards to the power of ten
+  below the margin. For whole numbers the margin is rounded down to a whole number, so a 0/1 flag
+  stays 0..1 and a 1-5 grade 1..5. A whole-number year column (a name with a `YEAR_TOKENS` word
+  or "built", largest value 1000-2200) gets `max: reference_year`. Dates: the whole years
+  covering the widened range.
+- Categories: spellings with the same `house_price.schema.category_key` are one category, named
+  by its most frequent spelling; the others become `aliases`.
+- Leaks: a number feature whose |Spearman correlation| with the target is at least
+  `LEAK_WARN` gets a WARNING comment (and a line on stderr); at `LEAK_OUT` or more it orders the
+  rows almost exactly as the target does, so it is left out, written as a commented line to add
+  back. Strong honest predictors (floor area on a small data set) fall between the two: kept,
+  flagged for the user to judge.
+- Derived: `<date>_year` and `<date>_month` for every date column; `house_age` from a year-built
+  int column, at the sale date when there is a date column, else at the reference year.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from house_price.errors import DataError
+from house_price.schema import REFERENCE_YEAR, category_key
+
+MISSING_SPELLINGS = ("NA", "N/A", "null", "None", "NaN", "-", "?")
+MARGIN = 0.10
+ID_DISTINCT_SHARE = 0.95
+ID_MIN_ROWS = 10
+MAX_CATEGORIES = 200
+LEAK_WARN = 0.95
+LEAK_OUT = 0.99
+ID_TOKENS = frozenset({"id", "uuid", "guid", "pid", "key", "index"})
+CODE_TOKENS = frozenset({"zip", "zipcode", "postcode", "postal", "plz", "code", "fips", "id"})
+BUILT = re.compile(r"built", re.IGNORECASE)
+YEAR_TOKENS = frozenset({"yr", "year", "built"})
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y%m%dT%H%M%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+)
+_DIGITS_ONLY_FORMAT = "%Y%m%d"
+_MISSING_KEYS = {spelling.casefold() for spelling in MISSING_SPELLINGS}
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_text_csv(path: str | Path) -> pd.DataFrame:
+    """Every column as text; only the empty field is missing (as ""). DataError, one line, for a
+    file that is absent, empty or not a CSV."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    try:
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skip_blank_lines=True, encoding="utf-8"
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty (no header row)") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text CSV (byte {exc.start}: {exc.reason})") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a valid CSV ({first})") from None
+    if frame.empty:
+        raise DataError(f"{path}: no data rows (header only)")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def name_tokens(name: str) -> list[str]:
+    """`parcelID`, `parcel_id`, `Parcel ID` -> ['parcel', 'id']."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return re.findall(r"[a-z]+|\d+", spaced.lower())
+
+
+def sanitise_name(stem: str) -> str:
+    """A profile name from a file stem: lower case, runs of other characters as one `_`."""
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")
+    return name if name and not name[0].isdigit() else f"data_{name}".rstrip("_")
+
+
+def is_missing(values: pd.Series) -> pd.Series:
+    """The empty field (or one of only spaces): the only missing value by default."""
+    return values.str.strip() == ""
+
+
+def missing_spellings(values: pd.Series) -> dict[str, int]:
+    """Typical missing spellings present, as written, with their counts (most frequent first)."""
+    stripped = values.str.strip()
+    hits = stripped[stripped.str.casefold().isin(_MISSING_KEYS)]
+    return dict(Counter(hits).most_common())
+
+
+def as_numbers(values: pd.Series) -> pd.Series | None:
+    """Finite numbers for every value, or None when any value is not one."""
+    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
+    if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all():
+        return None
+    return numbers.astype(float)
+
+
+def all_whole(numbers: pd.Series) -> bool:
+    return bool((numbers == np.round(numbers)).all())
+
+
+def date_formats(values: pd.Series, column: str) -> list[str]:
+    """The formats of DATE_FORMATS that parse every (distinct) value, in that order."""
+    distinct = list(dict.fromkeys(values.str.strip()))
+    if not distinct or not all(any(ch.isdigit() for ch in value) for value in distinct[:50]):
+        return []
+    found = []
+    for fmt in DATE_FORMATS:
+        if fmt == _DIGITS_ONLY_FORMAT and "date" not in column.lower():
+            continue
+        if _parses(distinct[:20], fmt) and _parses(distinct, fmt):
+            found.append(fmt)
+    return found
+
+
+def _parses(values: Iterable[str], fmt: str) -> bool:
+    try:
+        return all(1800 <= datetime.strptime(value, fmt).year <= 2200 for value in values)
+    except ValueError:
+        return False
+
+
+def readable_bounds(low: float, high: float, whole: bool) -> tuple[float, float]:
+    """min/max widened by MARGIN of the range, not across 0, rounded outwards to the power of
+    ten below the margin; for whole numbers a whole margin (maybe 0) and a step of at least 1."""
+    span = high - low
+    margin = MARGIN * span or MARGIN * max(abs(low), abs(high)) or 1.0
+    if whole:
+        margin = math.floor(margin)
+    exponent = math.floor(math.log10(margin)) if margin else 0
+    if whole:
+        exponent = max(exponent, 0)
+    step = 10.0**exponent
+    digits = max(0, -exponent)
+    lo = round(math.floor((low - margin) / step) * step, digits)
+    hi = round(math.ceil((high + margin) / step) * step, digits)
+    if low >= 0:
+        lo = max(lo, 0.0)
+    if high <= 0:
+        hi = min(hi, 0.0)
+    return _tidy(lo), _tidy(hi)
+
+
+def _tidy(value: float) -> float:
+    """1100.0 -> 1100 (an int reads better and the schema takes it); 0.0 for -0.0."""
+    value = value + 0.0
+    return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
+
+
+def readable_number(value: float, whole: bool) -> float:
+    return round(value) if whole else _tidy(float(f"{value:.6g}"))
+
+
+def spearman(x: pd.Series, y: pd.Series) -> float | None:
+    """Rank correlation on the rows where both are present; None when it is undefined."""
+    both = x.notna() & y.notna()
+    if both.sum() < 3:
+        return None
+    value = x[both].rank().corr(y[both].rank())
+    return None if pd.isna(value) else float(value)
+
+
+def _plural(count: int, word: str) -> str:
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+
+
+# --- one column -----------------------------------------------------------------------------
+
+
+@dataclass
+class ColumnDraft:
+    """What the draft says about one column: a feature mapping (`spec`), or why it is left out,
+    with the comments written above it and the notes for stderr."""
+
+    name: str
+    kind: str  # float, int, category, date; or left out: empty, id, text, leak
+    spec: dict[str, Any] | None = None
+    comments: list[str] = field(default_factory=list)
+    category_counts: dict[str, int] = field(default_factory=dict)
+    left_out: str = ""
+    notes: list[str] = field(default_factory=list)
+    numbers: pd.Series | None = None  # for the leak check
+
+    @property
+    def is_feature(self) -> bool:
+        return self.spec is not None and not self.left_out
+
+
+def draft_column(values: pd.Series, name: str) -> ColumnDraft:
+    """Classify one text column (see the module docstring) and draft its profile entry."""
+    rows = len(values)
+    missing = is_missing(values)
+    spellings = missing_spellings(values)
+    present = values[~missing]
+    if present.empty:
+        return ColumnDraft(
+            name, "empty", left_out=f"no values at all in {rows} rows: left out", comments=[]
+        )
+    comments: list[str] = []
+    # Missing spellings are values: pointed out, never dropped; ignored only to judge the type.
+    candidates = present[~present.str.strip().str.casefold().isin(_MISSING_KEYS)]
+    if candidates.empty:
+        listed = ", ".join(f"{spelling!r} ({count})" for spelling, count in spellings.items())
+        return ColumnDraft(
+            name, "empty", left_out=f"only missing spellings ({listed}), no values: left out"
+        )
+
+    draft = (
+        _draft_date(candidates, name)
+        or _draft_number(candidates, name, rows)
+        or _draft_text(present, name, rows)
+    )
+    consequence = "and take it out of categories"
+    if spellings and draft.kind in {"float", "int", "date"}:
+        consequence = "otherwise the pipeline rejects the file for a value that is not a "
+        consequence += "date" if draft.kind == "date" else "number"
+    for spelling, count in spellings.items():
+        note = (
+            f"{spelling!r} appears {_plural(count, 'time')}: add it to missing_values "
+            f"if it means missing ({consequence})"
+        )
+        comments.append(note)
+        draft.notes.append(f"{name}: {note}")
+    if missing.any() and draft.spec is not None:
+        share = 100 * missing.sum() / rows
+        draft.spec["nullable"] = True
+        comments.append(
+            f"{_plural(int(missing.sum()), 'empty value')} ({share:.1f} %): nullable, "
+            "the pipeline imputes them"
+        )
+    draft.comments = comments + draft.comments
+    return draft
+
+
+def _draft_date(values: pd.Series, name: str) -> ColumnDraft | None:
+    formats = date_formats(values, name)
+    if not formats:
+        return None
+    fmt = formats[0]
+    distinct = {value: datetime.strptime(value, fmt).date() for value in set(values.str.strip())}
+    parsed = sorted(values.str.strip().map(distinct))
+    first, last = parsed[0], parsed[-1]
+    margin_days = MARGIN * (last - first).days
+    low_year = (pd.Timestamp(first) - pd.Timedelta(days=margin_days)).year
+    high_year = (pd.Timestamp(last) + pd.Timedelta(days=margin_days)).year
+    spec = {
+        "name": name,
+        "type": "date",
+        "format": fmt,
+        "min": date(low_year, 1, 1).isoformat(),
+        "max": date(high_year, 12, 31).isoformat(),
+        "example": parsed[len(parsed) // 2].isoformat(),
+    }
+    comments = [f"dates {first.isoformat()} to {last.isoformat()}, read with format {fmt}"]
+    if len(formats) > 1:
+        comments.append(f"also parses as {', '.join(formats[1:])}: check which one is meant")
+    return ColumnDraft(name, "date", spec, comments)
+
+
+def _draft_number(values: pd.Series, name: str, rows: int) -> ColumnDraft | None:
+    numbers = as_numbers(values)
+    if numbers is None:
+        return None
+    whole = all_whole(numbers)
+    distinct = numbers.nunique()
+    tokens = set(name_tokens(name))
+    if whole and len(values) >= ID_MIN_ROWS and distinct >= ID_DISTINCT_SHARE * len(values):
+        ordered = np.sort(numbers.unique())
+        row_number = ordered[0] in (0, 1) and bool((np.diff(ordered) == 1).all())
+        if tokens & ID_TOKENS or row_number:
+            why = "an id-like name" if tokens & ID_TOKENS else "numbered rows"
+            return ColumnDraft(
+                name,
+                "id",
+                left_out=(
+                    f"an identifier, not a feature: {distinct} distinct values in {rows} rows "
+                    f"and {why}: left out"
+                ),
+            )
+    leading_zero = values.str.strip().str.match(r"[-+]?0\d").any()
+    code_name = bool(tokens & CODE_TOKENS) or name.lower().endswith(("code", "zip"))
+    if whole and distinct <= MAX_CATEGORIES and (code_name or leading_zero):
+        why = "a value with a leading zero" if leading_zero else "a code-like name"
+        draft = _draft_category(values.str.strip(), name, sort_by_value=True)
+        draft.comments.insert(
+            0,
+            f"numbers, but a code ({why}, {distinct} distinct whole values): a category; "
+            "make it int if the order of the numbers means something",
+        )
+        return draft
+    low, high = float(numbers.min()), float(numbers.max())
+    minimum, maximum = readable_bounds(low, high, whole)
+    kind = "int" if whole else "float"
+    comments = [f"data {readable_number(low, whole)} to {readable_number(high, whole)}"]
+    if whole and (tokens & YEAR_TOKENS or BUILT.search(name)) and 1000 <= high <= 2200:
+        maximum = REFERENCE_YEAR
+        comments.append("a year: never after the reference year (features.reference_year)")
+    spec = {
+        "name": name,
+        "type": kind,
+        "min": minimum,
+        "max": maximum,
+        "example": readable_number(float(numbers.median()), whole),
+    }
+    return ColumnDraft(name, kind, spec, comments, numbers=numbers)
+
+
+def _draft_text(values: pd.Series, name: str, rows: int) -> ColumnDraft:
+    keys = values.map(category_key)
+    distinct = keys.nunique()
+    if len(values) >= ID_MIN_ROWS and distinct >= ID_DISTINCT_SHARE * len(values):
+        return ColumnDraft(
+            name,
+            "id",
+            left_out=(
+                f"an identifier or free text, not a feature: {distinct} distinct values in "
+                f"{rows} rows: left out"
+            ),
+        )
+    numeric = pd.to_numeric(values.str.strip(), errors="coerce").notna()
+    notes = []
+    if numeric.mean() >= 0.9:
+        others = Counter(values[~numeric].str.strip()).most_common(3)
+        shown = ", ".join(f"{value!r} ({count})" for value, count in others)
+        notes.append(
+            f"WARNING: {100 * numeric.mean():.0f} % of the values are numbers; the others "
+            f"({shown}) make it text: fix them or add them to missing_values, then make it a "
+            "number column"
+        )
+    if distinct > MAX_CATEGORIES:
+        return ColumnDraft(
+            name,
+            "text",
+            left_out=(
+                f"text with {distinct} distinct values, more than {MAX_CATEGORIES} for a "
+                "category: left out"
+            ),
+            comments=notes,
+            notes=[f"{name}: {note}" for note in notes],
+        )
+    draft = _draft_category(values, name, sort_by_value=False)
+    draft.comments = notes + draft.comments
+    draft.notes += [f"{name}: {note}" for note in notes]
+    return draft
+
+
+def _draft_category(values: pd.Series, name: str, sort_by_value: bool) -> ColumnDraft:
+    """One category per category_key, named by its most frequent spelling (spaces collapsed);
+    the other spellings become aliases."""
+    spellings = Counter(values)
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for spelling, count in spellings.most_common():
+        groups.setdefault(category_key(spelling), []).append((spelling, count))
+    counts: dict[str, int] = {}
+    aliases: dict[str, str] = {}
+    merges: list[str] = []
+    for members in groups.values():
+        canonical = " ".join(members[0][0].split())
+        counts[canonical] = sum(count for _, count in members)
+        others = [(spelling, count) for spelling, count in members if spelling != canonical]
+        for spelling, _ in others:
+            aliases[spelling] = canonical
+        if others:
+            listed = ", ".join(f"{spelling!r} ({count})" for spelling, count in others)
+            merges.append(f"would merge: {listed} -> {canonical}")
+    if sort_by_value:
+        order = sorted(counts, key=lambda value: (float(value), value))
+    else:
+        order = sorted(counts, key=lambda value: (-counts[value], value))
+    spec: dict[str, Any] = {"name": name, "type": "category", "categories": order}
+    if aliases:
+        spec["aliases"] = aliases
+    spec["example"] = max(order, key=lambda value: (counts[value], -order.index(value)))
+    comments = [f"{_plural(len(order), 'category')}, with their row counts"]
+    return ColumnDraft(
+        name,
+        "category",
+        spec,
+        comments + merges,
+        category_counts={value: counts[value] for value in order},
+    )
+
+
+# --- the whole profile ----------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    """A draft profile: `profile` is exactly what the rendered YAML parses to."""
+
+    profile: dict[str, Any]
+    header: list[str]
+    target: ColumnDraft
+    columns: list[ColumnDraft]
+    derived_comments: list[str]
+    notes: list[str]  # for stderr
+
+    @property
+    def features(self) -> list[ColumnDraft]:
+        return [column for column in self.columns if column.is_feature]
+
+    @property
+    def left_out(self) -> list[ColumnDraft]:
+        return [column for column in self.columns if not column.is_feature]
+
+
+def draft_target(values: pd.Series, name: str) -> ColumnDraft:
+    """The target: numbers with bounds; DataError when it is not a number column."""
+    missing = is_missing(values)
+    spellings = missing_spellings(values)
+    present = values[~missing & ~values.str.strip().str.casefold().isin(_MISSING_KEYS)]
+    if present.empty:
+        raise DataError(f"target column {name!r} has no values")
+    numbers = as_numbers(present)
+    if numbers is None:
+        bad = present[pd.to_numeric(present.str.strip(), errors="coerce").isna()]
+        raise DataError(
+            f"target column {name!r} is not a number column: {_plural(len(bad), 'value')} "
+            f"such as {bad.iloc[0]!r}"
+        )
+    whole = all_whole(numbers)
+    minimum, maximum = readable_bounds(float(numbers.min()), float(numbers.max()), whole)
+    comments = [
+        f"the value to predict: data {readable_number(float(numbers.min()), whole)} to "
+        f"{readable_number(float(numbers.max()), whole)}"
+    ]
+    if missing.any():
+        comments.append(f"{_plural(int(missing.sum()), 'row')} without it: the pipeline drops them")
+    for spelling, count in spellings.items():
+        comments.append(
+            f"{spelling!r} appears {_plural(count, 'time')}: add it to missing_values if it "
+            "means missing (otherwise the pipeline rejects the file)"
+        )
+    spec = {"name": name, "min": minimum, "max": maximum}
+    return ColumnDraft(name, "int" if whole else "float", spec, comments, numbers=numbers)
+
+
+def flag_leaks(columns: list[ColumnDraft], target: ColumnDraft) -> list[str]:
+    """Mark number features that rank the rows like the target (see LEAK_WARN, LEAK_OUT)."""
+    notes = []
+    if target.numbers is None:
+        return notes
+    target_numbers = target.numbers
+    for column in columns:
+        if not column.is_feature or column.numbers is None:
+            continue
+        rho = spearman(column.numbers, target_numbers.reindex(column.numbers.index))
+        if rho is None or abs(rho) < LEAK_WARN:
+            continue
+        what = (
+            f"|Spearman| {abs(rho):.3f} with {target.name} (warning at {LEAK_WARN}, left out "
+            f"at {LEAK_OUT})"
+        )
+        if abs(rho) >= LEAK_OUT:
+            column.kind = "leak"
+            column.left_out = f"WARNING: probable leak, left out: {what}"
+            line = (
+                f"{column.name}: WARNING: probable leak, left out of the draft: {what}. "
+                "If it is known before the target, add it back (the commented line)"
+            )
+        else:
+            column.comments.insert(
+                0,
+                f"WARNING: probable leak? {what}. Keep it only if it is known before the "
+                f"{target.name} and not computed from it",
+            )
+            line = f"{column.name}: WARNING: probable leak? {what}: kept, check it"
+        notes.append(line)
+    return notes
+
+
+def draft_derived(columns: list[ColumnDraft]) -> tuple[list[dict[str, Any]], list[str]]:
+    """year/month of every date feature; house_age from a year-built int feature."""
+    features = [column for column in columns if column.is_feature]
+    taken = {column.name for column in columns}
+    derived: list[dict[str, Any]] = []
+    comments: list[str] = []
+    dates = [column.name for column in features if column.kind == "date"]
+    built = [
+        column.name for column in features if column.kind == "int" and BUILT.search(column.name)
+    ]
+    candidates = []
+    for name in dates:
+        candidates.append({"name": f"{name}_year", "op": "year", "inputs": [name]})
+        candidates.append({"name": f"{name}_month", "op": "month", "inputs": [name]})
+    if built:
+        inputs = [built[0], dates[0]] if dates else [built[0]]
+        candidates.append({"name": "house_age", "op": "age", "inputs": inputs})
+        comments.append(
+            f"house_age: years from {built[0]} to "
+            + (f"the year of {dates[0]} (age at sale)" if dates else "the reference year")
+        )
+    for item in candidates:
+        if item["name"] in taken:
+            comments.append(f"not derived: {item['name']} (a column has that name)")
+            continue
+        taken.add(item["name"])
+        derived.append(item)
+    return derived, comments
+
+
+def draft_profile(
+    frame: pd.DataFrame, target: str, *, name: str, source: str, command: str
+) -> Draft:
+    """A draft profile for a text frame (as read by `read_text_csv`)."""
+    if target not in frame.columns:
+        raise DataError(f"--target {target!r} is not a column ({column_list(frame.columns)})")
+    target_draft = draft_target(frame[target], target)
+    columns = [draft_column(frame[column], column) for column in frame.columns if column != target]
+    notes = flag_leaks(columns, target_draft)
+    features = [column for column in columns if column.is_feature]
+    if not features:
+        raise DataError(
+            f"no column can be a feature: {', '.join(f'{c.name} ({c.kind})' for c in columns)}"
+            if columns
+            else "the file has only the target column"
+        )
+    derived, derived_comments = draft_derived(columns)
+    profile: dict[str, Any] = {
+        "name": name,
+        "description": f"Draft from {Path(source).name}: describe the data here.",
+        "source": source,
+        "missing_values": [""],
+        "target": target_draft.spec,
+        "features": [column.spec for column in features],
+    }
+    if derived:
+        profile["derived"] = derived
+    for column in columns:
+        notes += column.notes
+    header = [
+        f"Draft profile made by: {command}",
+        f"Read {len(frame)} rows, {len(frame.columns)} columns "
+        f"({len(features)} features, {_plural(len(columns) - len(features), 'column')} left out).",
+        "REVIEW BEFORE USE: types, bounds, categories and left-out columns are guesses from the",
+        "data. Bounds: the data's range widened by "
+        f"{MARGIN:.0%} on each side, not across 0, rounded.",
+        "Only the empty field is missing (missing_values); see the comments on each column.",
+    ]
+    return Draft(profile, header, target_draft, columns, derived_comments, notes)
+
+
+def column_list(columns: Iterable[str], limit: int = 12) -> str:
+    names = [str(column) for column in columns]
+    shown = ", ".join(names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"columns: {shown}{more}"
+
+
+# --- YAML with comments ---------------------------------------------------------------------
+
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_ .()&+/-]*")
+_YAML11_WORDS = {
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "none", "nan", "inf", "~",
+}  # fmt: skip
+
+
+def yaml_scalar(value: Any) -> str:
+    """One scalar as YAML that every YAML 1.1 reader reads back as the same value and type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text and "." not in text.split("e")[0]:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
+        return text
+    text = str(value)
+    if (
+        _PLAIN.fullmatch(text)
+        and text == text.strip()
+        and text.casefold() not in _YAML11_WORDS
+        and _reads_back(text, text)
+    ):
+        return text
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
+    return '"' + text.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def _reads_back(text: str, value: Any) -> bool:
+    try:
+        return yaml.safe_load(text) == value and type(yaml.safe_load(text)) is type(value)
+    except yaml.YAMLError:
+        return False
+
+
+def yaml_flow(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{yaml_scalar(k)}: {yaml_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(yaml_flow(item) for item in value) + "]"
+    return yaml_scalar(value)
+
+
+def _comment_lines(lines: Iterable[str], indent: str, width: int = 100) -> list[str]:
+    """Comments wrapped to the line length; a wrapped line continues with two spaces."""
+    out = []
+    for line in lines:
+        words = line.split(" ")
+        current = f"{indent}# "
+        for word in words:
+            if len(current) + len(word) > width and current.strip() != "#":
+                out.append(current.rstrip())
+                current = f"{indent}#   "
+            current += word + " "
+        out.append(current.rstrip())
+    return out
+
+
+def _feature_lines(column: ColumnDraft) -> list[str]:
+    spec = column.spec or {}
+    lines = _comment_lines(column.comments, "  ")
+    lines.append(f"  - name: {yaml_scalar(spec['name'])}")
+    for key, value in spec.items():
+        if key == "name":
+            continue
+        if key == "categories":
+            lines.append("    categories:")
+            width = max(len(yaml_scalar(v)) for v in value)
+            for item in value:
+                count = column.category_counts.get(item, 0)
+                lines.append(f"      - {yaml_scalar(item):<{width}}  # {_plural(count, 'row')}")
+        elif key == "aliases":
+            lines.append("    aliases:")
+            lines += [f"      {yaml_scalar(k)}: {yaml_scalar(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"    {key}: {yaml_flow(value)}")
+    return lines
+
+
+def render(draft: Draft) -> str:
+    """The draft as commented YAML; `yaml.safe_load` of it equals `draft.profile`."""
+    profile = draft.profile
+    lines = [f"# {draft.header[0]}"]  # the command, whole, to copy
+    lines += _comment_lines(draft.header[1:], "")
+    lines.append(f"name: {yaml_scalar(profile['name'])}")
+    lines.append(f"description: {yaml_scalar(profile['description'])}")
+    lines.append(f"source: {yaml_scalar(profile['source'])}")
+    lines += _comment_lines(
+        ["values that mean missing, in every column (a column may set its own missing_values)"],
+        "",
+    )
+    lines.append(f"missing_values: {yaml_flow(profile['missing_values'])}")
+    lines += _comment_lines(draft.target.comments, "")
+    lines.append("target:")
+    lines += [f"  {key}: {yaml_flow(value)}" for key, value in profile["target"].items()]
+    lines.append("features:")
+    for column in draft.columns:
+        if column.is_feature:
+            lines += _feature_lines(column)
+        elif column.kind == "leak":
+            lines += _comment_lines([column.left_out, *column.comments], "  ")
+            lines.append(f"  # - {yaml_flow(column.spec)}")
+        else:
+            lines += _comment_lines([*column.comments, f"{column.name}: {column.left_out}"], "  ")
+    if "derived" in profile:
+        lines += _comment_lines(["computed from features, never from the target"], "")
+        lines += _comment_lines(draft.derived_comments, "")
+        lines.append("derived:")
+        lines += [f"  - {yaml_flow(item)}" for item in profile["derived"]]
+    elif draft.derived_comments:
+        lines += _comment_lines(draft.derived_comments, "")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,450 @@
+"""`house-price profile init`: a draft profile from a CSV. Unit tests of the classification rules
+on small frames, then the real console script on the real data sets (skipped where
+../shared/data is absent) and, for the seed CSV, the whole pipeline on the draft.
+
+The schema extensions (top-level and per-column `missing_values`, `nullable`, `type: date` with
+`format`, derived ops `year`/`month`, `age` at a date) are being added to schema.py separately.
+Tests that load a draft with `load_profile` drop the top-level `missing_values: ['']` while
+`ProfileSpec` does not know it yet (`without_pending_keys`); drafts with a date column or a
+nullable column are checked on the draft's content only (marked NEEDS SCHEMA EXTENSION)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import git_copy, run, shared_csv
+
+from house_price.drafting import (
+    LEAK_OUT,
+    LEAK_WARN,
+    Draft,
+    draft_column,
+    draft_profile,
+    readable_bounds,
+    render,
+    yaml_scalar,
+)
+from house_price.errors import DataError
+from house_price.schema import ProfileSpec, load_profile, profile_from_dict
+
+HOUSE_PRICE = Path(sys.executable).parent / "house-price"
+
+
+def column(values: list[str], name: str = "x"):
+    return draft_column(pd.Series(values, dtype=str), name)
+
+
+def make_draft(frame: pd.DataFrame, target: str = "price") -> Draft:
+    text = frame.astype(str).replace({"nan": ""})
+    return draft_profile(text, target, name="t", source="data/external/t/t.csv", command="test")
+
+
+def without_pending_keys(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile as the current schema takes it: without the top-level missing_values until
+    ProfileSpec knows that key (a no-op once the schema extension is merged)."""
+    if "missing_values" in ProfileSpec.model_fields:
+        return profile
+    return {key: value for key, value in profile.items() if key != "missing_values"}
+
+
+def base_frame(rows: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    sqft = rng.integers(800, 4000, rows)
+    return pd.DataFrame(
+        {
+            "price": (sqft * 200 + rng.normal(0, 150_000, rows)).round(-3).clip(50_000),
+            "sqft": sqft,
+            "bedrooms": rng.integers(1, 6, rows),
+        }
+    )
+
+
+# --- column kinds ---------------------------------------------------------------------------
+
+
+def test_int_and_float() -> None:
+    assert column(["3", "4.0", "2", " 5 "]).kind == "int"  # whole values, 4.0 included
+    drafted = column(["1.5", "2", "2.25"])
+    assert drafted.kind == "float"
+    assert drafted.spec["example"] == 2
+
+
+def test_ids_are_left_out_with_the_reason() -> None:
+    ids = column([str(7129300520 + 17 * i) for i in range(30)], name="id")
+    assert (ids.kind, ids.is_feature) == ("id", False)
+    assert "identifier" in ids.left_out
+    assert column([str(i) for i in range(1, 31)], name="n").kind == "id"  # a row number
+    assert column([f"a{i:04x}-{i * 7}" for i in range(30)], name="ref").kind == "id"  # text
+    # nearly unique numbers without an id-like name are data (prices, areas): kept
+    assert column([str(1000 + 37 * i) for i in range(30)], name="sqft").kind == "int"
+
+
+def test_dates_of_both_forms() -> None:
+    iso = column(["2014-10-13", "2015-01-02", "2014-05-20"], name="sold")
+    assert iso.spec == {
+        "name": "sold",
+        "type": "date",
+        "format": "%Y-%m-%d",
+        "min": "2014-01-01",
+        "max": "2015-12-31",
+        "example": "2014-10-13",
+    }
+    compact = column(["20141013T000000", "20150225T000000", "20140502T000000"], name="date")
+    assert compact.spec["format"] == "%Y%m%dT%H%M%S"
+    assert (compact.spec["min"], compact.spec["example"]) == ("2014-01-01", "2014-10-13")
+    assert column(["20141013", "20150225"], name="sale_date").spec["format"] == "%Y%m%d"
+    assert column(["20141013", "20150225"], name="amount").kind == "int"  # digits: no date
+    ambiguous = column(["01/02/2014", "03/04/2014"], name="when")
+    assert ambiguous.spec["format"] == "%d/%m/%Y"
+    assert any("%m/%d/%Y" in comment for comment in ambiguous.comments)
+
+
+def test_numeric_codes_are_categories_of_strings() -> None:
+    zips = column(["98178", "98125", "98028", "98125", "98001"] * 4, name="zipcode")
+    assert zips.kind == "category"
+    assert zips.spec["categories"] == ["98001", "98028", "98125", "98178"]
+    assert zips.spec["example"] == "98125"
+    assert column(["02134", "10001", "02134"], name="area").kind == "category"  # leading zero
+    assert column(["2", "3", "4", "3"], name="bedrooms").kind == "int"
+
+
+def test_yes_no_and_other_yaml_words_stay_strings() -> None:
+    words = ["yes", "no", "on", "off", "null", "None", "true", "1", "1.5", "~", "y", "<1H OCEAN"]
+    drafted = column(words * 3, name="flag")
+    assert drafted.kind == "category"
+    text = "\n".join(f"- {yaml_scalar(word)}" for word in words)
+    assert yaml.safe_load(text) == words
+    assert yaml_scalar("Suburb") == "Suburb"
+    assert yaml_scalar("yes") == "'yes'"
+    assert yaml_scalar("%Y%m%d") == "'%Y%m%d'"
+    assert yaml_scalar("2014-01-01") == "'2014-01-01'"
+
+
+def test_messy_spellings_merge_into_the_most_frequent() -> None:
+    values = ["Suburb"] * 5 + ["suburb "] * 3 + ["SUBURB"] + ["Urban"] * 2
+    drafted = column(values, name="location")
+    assert drafted.spec["categories"] == ["Suburb", "Urban"]
+    assert drafted.spec["aliases"] == {"suburb ": "Suburb", "SUBURB": "Suburb"}
+    assert drafted.category_counts == {"Suburb": 9, "Urban": 2}
+    assert "would merge: 'suburb ' (3), 'SUBURB' (1) -> Suburb" in drafted.comments
+    assert drafted.spec["example"] == "Suburb"
+
+
+def test_missing_spellings_are_pointed_out_never_applied() -> None:
+    drafted = column(["3", "NA", "4", "NA", "5", "", "2"], name="rooms")
+    assert drafted.kind == "int"  # judged on the numbers
+    assert drafted.spec["nullable"] is True  # the empty field
+    assert any(
+        comment.startswith("'NA' appears 2 times: add it to missing_values if it means missing")
+        for comment in drafted.comments
+    )
+    assert "rooms: 'NA' appears 2 times" in drafted.notes[0]
+    no_empty = column(["3", "N/A", "4"], name="rooms")
+    assert "nullable" not in no_empty.spec  # N/A is not missing until the user says so
+    text = column(["Good", "None", "Fair", "Good"], name="condition")
+    assert "None" in text.spec["categories"]
+    assert any("'None' appears 1 time" in comment for comment in text.comments)
+
+
+def test_empty_column_is_left_out() -> None:
+    drafted = column(["", " ", ""], name="notes")
+    assert (drafted.kind, drafted.is_feature) == ("empty", False)
+    assert "no values at all" in drafted.left_out
+    only_na = column(["NA", "NA", ""], name="pool")
+    assert (only_na.kind, only_na.is_feature) == ("empty", False)
+    assert "only missing spellings ('NA' (2))" in only_na.left_out
+
+
+def test_bounds_have_a_readable_margin() -> None:
+    assert readable_bounds(1350, 3850, whole=True) == (1100, 4100)
+    assert readable_bounds(249_000, 1_680_000, whole=True) == (100_000, 1_900_000)
+    assert readable_bounds(75_000, 7_700_000, whole=True) == (0, 8_500_000)  # not across 0
+    assert readable_bounds(0, 1, whole=True) == (0, 1)  # a flag stays a flag
+    assert readable_bounds(47.1559, 47.7776, whole=False) == (47.09, 47.84)
+    assert readable_bounds(-124.35, -114.31, whole=False) == (-126, -113)
+    assert readable_bounds(-3, -1, whole=True) == (-3, -1)
+
+
+# --- the whole draft ------------------------------------------------------------------------
+
+
+def test_leaks_are_flagged_and_the_surest_left_out(capsys: pytest.CaptureFixture) -> None:
+    frame = base_frame(200)
+    rng = np.random.default_rng(1)
+    frame["tax"] = (frame["price"] * 1.01 + rng.normal(0, 1000, len(frame))).round(2)
+    frame["assessed"] = frame["price"] + rng.normal(0, 50_000, len(frame)).round()
+    draft = make_draft(frame)
+    kinds = {column.name: column.kind for column in draft.columns}
+    assert kinds["tax"] == "leak"
+    assert "tax" not in [feature["name"] for feature in draft.profile["features"]]
+    assert kinds["assessed"] == "int"  # between the two thresholds: kept, with a warning
+    assessed = next(column for column in draft.columns if column.name == "assessed")
+    assert assessed.comments[0].startswith("WARNING: probable leak?")
+    assert any(note.startswith("tax: WARNING: probable leak") for note in draft.notes)
+    text = render(draft)
+    assert "  # WARNING: probable leak, left out" in text
+    assert "  # - {name: tax, type: float" in text  # the line to add it back
+    assert LEAK_WARN < LEAK_OUT
+
+
+def test_derived_features_from_dates_and_year_built() -> None:
+    frame = base_frame()
+    frame["yr_built"] = np.arange(1950, 1950 + len(frame))
+    frame["date"] = ["20141013T000000", "20150225T000000"] * (len(frame) // 2)
+    draft = make_draft(frame)
+    assert draft.profile["derived"] == [
+        {"name": "date_year", "op": "year", "inputs": ["date"]},
+        {"name": "date_month", "op": "month", "inputs": ["date"]},
+        {"name": "house_age", "op": "age", "inputs": ["yr_built", "date"]},
+    ]
+    yr_built = next(f for f in draft.profile["features"] if f["name"] == "yr_built")
+    assert yr_built["max"] == "reference_year"
+    no_date = make_draft(frame.drop(columns="date"))
+    assert no_date.profile["derived"] == [
+        {"name": "house_age", "op": "age", "inputs": ["yr_built"]}
+    ]
+
+
+def test_rendered_yaml_is_the_profile_and_loads() -> None:
+    frame = base_frame()
+    frame["location"] = (["Suburb", "suburb ", "Urban", "yes", "<1H OCEAN"] * 8)[: len(frame)]
+    frame["notes"] = ""
+    frame["year_built"] = np.arange(1960, 1960 + len(frame))
+    draft = make_draft(frame)
+    text = render(draft)
+    assert yaml.safe_load(text) == draft.profile
+    assert text.startswith("# Draft profile made by: test\n")
+    assert "REVIEW BEFORE USE" in text
+    assert "  # notes: no values at all in 40 rows: left out" in text
+    assert draft.profile["missing_values"] == [""]
+    profile = profile_from_dict(without_pending_keys(draft.profile), reference_year=2025)
+    assert profile.feature_names == ["sqft", "bedrooms", "location", "year_built"]
+    assert profile.feature("location").normalise("SUBURB") == "Suburb"
+    assert profile.feature("location").normalise("yes") == "yes"
+    for feature in profile.features:  # every example is inside its own bounds
+        if feature.kind == "category":
+            assert feature.example in feature.categories
+        else:
+            assert feature.minimum <= feature.example <= feature.maximum
+
+
+def test_target_must_be_a_number_column() -> None:
+    frame = base_frame()
+    frame["price"] = "expensive"
+    with pytest.raises(DataError, match="target column 'price' is not a number column"):
+        make_draft(frame)
+
+
+# --- the console script ---------------------------------------------------------------------
+
+
+def init(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HOUSE_PRICE), "profile", "init", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("house-price: error: ")
+    return lines[0]
+
+
+def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
+    assert "file not found" in one_error_line(init(tmp_path, "nope.csv", "--target", "price"))
+    (tmp_path / "empty.csv").write_text("")
+    assert "file is empty" in one_error_line(init(tmp_path, "empty.csv", "--target", "price"))
+    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    assert "image.csv: not a" in one_error_line(init(tmp_path, "image.csv", "--target", "a"))
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5,6\n")
+    assert "not a valid CSV" in one_error_line(init(tmp_path, "ragged.csv", "--target", "a"))
+    (tmp_path / "header.csv").write_text("a,b\n")
+    assert "no data rows" in one_error_line(init(tmp_path, "header.csv", "--target", "a"))
+    wide = ",".join(f"c{i}" for i in range(15)) + ",price\n" + ",".join(["1"] * 16) + "\n"
+    (tmp_path / "wide.csv").write_text(wide)
+    line = one_error_line(init(tmp_path, "wide.csv", "--target", "prise"))
+    assert "--target 'prise' is not a column; did you mean 'price'?" in line
+    assert "columns: c0, c1" in line
+    assert "and 4 more" in line
+    usage = init(tmp_path, "wide.csv")  # no --target: a usage error
+    assert usage.returncode == 2
+    assert "--target" in usage.stderr
+    assert "Traceback" not in usage.stderr
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_cli_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    frame = base_frame()
+    frame.to_csv(tmp_path / "My Houses.csv", index=False)
+    first = init(tmp_path, "My Houses.csv", "--target", "price")
+    assert first.returncode == 0, first.stderr
+    output = tmp_path / "profiles" / "my_houses.yaml"
+    draft = yaml.safe_load(output.read_text())
+    assert draft["name"] == "my_houses"
+    assert draft["source"] == "data/external/my_houses/My Houses.csv"
+    assert "copy My Houses.csv to data/external/my_houses/My Houses.csv" in first.stderr
+    output.write_text("edited\n")
+    again = init(tmp_path, "My Houses.csv", "--target", "price")
+    assert "exists: use --force" in one_error_line(again)
+    assert output.read_text() == "edited\n"
+    forced = init(tmp_path, "My Houses.csv", "--target", "price", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert yaml.safe_load(output.read_text()) == draft
+    assert [path.name for path in output.parent.iterdir()] == ["my_houses.yaml"]  # no temp left
+    bad_name = init(tmp_path, "My Houses.csv", "--target", "price", "--name", "../x")
+    assert bad_name.returncode == 2
+
+
+def test_cli_seed_csv(tmp_path: Path) -> None:
+    """The 84-row seed CSV (blank first line) from data/external/seed/: name and source follow
+    the folder; the draft loads with the current schema once `missing_values` is dropped."""
+    csv = tmp_path / "data" / "external" / "seed" / "seed_house_data.csv"
+    csv.parent.mkdir(parents=True)
+    shutil.copyfile(shared_csv("seed_house_data.csv"), csv)
+    result = init(tmp_path, "data/external/seed/seed_house_data.csv", "--target", "price")
+    assert result.returncode == 0, result.stderr
+    output = tmp_path / "profiles" / "seed.yaml"
+    text = output.read_text()
+    header = "# Draft profile made by: house-price profile init "
+    header += "data/external/seed/seed_house_data.csv --target price\n"
+    assert text.startswith(header)
+    assert "84 rows, 7 columns" in text
+    assert "REVIEW BEFORE USE" in text
+    draft = yaml.safe_load(text)
+    assert draft["source"] == "data/external/seed/seed_house_data.csv"
+    assert "copy " not in result.stderr  # already in place
+    assert "dvc exp run -S dataset=seed" in result.stderr
+    kinds = {feature["name"]: feature["type"] for feature in draft["features"]}
+    assert kinds == {
+        "sqft": "int",
+        "bedrooms": "int",
+        "bathrooms": "float",
+        "location": "category",
+        "year_built": "int",
+        "condition": "category",
+    }
+    location = next(feature for feature in draft["features"] if feature["name"] == "location")
+    assert sorted(location["categories"]) == [
+        "Downtown", "Mountain", "Rural", "Suburb", "Urban", "Waterfront"
+    ]  # fmt: skip
+    assert draft["derived"] == [{"name": "house_age", "op": "age", "inputs": ["year_built"]}]
+    assert draft["target"]["min"] == 100_000
+    # sqft ranks the 84 rows like price (|Spearman| 0.98): flagged, kept, for the user to judge
+    assert "sqft: WARNING: probable leak?" in result.stderr
+    output.write_text(yaml.safe_dump(without_pending_keys(draft), sort_keys=False))
+    profile = load_profile(output, reference_year=2025)
+    assert profile.target.minimum == 100_000
+    assert profile.feature("year_built").maximum == 2025
+
+
+def test_cli_kingcounty(tmp_path: Path) -> None:
+    """NEEDS SCHEMA EXTENSION to load (type: date, derived year/month, age at a date): checked
+    on the draft's content."""
+    csv = shared_csv("kc_house_data.csv")
+    result = init(tmp_path, str(csv), "--target", "price", "--name", "kc")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "profiles" / "kc.yaml").read_text()
+    draft = yaml.safe_load(text)
+    assert draft["source"] == "data/external/kc/kc_house_data.csv"
+    features = {feature["name"]: feature for feature in draft["features"]}
+    assert "id" not in features
+    assert "  # id: an identifier, not a feature: 21436 distinct values in 21613 rows" in text
+    assert features["date"] == {
+        "name": "date",
+        "type": "date",
+        "format": "%Y%m%dT%H%M%S",
+        "min": "2014-01-01",
+        "max": "2015-12-31",
+        "example": "2014-10-16",
+    }
+    zipcode = features["zipcode"]
+    assert zipcode["type"] == "category"
+    shipped = yaml.safe_load(
+        (Path(__file__).parents[1] / "profiles" / "kingcounty.yaml").read_text()
+    )
+    shipped_zip = next(f for f in shipped["features"] if f["name"] == "zipcode")
+    assert zipcode["categories"] == shipped_zip["categories"]  # '98001', ... as strings
+    assert "      - '98001'  # 362 rows" in text
+    for name in ("bedrooms", "view", "condition", "grade", "yr_built", "waterfront"):
+        assert features[name]["type"] == "int", name
+    assert (features["waterfront"]["min"], features["waterfront"]["max"]) == (0, 1)
+    assert features["lat"]["type"] == "float"
+    assert draft["derived"] == [
+        {"name": "date_year", "op": "year", "inputs": ["date"]},
+        {"name": "date_month", "op": "month", "inputs": ["date"]},
+        {"name": "house_age", "op": "age", "inputs": ["yr_built", "date"]},
+    ]
+    assert "WARNING" not in result.stderr
+
+
+def test_cli_california(tmp_path: Path) -> None:
+    """NEEDS SCHEMA EXTENSION to load (nullable): checked on the draft's content."""
+    csv = shared_csv("california_housing.csv")
+    output = tmp_path / "out" / "ca.yaml"
+    result = init(tmp_path, str(csv), "--target", "median_house_value", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    draft = yaml.safe_load(text)
+    assert draft["name"] == "california_housing"
+    features = {feature["name"]: feature for feature in draft["features"]}
+    ocean = features["ocean_proximity"]
+    assert ocean["categories"] == ["<1H OCEAN", "INLAND", "NEAR OCEAN", "NEAR BAY", "ISLAND"]
+    assert ocean["example"] == "<1H OCEAN"
+    assert "      - ISLAND       # 5 rows" in text
+    assert features["total_bedrooms"]["nullable"] is True
+    assert "# 207 empty values (1.0 %): nullable" in text
+    assert sum("nullable" in feature for feature in features.values()) == 1
+    assert features["median_income"]["type"] == "float"
+    assert draft["target"] == {"name": "median_house_value", "min": 0, "max": 550_000}
+    profile = without_pending_keys(draft)
+    for feature in profile["features"]:
+        feature.pop("nullable", None)  # drop the pending keys: the rest loads today
+    assert len(profile_from_dict(profile, 2025).features) == 9
+
+
+@pytest.mark.slow
+def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
+    """The README walkthrough in a git copy: CSV in data/external/seed/, `profile init`, then
+    `dvc exp run -S dataset=seed`. Until schema.py knows `missing_values`, the key is taken out
+    of the draft first (without_pending_keys)."""
+    source = shared_csv("seed_house_data.csv")
+    repo = git_copy(tmp_path / "repo")
+    csv = repo / "data" / "external" / "seed" / "seed_house_data.csv"
+    csv.parent.mkdir(parents=True)
+    shutil.copyfile(source, csv)
+    result = init(repo, "data/external/seed/seed_house_data.csv", "--target", "price")
+    assert result.returncode == 0, result.stderr
+    path = repo / "profiles" / "seed.yaml"
+    draft = yaml.safe_load(path.read_text())
+    if without_pending_keys(draft) != draft:
+        path.write_text(yaml.safe_dump(without_pending_keys(draft), sort_keys=False))
+    run(["git", "add", "profiles/seed.yaml"], cwd=repo)
+    run(["git", "commit", "-qm", "seed profile"], cwd=repo)
+    done = run(
+        ["dvc", "exp", "run", "-S", "dataset=seed", "-S", "evaluate.min_r2=0"],
+        cwd=repo,
+        timeout=900,
+    )
+    for stage in ("ingest", "process", "featurize", "train", "evaluate", "package"):
+        assert f"Running stage '{stage}'" in done.stdout
+    report = yaml.safe_load((repo / "reports" / "process.json").read_text())
+    assert report["rows_in"] == 84
+    assert report["rows_out"] == 84  # the draft's bounds keep every row
+    metadata = yaml.safe_load((repo / "models" / "house-price" / "metadata.json").read_text())
+    assert metadata["dataset"] == "seed"
+    print("seed draft:", " ".join((repo / "metrics.json").read_text().split()))
