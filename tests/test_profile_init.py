@@ -1,12 +1,7 @@
 """`house-price profile init`: a draft profile from a CSV. Unit tests of the classification rules
 on small frames, then the real console script on the real data sets (skipped where
-../shared/data is absent) and, for the seed CSV, the whole pipeline on the draft.
-
-The schema extensions (top-level and per-column `missing_values`, `nullable`, `type: date` with
-`format`, derived ops `year`/`month`, `age` at a date) are being added to schema.py separately.
-Tests that load a draft with `load_profile` drop the top-level `missing_values: ['']` while
-`ProfileSpec` does not know it yet (`without_pending_keys`); drafts with a date column or a
-nullable column are checked on the draft's content only (marked NEEDS SCHEMA EXTENSION)."""
+../shared/data is absent) and, for the seed CSV, the whole pipeline on the draft. Every draft
+loads with the project's own profile loader (house_price.schema.load_profile)."""
 
 from __future__ import annotations
 
@@ -14,7 +9,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +27,7 @@ from house_price.drafting import (
     yaml_scalar,
 )
 from house_price.errors import DataError
-from house_price.schema import ProfileSpec, load_profile, profile_from_dict
+from house_price.schema import load_profile, profile_from_dict, read_profile_yaml
 
 HOUSE_PRICE = Path(sys.executable).parent / "house-price"
 
@@ -45,14 +39,6 @@ def column(values: list[str], name: str = "x"):
 def make_draft(frame: pd.DataFrame, target: str = "price") -> Draft:
     text = frame.astype(str).replace({"nan": ""})
     return draft_profile(text, target, name="t", source="data/external/t/t.csv", command="test")
-
-
-def without_pending_keys(profile: dict[str, Any]) -> dict[str, Any]:
-    """The profile as the current schema takes it: without the top-level missing_values until
-    ProfileSpec knows that key (a no-op once the schema extension is merged)."""
-    if "missing_values" in ProfileSpec.model_fields:
-        return profile
-    return {key: value for key, value in profile.items() if key != "missing_values"}
 
 
 def base_frame(rows: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -225,7 +211,7 @@ def test_rendered_yaml_is_the_profile_and_loads() -> None:
     assert "REVIEW BEFORE USE" in text
     assert "  # notes: no values at all in 40 rows: left out" in text
     assert draft.profile["missing_values"] == [""]
-    profile = profile_from_dict(without_pending_keys(draft.profile), reference_year=2025)
+    profile = profile_from_dict(read_profile_yaml(text), reference_year=2025)
     assert profile.feature_names == ["sqft", "bedrooms", "location", "year_built"]
     assert profile.feature("location").normalise("SUBURB") == "Suburb"
     assert profile.feature("location").normalise("yes") == "yes"
@@ -312,7 +298,7 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
 
 def test_cli_seed_csv(tmp_path: Path) -> None:
     """The 84-row seed CSV (blank first line) from data/external/seed/: name and source follow
-    the folder; the draft loads with the current schema once `missing_values` is dropped."""
+    the folder; the draft loads as written."""
     csv = tmp_path / "data" / "external" / "seed" / "seed_house_data.csv"
     csv.parent.mkdir(parents=True)
     shutil.copyfile(shared_csv("seed_house_data.csv"), csv)
@@ -346,15 +332,14 @@ def test_cli_seed_csv(tmp_path: Path) -> None:
     assert draft["target"]["min"] == 100_000
     # sqft ranks the 84 rows like price (|Spearman| 0.98): flagged, kept, for the user to judge
     assert "sqft: WARNING: probable leak?" in result.stderr
-    output.write_text(yaml.safe_dump(without_pending_keys(draft), sort_keys=False))
     profile = load_profile(output, reference_year=2025)
     assert profile.target.minimum == 100_000
     assert profile.feature("year_built").maximum == 2025
 
 
 def test_cli_kingcounty(tmp_path: Path) -> None:
-    """NEEDS SCHEMA EXTENSION to load (type: date, derived year/month, age at a date): checked
-    on the draft's content."""
+    """A date column with the file's format, its derived features, an id left out, a code as
+    text categories; the draft loads as written."""
     csv = shared_csv("kc_house_data.csv")
     result = init(tmp_path, str(csv), "--target", "price", "--name", "kc")
     assert result.returncode == 0, result.stderr
@@ -390,10 +375,13 @@ def test_cli_kingcounty(tmp_path: Path) -> None:
         {"name": "house_age", "op": "age", "inputs": ["yr_built", "date"]},
     ]
     assert "WARNING" not in result.stderr
+    profile = load_profile(tmp_path / "profiles" / "kc.yaml", reference_year=2025)
+    assert profile.feature("date").date_format == "%Y%m%dT%H%M%S"
+    assert [item.op for item in profile.derived] == ["year", "month", "age"]
 
 
 def test_cli_california(tmp_path: Path) -> None:
-    """NEEDS SCHEMA EXTENSION to load (nullable): checked on the draft's content."""
+    """Categories with odd spellings, a nullable column; the draft loads as written."""
     csv = shared_csv("california_housing.csv")
     output = tmp_path / "out" / "ca.yaml"
     result = init(tmp_path, str(csv), "--target", "median_house_value", "--output", str(output))
@@ -411,17 +399,15 @@ def test_cli_california(tmp_path: Path) -> None:
     assert sum("nullable" in feature for feature in features.values()) == 1
     assert features["median_income"]["type"] == "float"
     assert draft["target"] == {"name": "median_house_value", "min": 0, "max": 550_000}
-    profile = without_pending_keys(draft)
-    for feature in profile["features"]:
-        feature.pop("nullable", None)  # drop the pending keys: the rest loads today
-    assert len(profile_from_dict(profile, 2025).features) == 9
+    profile = load_profile(output, reference_year=2025)
+    assert len(profile.features) == 9
+    assert profile.feature("total_bedrooms").nullable
 
 
 @pytest.mark.slow
 def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
     """The README walkthrough in a git copy: CSV in data/external/seed/, `profile init`, then
-    `dvc exp run -S dataset=seed`. Until schema.py knows `missing_values`, the key is taken out
-    of the draft first (without_pending_keys)."""
+    `dvc exp run -S dataset=seed`."""
     source = shared_csv("seed_house_data.csv")
     repo = git_copy(tmp_path / "repo")
     csv = repo / "data" / "external" / "seed" / "seed_house_data.csv"
@@ -429,10 +415,6 @@ def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
     shutil.copyfile(source, csv)
     result = init(repo, "data/external/seed/seed_house_data.csv", "--target", "price")
     assert result.returncode == 0, result.stderr
-    path = repo / "profiles" / "seed.yaml"
-    draft = yaml.safe_load(path.read_text())
-    if without_pending_keys(draft) != draft:
-        path.write_text(yaml.safe_dump(without_pending_keys(draft), sort_keys=False))
     run(["git", "add", "profiles/seed.yaml"], cwd=repo)
     run(["git", "commit", "-qm", "seed profile"], cwd=repo)
     done = run(
