@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import lock_outs, output_mismatches, run, set_params, shared_csv
+from conftest import (
+    assert_one_line_error,
+    lock_outs,
+    output_mismatches,
+    run,
+    set_params,
+    shared_csv,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,25 +88,6 @@ BAD_INPUTS = {
     "header_only": (header_only, None, r"no data rows \(header only\)"),
     "binary": (None, None, r"not a (UTF-8 text|valid) CSV"),
 }
-
-
-def assert_one_line_error(result, stage: str, file: str, column: str | None, problem: str):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{stage}: error: ")]
-    assert len(errors) == 1, result.stderr
-    message = errors[0]
-    assert message.startswith(f"{stage}: error: {file}: "), message
-    assert re.search(problem, message), message
-    if column is not None:
-        assert f"'{column}'" in message
-    # Everything else on stderr is DVC's: its summary of the failed stage, and its warnings
-    # (e.g. "WARNING: 'data/raw/data.csv' is empty.").
-    others = [line for line in result.stderr.splitlines() if line.strip() and line != message]
-    dvc_errors = [line for line in others if line.startswith("ERROR: ")]
-    assert len(dvc_errors) == 1, result.stderr
-    assert dvc_errors[0].startswith(f"ERROR: failed to reproduce '{stage}': "), result.stderr
-    assert all(line.startswith(("ERROR: ", "WARNING: ")) for line in others), result.stderr
 
 
 def assert_nothing_half_written(repo: Path, stage: str, lock_before: dict[str, str]) -> None:

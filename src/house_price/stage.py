@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from house_price.errors import BundleError, DataError, QualityGateError, TrackingError
-from house_price.io import load_params
+from house_price.params import load_params
 from house_price.schema import Profile, load_profile
 
 PROFILES = Path("profiles")
@@ -20,13 +20,16 @@ def profile_path(params: dict[str, Any]) -> Path:
 
 
 def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any], Profile]:
+    """The whole params file (checked: DataError names a param that does not fit) and the
+    selected profile (DataError when absent or broken)."""
     params = load_params(params_path)
     path = profile_path(params)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
         dataset = params["dataset"]
         raise DataError(f"params.yaml: dataset {dataset!r} has no {path} (known: {known})")
-    return params, load_profile(path, int(params["features"]["reference_year"]))
+    profile = load_profile(path, int(params["features"]["reference_year"]))
+    return params, profile
 
 
 def run(main: Callable[[], None]) -> None:
