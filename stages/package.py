@@ -5,6 +5,10 @@ model, metadata) is logged to the training run as one pyfunc model, registered, 
 alias is moved to the new version; the same directory is what the API and image serve.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 import platform
 from importlib.metadata import version
