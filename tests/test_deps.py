@@ -7,12 +7,13 @@ edit; an extra one, a needless re-run."""
 from __future__ import annotations
 
 import ast
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run
 
 PACKAGE = "house_price"
 PACKAGE_DIR = REPO / "src" / PACKAGE
@@ -131,3 +132,19 @@ def test_closure_follows_every_import_form(tmp_path: Path) -> None:
     expected |= {package / f"{name}.py" for name in ("__init__", "a", "b", "c", "d", "e")}
     assert found == expected
 
+
+@pytest.mark.slow
+def test_other_data_sets_do_not_touch_the_default_pipeline(workspace: Path) -> None:
+    """ingest depends on data/external/<dataset>/ only: a CSV elsewhere under data/external/
+    (top level, or another data set's folder) leaves the default pipeline up to date."""
+    external = workspace / "data" / "external"
+    (external / "stray.csv").write_text("price,sqft\n1,2\n")
+    (external / "california").mkdir(exist_ok=True)
+    (external / "california" / "california_housing.csv").write_text("median_house_value\n1\n")
+    (external / "mydata").mkdir()
+    (external / "mydata" / "mydata.csv").write_text("price\n1\n")
+    assert json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout) == {}
+    # ... while a file in the default data set's own folder is a change of ingest's dep.
+    (external / "houses" / "notes.txt").write_text("a change\n")
+    status = json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout)
+    assert list(status) == ["ingest"], status

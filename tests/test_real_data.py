@@ -30,6 +30,7 @@ def test_real_data_reaches_its_target(dataset: str, tmp_path: Path) -> None:
     repo = git_copy(tmp_path / "repo")
     profile = yaml.safe_load((repo / "profiles" / f"{dataset}.yaml").read_text())
     destination = repo / profile["source"]
+    destination.parent.mkdir(parents=True, exist_ok=True)  # data/external/<dataset>/
     shutil.copyfile(source, destination)
 
     started = time.monotonic()
