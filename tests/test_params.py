@@ -199,8 +199,8 @@ def test_every_problem_on_one_line(tmp_path: Path) -> None:
             "should be a mapping of dataset, synthetic, process, features, train, "
             'evaluate, mlflow (got "houses")',
         ),
-        ("train: {max_depth: 6\n", "not readable as YAML (while parsing a flow mapping"),
-        ("dataset: houses\n\tprocess: 1\n", "not readable as YAML ("),
+        ("train: {max_depth: 6\n", "not valid YAML (while parsing a flow mapping"),
+        ("dataset: houses\n\tprocess: 1\n", "not valid YAML ("),
     ],
 )
 def test_not_a_yaml_mapping(tmp_path: Path, text: str, problem: str) -> None:
@@ -208,7 +208,7 @@ def test_not_a_yaml_mapping(tmp_path: Path, text: str, problem: str) -> None:
 
 
 def test_absent_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"params\.yaml: not readable as YAML \(\[Errno 2\]"):
+    with pytest.raises(DataError, match=r"params\.yaml: cannot be read \(\[Errno 2\] No such file"):
         load_params(tmp_path / "params.yaml")
 
 

@@ -23,11 +23,13 @@ Rate = Annotated[float, Field(ge=0, lt=1)]  # a fraction of the rows
 Fraction = Annotated[float, Field(gt=0, lt=1)]  # a split: both sides keep rows
 Share = Annotated[float, Field(gt=0, le=1)]  # a sampling ratio
 Name = Annotated[str, Field(min_length=1)]
+# How `describe` words a numeric constraint.
+BOUNDS = ((at.Gt, "gt", ">"), (at.Ge, "ge", ">="), (at.Lt, "lt", "<"), (at.Le, "le", "<="))
 
 
 class Section(BaseModel):
     # Strict: a bool or a string is not a number, and 2.0 is not an integer (ints are numbers).
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Synthetic(Section):
@@ -49,7 +51,6 @@ class Features(Section):
     reference_year: int = Field(ge=1800, le=2200)
 
 
-# Optional XGBoost params: absent means XGBoost's default (null is not a value).
 class Train(Section):
     # the procedure (model.PROCEDURE_KEYS)
     seed: Seed
@@ -66,6 +67,7 @@ class Train(Section):
     reg_lambda: float = Field(ge=0)
     tree_method: Literal["hist", "approx", "exact"]
     n_jobs: int = Field(ge=0, le=1024)  # 0: every core
+    # optional (model.fit passes them on): absent means XGBoost's default; null is not a value
     gamma: float = Field(default=None, ge=0)
     reg_alpha: float = Field(default=None, ge=0)
     max_bin: int = Field(default=None, ge=2, le=65_536)
@@ -96,7 +98,8 @@ class Params(Section):
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """The params in `path` as a plain dict, once they fit `Params`.
+    """The params in `path` as a plain dict, exactly as written (the values DVC tracks and
+    MLflow logs), once they fit `Params`.
 
     Raises DataError (one line: `<path>: <param> = <value> is not allowed: <allowed>`, joined by
     `; ` when several do not fit) for an unreadable file, invalid YAML or any param that does
@@ -104,9 +107,11 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())  # YAML's messages span lines
-        raise DataError(f"{path}: not readable as YAML ({problem})") from None
+        raise DataError(f"{path}: not valid YAML ({problem})") from None
     try:
         Params.model_validate(raw)
     except ValidationError as exc:
@@ -145,9 +150,9 @@ def describe(field: FieldInfo) -> str:
     words = {int: "an integer", float: "a number", str: "a string"}[kind]
     bounds = []
     for item in field.metadata:
-        for attribute, sign in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-            if isinstance(item, getattr(at, attribute.capitalize())):
-                bounds.append(f"{sign} {getattr(item, attribute)}")
+        for constraint, name, sign in BOUNDS:
+            if isinstance(item, constraint):
+                bounds.append(f"{sign} {getattr(item, name)}")
         if isinstance(item, at.MinLen) and item.min_length == 1:
             words = "a non-empty string"
         if getattr(item, "pattern", None):
