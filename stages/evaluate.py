@@ -4,6 +4,10 @@ Predictions go through the same transformer and prediction function as the bundl
 kept (artifacts) so that serving can be checked against them row by row.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

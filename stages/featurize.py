@@ -3,6 +3,10 @@
 The test split never reaches `fit`: imputation medians and category fills are train figures.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

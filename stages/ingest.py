@@ -5,6 +5,10 @@ CSV source: check that the file is a readable CSV with the profile's columns, th
 Either way, record where it came from in a small JSON beside it.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 import shutil
 from pathlib import Path

@@ -7,6 +7,10 @@ model, registered, and the alias is moved to the new version; the same directory
 API and image serve.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 import platform
 from importlib.metadata import version

@@ -4,6 +4,10 @@ Writes the two splits, a manifest with their hashes, and a report of what cleani
 (rows respelled, dropped and why, duplicates) that DVC shows as metrics.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 import sys
 from pathlib import Path

@@ -3,6 +3,10 @@
 The tracking store is checked before any work, so an unreachable server fails in seconds.
 """
 
+import _interpreter  # noqa: F401 (first: stops a Python without our packages)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -190,3 +191,24 @@ def commit_all(repo: Path, message: str) -> None:
 
 def git_head(repo: Path) -> str:
     return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+
+
+def assert_one_line_error(result, stage: str, file: str, column: str | None, problem: str):
+    """A failed `dvc repro`/`dvc exp run`: exactly one `<stage>: error: <file>: ` line matching
+    `problem` (naming `column`), DVC's one summary line for the stage, and no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{stage}: error: ")]
+    assert len(errors) == 1, result.stderr
+    message = errors[0]
+    assert message.startswith(f"{stage}: error: {file}: "), message
+    assert re.search(problem, message), message
+    if column is not None:
+        assert f"'{column}'" in message
+    # Everything else on stderr is DVC's: its summary of the failed stage, and its warnings
+    # (e.g. "WARNING: 'data/raw/data.csv' is empty.").
+    others = [line for line in result.stderr.splitlines() if line.strip() and line != message]
+    dvc_errors = [line for line in others if line.startswith("ERROR: ")]
+    assert len(dvc_errors) == 1, result.stderr
+    assert dvc_errors[0].startswith(f"ERROR: failed to reproduce '{stage}': "), result.stderr
+    assert all(line.startswith(("ERROR: ", "WARNING: ")) for line in others), result.stderr

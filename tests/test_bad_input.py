@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import lock_outs, output_mismatches, run, set_params, shared_csv
+from conftest import (
+    assert_one_line_error,
+    lock_outs,
+    output_mismatches,
+    run,
+    set_params,
+    shared_csv,
+)
 
 pytestmark = pytest.mark.slow
 
-USER_CSV = "data/external/mydata.csv"
+USER_CSV = "data/external/mydata/mydata.csv"  # each data set has its own folder
 RAW_CSV = "data/raw/data.csv"
 STAGE_OUTPUTS = {
     "ingest": ["data/raw/data.csv", "data/raw/source.json"],
@@ -84,25 +90,6 @@ BAD_INPUTS = {
 }
 
 
-def assert_one_line_error(result, stage: str, file: str, column: str | None, problem: str):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{stage}: error: ")]
-    assert len(errors) == 1, result.stderr
-    message = errors[0]
-    assert message.startswith(f"{stage}: error: {file}: "), message
-    assert re.search(problem, message), message
-    if column is not None:
-        assert f"'{column}'" in message
-    # Everything else on stderr is DVC's: its summary of the failed stage, and its warnings
-    # (e.g. "WARNING: 'data/raw/data.csv' is empty.").
-    others = [line for line in result.stderr.splitlines() if line.strip() and line != message]
-    dvc_errors = [line for line in others if line.startswith("ERROR: ")]
-    assert len(dvc_errors) == 1, result.stderr
-    assert dvc_errors[0].startswith(f"ERROR: failed to reproduce '{stage}': "), result.stderr
-    assert all(line.startswith(("ERROR: ", "WARNING: ")) for line in others), result.stderr
-
-
 def assert_nothing_half_written(repo: Path, stage: str, lock_before: dict[str, str]) -> None:
     """A failed stage's outputs are gone (DVC removed them) or still the last good ones; and no
     temporary file of an atomic write is left behind."""
@@ -134,6 +121,7 @@ def use_own_csv(repo: Path, content: bytes | None, **params) -> None:
     spec.update(name="mydata", source=USER_CSV)
     (repo / "profiles" / "mydata.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     set_params(repo, dataset="mydata", **params)
+    (repo / USER_CSV).parent.mkdir(parents=True, exist_ok=True)
     if content is not None:
         (repo / USER_CSV).write_bytes(content)
 
@@ -156,6 +144,39 @@ def test_bad_user_csv(workspace: Path, kind: str) -> None:
     assert f"Running stage '{next_stage}'" not in result.stdout + result.stderr
     assert_nothing_half_written(workspace, stage, lock_before)
     assert_restorable(workspace)
+
+
+def test_source_outside_its_dataset_folder(workspace: Path) -> None:
+    """The old layout (a CSV directly in data/external/): ingest says where the file goes."""
+    use_own_csv(workspace, (workspace / RAW_CSV).read_bytes())
+    outside = workspace / "data" / "external" / "mydata.csv"
+    (workspace / USER_CSV).rename(outside)
+    profile = workspace / "profiles" / "mydata.yaml"
+    profile.write_text(profile.read_text().replace(USER_CSV, "data/external/mydata.csv"))
+
+    result = run(["dvc", "repro"], cwd=workspace, check=False)
+    problem = (
+        r"source data/external/mydata\.csv is outside data/external/mydata/, the only place "
+        r"ingest reads from: put the file there and set source: data/external/mydata/mydata\.csv$"
+    )
+    assert_one_line_error(result, "ingest", "profiles/mydata.yaml", None, problem)
+    assert "Running stage 'process'" not in result.stdout
+
+
+def test_missing_dataset_folder(workspace: Path) -> None:
+    """Without data/external/<dataset>/ (ingest's dep) DVC stops before ingest, in one line
+    naming the folder."""
+    use_own_csv(workspace, None)
+    (workspace / USER_CSV).parent.rmdir()
+
+    result = run(["dvc", "repro"], cwd=workspace, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ERROR: failed to reproduce 'ingest': "), lines[0]
+    assert lines[0].endswith(f"No such file or directory: '{workspace}/data/external/mydata'")
+    assert "Running stage" not in result.stdout
 
 
 # A broken profile: each mistake a user may make when writing one from the README.

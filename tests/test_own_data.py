@@ -16,12 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 from api_support import post_json, start_api, stop_api
-from conftest import clean_env, lock_outs, run, set_params
-from test_bad_input import (
-    assert_nothing_half_written,
-    assert_one_line_error,
-    assert_restorable,
-)
+from conftest import assert_one_line_error, clean_env, lock_outs, run, set_params
+from test_bad_input import assert_nothing_half_written, assert_restorable
 
 pytestmark = pytest.mark.slow
 

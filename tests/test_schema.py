@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
 SOURCES = {
     "houses": "synthetic",
-    "california": "data/external/california_housing.csv",
-    "kingcounty": "data/external/kc_house_data.csv",
+    "california": "data/external/california/california_housing.csv",
+    "kingcounty": "data/external/kingcounty/kc_house_data.csv",
 }
 HOUSES_COLUMNS = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
 

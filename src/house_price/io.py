@@ -1,4 +1,4 @@
-"""File I/O shared by the stages: atomic writes, hashing, params and clean CSV errors."""
+"""File I/O shared by the stages: atomic writes, hashing and clean CSV errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from house_price.errors import DataError
 
@@ -83,11 +82,6 @@ def file_md5(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    with open(path) as handle:
-        return yaml.safe_load(handle)
 
 
 def read_raw_csv(path: str | Path) -> pd.DataFrame:

@@ -9,24 +9,40 @@ from pathlib import Path
 from typing import Any
 
 from house_price.errors import BundleError, DataError, QualityGateError, TrackingError
-from house_price.io import load_params
+from house_price.params import load_params
 from house_price.schema import Profile, load_profile
 
 PROFILES = Path("profiles")
+EXTERNAL = Path("data/external")
 
 
 def profile_path(params: dict[str, Any]) -> Path:
     return PROFILES / f"{params['dataset']}.yaml"
 
 
+def source_dir(params: dict[str, Any]) -> Path:
+    """The data set's own folder, ingest's dep in dvc.yaml: a CSV source must be inside it."""
+    return EXTERNAL / params["dataset"]
+
+
 def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any], Profile]:
+    """The whole params file (checked: DataError names a param that does not fit) and the
+    selected profile (DataError when absent, broken, or its CSV source is outside its folder)."""
     params = load_params(params_path)
     path = profile_path(params)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
         dataset = params["dataset"]
         raise DataError(f"params.yaml: dataset {dataset!r} has no {path} (known: {known})")
-    return params, load_profile(path, int(params["features"]["reference_year"]))
+    profile = load_profile(path, int(params["features"]["reference_year"]))
+    folder = source_dir(params)
+    source = Path(profile.source)
+    if not profile.is_synthetic and not source.resolve().is_relative_to(folder.resolve()):
+        raise DataError(
+            f"{path}: source {source} is outside {folder}/, the only place ingest reads from: "
+            f"put the file there and set source: {folder / source.name}"
+        )
+    return params, profile
 
 
 def run(main: Callable[[], None]) -> None:

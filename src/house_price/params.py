@@ -1,0 +1,166 @@
+"""params.yaml, typed: every param has a type and a range, checked before a stage does any work.
+
+`load_params` returns the file as a plain dict (what the stages index and DVC tracks) once it
+fits `Params`; otherwise a DataError with one line naming each param that does not fit, the
+value given and what is allowed (the allowed text is derived from the field constraints).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import annotated_types as at
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+
+from house_price.errors import DataError
+
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy, scikit-learn and XGBoost all take it
+Rate = Annotated[float, Field(ge=0, lt=1)]  # a fraction of the rows
+Fraction = Annotated[float, Field(gt=0, lt=1)]  # a split: both sides keep rows
+Share = Annotated[float, Field(gt=0, le=1)]  # a sampling ratio
+Name = Annotated[str, Field(min_length=1)]
+# How `describe` words a numeric constraint.
+BOUNDS = ((at.Gt, "gt", ">"), (at.Ge, "ge", ">="), (at.Lt, "lt", "<"), (at.Le, "le", "<="))
+
+
+class Section(BaseModel):
+    # Strict: a bool or a string is not a number, and 2.0 is not an integer (ints are numbers).
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Synthetic(Section):
+    rows: int = Field(ge=1)
+    seed: Seed
+    noise_sigma: float = Field(ge=0, le=2)  # sd of log price: 2 is already a factor of 7
+    missing_rate: Rate
+    duplicate_rate: Rate
+    messy_category_rate: Rate
+    impossible_rate: Rate
+
+
+class Process(Section):
+    test_size: Fraction
+    seed: Seed
+
+
+class Features(Section):
+    reference_year: int = Field(ge=1800, le=2200)
+
+
+class Train(Section):
+    # the procedure (model.PROCEDURE_KEYS)
+    seed: Seed
+    log_target: bool
+    validation_size: Fraction
+    early_stopping_rounds: int = Field(ge=1)
+    # XGBoost's
+    n_estimators: int = Field(ge=1, le=100_000)
+    learning_rate: float = Field(gt=0, le=1)
+    max_depth: int = Field(ge=1, le=30)
+    min_child_weight: float = Field(ge=0)
+    subsample: Share
+    colsample_bytree: Share
+    reg_lambda: float = Field(ge=0)
+    tree_method: Literal["hist", "approx", "exact"]
+    n_jobs: int = Field(ge=0, le=1024)  # 0: every core
+    # optional (model.fit passes them on): absent means XGBoost's default; null is not a value
+    gamma: float = Field(default=None, ge=0)
+    reg_alpha: float = Field(default=None, ge=0)
+    max_bin: int = Field(default=None, ge=2, le=65_536)
+    max_leaves: int = Field(default=None, ge=0)  # 0: no limit
+    grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)
+
+
+class Evaluate(Section):
+    min_r2: float = Field(le=1)
+    max_rmsle_over_noise_floor: float = Field(gt=0)
+    plot_points: int = Field(ge=1)
+
+
+class Mlflow(Section):
+    experiment: Name
+    registered_model: Name
+    alias: Name
+
+
+class Params(Section):
+    dataset: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a profile's file stem
+    synthetic: Synthetic
+    process: Process
+    features: Features
+    train: Train
+    evaluate: Evaluate
+    mlflow: Mlflow
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The params in `path` as a plain dict, exactly as written (the values DVC tracks and
+    MLflow logs), once they fit `Params`.
+
+    Raises DataError (one line: `<path>: <param> = <value> is not allowed: <allowed>`, joined by
+    `; ` when several do not fit) for an unreadable file, invalid YAML or any param that does
+    not fit."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())  # YAML's messages span lines
+        raise DataError(f"{path}: not valid YAML ({problem})") from None
+    try:
+        Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error, Params) for error in exc.errors())
+        raise DataError(f"{path}: {problems}") from None
+    return raw
+
+
+def _problem(error: Any, model: type[BaseModel]) -> str:
+    """One pydantic error as `<dotted param> = <value> is not allowed: <allowed>`."""
+    if not error["loc"]:  # an empty file, a list, a scalar
+        keys = ", ".join(model.model_fields)
+        return f"should be a mapping of {keys} (got {_shown(error['input'])})"
+    *parents, key = error["loc"]
+    for name in parents:  # down to the section holding the param
+        model = model.model_fields[name].annotation
+    dotted = ".".join(error["loc"])
+    if error["type"] == "extra_forbidden":
+        where = ".".join(parents) or "the top level"
+        return f"{dotted} is not a known param ({where} takes {', '.join(model.model_fields)})"
+    allowed = describe(model.model_fields[key])
+    if error["type"] == "missing":
+        return f"{dotted} is missing: {allowed}"
+    return f"{dotted} = {_shown(error['input'])} is not allowed: {allowed}"
+
+
+def describe(field: FieldInfo) -> str:
+    """What a field allows, in words: `an integer >= 1 and <= 30`, `one of hist, approx`."""
+    kind = field.annotation
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return f"a mapping of {', '.join(kind.model_fields)}"
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(str(value) for value in get_args(kind))
+    if kind is bool:
+        return "true or false"
+    words = {int: "an integer", float: "a number", str: "a string"}[kind]
+    bounds = []
+    for item in field.metadata:
+        for constraint, name, sign in BOUNDS:
+            if isinstance(item, constraint):
+                bounds.append(f"{sign} {getattr(item, name)}")
+        if isinstance(item, at.MinLen) and item.min_length == 1:
+            words = "a non-empty string"
+        if getattr(item, "pattern", None):
+            bounds.append(f"matching {item.pattern}")
+    return " ".join([words, " and ".join(bounds)]).strip()
+
+
+def _shown(value: Any) -> str:
+    """A value as YAML spells it (null, true, 0.5, "text"), cut to 60 characters."""
+    shown = json.dumps(value, default=str)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

@@ -1,0 +1,150 @@
+"""dvc.yaml lists, for each stage, exactly the Python files the stage runs: its script, the
+`stages/` helpers it imports and every `house_price` module in its import closure (imports
+inside functions count: they run when the function does). `house_price/__init__.py` counts
+too, since importing any submodule executes it. A missing dep means a stale output after an
+edit; an extra one, a needless re-run."""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run
+
+PACKAGE = "house_price"
+PACKAGE_DIR = REPO / "src" / PACKAGE
+STAGE_DIR = REPO / "stages"
+
+
+def module_file(name: str, stage_dir: Path, package_dir: Path) -> Path | None:
+    """The project file of an absolute module name, None for anything else (stdlib, third
+    party). `house_price.x` is in the package; a top-level name is a helper beside the stage."""
+    head, _, rest = name.partition(".")
+    if head == PACKAGE:
+        base = package_dir.joinpath(*rest.split(".")) if rest else package_dir
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+    candidate = stage_dir / f"{name}.py"
+    return candidate if not rest and candidate.is_file() else None
+
+
+def imported_names(path: Path, package_dir: Path) -> set[str]:
+    """Every module name an import statement anywhere in `path` may load (absolute names;
+    `from m import x` yields m and m.x, as x may be a submodule)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: only inside the package
+                parts = path.relative_to(package_dir.parent).with_suffix("").parts
+                anchor = parts[: len(parts) - node.level]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def import_closure(script: Path, package_dir: Path = PACKAGE_DIR) -> set[Path]:
+    """`script` and every project file its imports reach, transitively; importing a package
+    submodule runs the package's `__init__.py` (and each parent's) first."""
+    stage_dir = script.parent
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in imported_names(path, package_dir):
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):  # house_price, then house_price.x, ...
+                found = module_file(".".join(parts[:depth]), stage_dir, package_dir)
+                if found is not None:
+                    todo.append(found)
+    return seen
+
+
+def stage_scripts() -> dict[str, Path]:
+    return {path.stem: path for path in STAGE_DIR.glob("[!_]*.py")}
+
+
+def listed_python_deps(stage: dict) -> set[Path]:
+    return {REPO / dep for dep in stage["deps"] if dep.endswith(".py")}
+
+
+def test_every_stage_script_is_a_stage() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert set(stages) == set(stage_scripts())
+
+
+@pytest.mark.parametrize("name", sorted(stage_scripts()))
+def test_stage_deps_are_its_import_closure(name: str) -> None:
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
+    needed = import_closure(stage_scripts()[name])
+    listed = listed_python_deps(stage)
+
+    def show(paths: set[Path]) -> str:
+        return ", ".join(sorted(str(path.relative_to(REPO)) for path in paths))
+
+    assert needed <= listed, f"stage {name}: dvc.yaml deps miss {show(needed - listed)}"
+    assert listed <= needed, f"stage {name}: dvc.yaml deps list unused {show(listed - needed)}"
+
+
+def test_closure_follows_every_import_form(tmp_path: Path) -> None:
+    """A function-level import, `from pkg import module`, `import pkg.module`, relative
+    imports and a stage helper are all followed; third-party and unused modules are not."""
+    package = tmp_path / "src" / PACKAGE
+    stages = tmp_path / "stages"
+    package.mkdir(parents=True)
+    stages.mkdir()
+    files = {
+        package / "__init__.py": "",
+        package / "a.py": "def late():\n    from house_price.b import thing\n",
+        package / "b.py": "import house_price.c\n\nthing = 1\n",
+        package / "c.py": "from . import d\nfrom .e import value\n",
+        package / "d.py": "import numpy\n",
+        package / "e.py": "value = 2\n",
+        package / "unused.py": "",
+        stages / "_helper.py": "import sys\n",
+        stages / "run.py": textwrap.dedent(
+            """
+            import _helper
+            import pandas as pd
+            from house_price import a
+            """
+        ),
+    }
+    for path, text in files.items():
+        path.write_text(text)
+
+    found = import_closure(stages / "run.py", package)
+    expected = {stages / "run.py", stages / "_helper.py"}
+    expected |= {package / f"{name}.py" for name in ("__init__", "a", "b", "c", "d", "e")}
+    assert found == expected
+
+
+@pytest.mark.slow
+def test_other_data_sets_do_not_touch_the_default_pipeline(workspace: Path) -> None:
+    """ingest depends on data/external/<dataset>/ only: a CSV elsewhere under data/external/
+    (top level, or another data set's folder) leaves the default pipeline up to date."""
+    external = workspace / "data" / "external"
+    (external / "stray.csv").write_text("price,sqft\n1,2\n")
+    (external / "california").mkdir(exist_ok=True)
+    (external / "california" / "california_housing.csv").write_text("median_house_value\n1\n")
+    (external / "mydata").mkdir()
+    (external / "mydata" / "mydata.csv").write_text("price\n1\n")
+    assert json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout) == {}
+    # ... while a file in the default data set's own folder is a change of ingest's dep.
+    (external / "houses" / "notes.txt").write_text("a change\n")
+    status = json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout)
+    assert list(status) == ["ingest"], status

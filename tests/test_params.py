@@ -1,0 +1,289 @@
+"""params.yaml is typed: a value of the wrong type or out of range, an unknown or missing key,
+or a file that is not a YAML mapping stops the first stage that runs with one line naming the
+param, the value and what is allowed (unit cases, then the real pipeline)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO, assert_one_line_error, git_copy, run
+
+from house_price.errors import DataError
+from house_price.params import Params, describe, load_params
+
+SHIPPED = yaml.safe_load((REPO / "params.yaml").read_text())
+
+# dotted param, bad value, how the message shows it, what the message says is allowed
+BAD_VALUES = [
+    ("dataset", "", '""', "a string matching ^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+    ("dataset", "../houses", '"../houses"', "a string matching ^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+    ("dataset", None, "null", "a string matching ^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+    ("synthetic.rows", 0, "0", "an integer >= 1"),
+    ("synthetic.rows", 5000.0, "5000.0", "an integer >= 1"),
+    ("synthetic.seed", -1, "-1", "an integer >= 0 and <= 4294967295"),
+    ("synthetic.seed", 2**32, "4294967296", "an integer >= 0 and <= 4294967295"),
+    ("synthetic.noise_sigma", -0.1, "-0.1", "a number >= 0 and <= 2"),
+    ("synthetic.missing_rate", 1, "1", "a number >= 0 and < 1"),
+    ("synthetic.duplicate_rate", -0.01, "-0.01", "a number >= 0 and < 1"),
+    ("synthetic.messy_category_rate", "5%", '"5%"', "a number >= 0 and < 1"),
+    ("synthetic.impossible_rate", True, "true", "a number >= 0 and < 1"),
+    ("process.test_size", 0, "0", "a number > 0 and < 1"),
+    ("process.test_size", 1.0, "1.0", "a number > 0 and < 1"),
+    ("process.test_size", -0.2, "-0.2", "a number > 0 and < 1"),
+    ("process.test_size", True, "true", "a number > 0 and < 1"),
+    ("process.test_size", "0.2", '"0.2"', "a number > 0 and < 1"),
+    ("process.test_size", None, "null", "a number > 0 and < 1"),
+    ("process.seed", 4.2, "4.2", "an integer >= 0 and <= 4294967295"),
+    ("features.reference_year", 1500, "1500", "an integer >= 1800 and <= 2200"),
+    ("features.reference_year", "2025", '"2025"', "an integer >= 1800 and <= 2200"),
+    ("train.seed", False, "false", "an integer >= 0 and <= 4294967295"),
+    ("train.log_target", 1, "1", "true or false"),
+    ("train.log_target", "yes", '"yes"', "true or false"),
+    ("train.validation_size", 1, "1", "a number > 0 and < 1"),
+    ("train.early_stopping_rounds", 0, "0", "an integer >= 1"),
+    ("train.n_estimators", 0, "0", "an integer >= 1 and <= 100000"),
+    ("train.n_estimators", 10**6, "1000000", "an integer >= 1 and <= 100000"),
+    ("train.learning_rate", 0, "0", "a number > 0 and <= 1"),
+    ("train.learning_rate", 1.5, "1.5", "a number > 0 and <= 1"),
+    ("train.learning_rate", math.nan, "NaN", "a number > 0 and <= 1"),
+    ("train.max_depth", -1, "-1", "an integer >= 1 and <= 30"),
+    ("train.max_depth", 0, "0", "an integer >= 1 and <= 30"),
+    ("train.max_depth", 31, "31", "an integer >= 1 and <= 30"),
+    ("train.max_depth", 6.0, "6.0", "an integer >= 1 and <= 30"),
+    ("train.max_depth", True, "true", "an integer >= 1 and <= 30"),
+    ("train.max_depth", "6", '"6"', "an integer >= 1 and <= 30"),
+    ("train.max_depth", None, "null", "an integer >= 1 and <= 30"),
+    ("train.min_child_weight", -0.5, "-0.5", "a number >= 0"),
+    ("train.subsample", 0, "0", "a number > 0 and <= 1"),
+    ("train.colsample_bytree", 1.1, "1.1", "a number > 0 and <= 1"),
+    ("train.reg_lambda", math.inf, "Infinity", "a number >= 0"),
+    ("train.tree_method", "gpu_hist", '"gpu_hist"', "one of hist, approx, exact"),
+    ("train.n_jobs", -1, "-1", "an integer >= 0 and <= 1024"),
+    ("train.gamma", -1, "-1", "a number >= 0"),
+    ("train.gamma", None, "null", "a number >= 0"),
+    ("train.reg_alpha", "0", '"0"', "a number >= 0"),
+    ("train.max_bin", 1, "1", "an integer >= 2 and <= 65536"),
+    ("train.max_leaves", -1, "-1", "an integer >= 0"),
+    ("train.grow_policy", "best", '"best"', "one of depthwise, lossguide"),
+    ("evaluate.min_r2", 1.5, "1.5", "a number <= 1"),
+    ("evaluate.max_rmsle_over_noise_floor", 0, "0", "a number > 0"),
+    ("evaluate.plot_points", 0, "0", "an integer >= 1"),
+    ("mlflow.experiment", "", '""', "a non-empty string"),
+    ("mlflow.registered_model", 5, "5", "a non-empty string"),
+    ("mlflow.alias", None, "null", "a non-empty string"),
+    ("train", 5, "5", "a mapping of seed, log_target, validation_size, early_stopping_rounds, "),
+    ("evaluate", [], "[]", "a mapping of min_r2, max_rmsle_over_noise_floor, plot_points"),
+]
+
+
+def with_change(dotted: str, value: Any = None, remove: bool = False) -> dict[str, Any]:
+    params = copy.deepcopy(SHIPPED)
+    *parents, key = dotted.split(".")
+    node = params
+    for parent in parents:
+        node = node[parent]
+    if remove:
+        del node[key]
+    else:
+        node[key] = value
+    return params
+
+
+def load_error(tmp_path: Path, params: Any = None, text: str | None = None) -> str:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False) if text is None else text)
+    with pytest.raises(DataError) as caught:
+        load_params(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message.removeprefix(f"{path}: ")
+
+
+def test_shipped_params_load_unchanged() -> None:
+    assert load_params(REPO / "params.yaml") == SHIPPED
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "shown", "allowed"), BAD_VALUES, ids=[f"{c[0]}={c[2]}" for c in BAD_VALUES]
+)
+def test_bad_value_names_param_value_and_range(
+    tmp_path: Path, dotted: str, value: Any, shown: str, allowed: str
+) -> None:
+    message = load_error(tmp_path, with_change(dotted, value))
+    assert message.startswith(f"{dotted} = {shown} is not allowed: {allowed}"), message
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        ("train.gamma", 0.5),
+        ("train.reg_alpha", 1),  # an integer is a number
+        ("train.max_bin", 64),
+        ("train.max_leaves", 0),
+        ("train.grow_policy", "lossguide"),
+        ("train.min_child_weight", 0),
+        ("process.test_size", 0.5),
+        ("evaluate.min_r2", -3.0),
+        ("features.reference_year", 2100),
+        ("dataset", "my-data_2"),
+    ],
+)
+def test_good_values_pass_as_given(tmp_path: Path, dotted: str, value: Any) -> None:
+    path = tmp_path / "params.yaml"
+    params = with_change(dotted, value)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    loaded = load_params(path)
+    assert loaded == params
+    section, _, key = dotted.rpartition(".")
+    got = loaded[section][key] if section else loaded[key]
+    assert type(got) is type(value)
+
+
+@pytest.mark.parametrize("section", ["synthetic", "process", "features", "train", "evaluate"])
+def test_unknown_key_lists_the_sections_keys(tmp_path: Path, section: str) -> None:
+    message = load_error(tmp_path, with_change(f"{section}.max_dept", 3))
+    keys = ", ".join(SHIPPED[section])
+    assert message.startswith(f"{section}.max_dept is not a known param ({section} takes {keys}")
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    message = load_error(tmp_path, with_change("datset", "houses"))
+    assert message == (
+        "datset is not a known param (the top level takes dataset, synthetic, process, "
+        "features, train, evaluate, mlflow)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("dotted", "allowed"),
+    [
+        ("train.max_depth", "an integer >= 1 and <= 30"),
+        ("mlflow.alias", "a non-empty string"),
+        ("features.reference_year", "an integer >= 1800 and <= 2200"),
+        ("process", "a mapping of test_size, seed"),
+        ("dataset", "a string matching"),
+    ],
+)
+def test_missing_key_is_named(tmp_path: Path, dotted: str, allowed: str) -> None:
+    message = load_error(tmp_path, with_change(dotted, remove=True))
+    assert message.startswith(f"{dotted} is missing: {allowed}"), message
+
+
+def test_every_problem_on_one_line(tmp_path: Path) -> None:
+    params = with_change("train.max_depth", 0)
+    params["process"]["test_size"] = 2
+    params["train"]["max_dept"] = 3
+    message = load_error(tmp_path, params)
+    assert message.startswith("process.test_size = 2 is not allowed: a number > 0 and < 1; ")
+    assert "; train.max_depth = 0 is not allowed: an integer >= 1 and <= 30; " in message
+    assert "; train.max_dept is not a known param (train takes seed, " in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "",
+            "should be a mapping of dataset, synthetic, process, features, train, evaluate, "
+            "mlflow (got null)",
+        ),
+        ("- dataset\n", "should be a mapping of dataset, "),
+        (
+            "houses\n",
+            "should be a mapping of dataset, synthetic, process, features, train, "
+            'evaluate, mlflow (got "houses")',
+        ),
+        ("train: {max_depth: 6\n", "not valid YAML (while parsing a flow mapping"),
+        ("dataset: houses\n\tprocess: 1\n", "not valid YAML ("),
+    ],
+)
+def test_not_a_yaml_mapping(tmp_path: Path, text: str, problem: str) -> None:
+    assert load_error(tmp_path, text=text).startswith(problem)
+
+
+def test_absent_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"params\.yaml: cannot be read \(\[Errno 2\] No such file"):
+        load_params(tmp_path / "params.yaml")
+
+
+def leaf_fields() -> dict[str, Any]:
+    """dotted name -> pydantic field of every param (the sections opened)."""
+    fields = {}
+    for name, field in Params.model_fields.items():
+        section = getattr(field.annotation, "model_fields", None)
+        if section is None:
+            fields[name] = field
+        else:
+            fields.update({f"{name}.{key}": child for key, child in section.items()})
+    return fields
+
+
+@pytest.mark.parametrize("dotted", list(leaf_fields()))
+def test_every_param_is_typed_and_bounded(dotted: str) -> None:
+    """Every param says what it allows: a choice, a boolean, a pattern, or a number with at
+    least one bound (the shipped params.yaml names each required one)."""
+    field = leaf_fields()[dotted]
+    allowed = describe(field)
+    assert re.match(
+        r"(one of |true or false$|a non-empty string$|a string matching |an? .*[<>])", allowed
+    ), f"{dotted}: {allowed}"
+    if field.is_required():
+        section, _, key = dotted.rpartition(".")
+        assert key in (SHIPPED[section] if section else SHIPPED), dotted
+
+
+# --- the real pipeline: the first stage that runs stops, before any work ------------------------
+
+PIPELINE_CASES = {
+    # -S value: (the first stage to run, what its one line says)
+    "process.test_size=0": (
+        "process",
+        "process.test_size = 0 is not allowed: a number > 0 and < 1",
+    ),
+    "train.max_depth=-1": (
+        "train",
+        "train.max_depth = -1 is not allowed: an integer >= 1 and <= 30",
+    ),
+    "train.learning_rate=0": (
+        "train",
+        "train.learning_rate = 0 is not allowed: a number > 0 and <= 1",
+    ),
+}
+
+
+def assert_first_stage_fails(result, stage: str, problem: str) -> None:
+    assert_one_line_error(result, stage, "params.yaml", None, re.escape(problem))
+    ran = re.findall(r"Running stage '(\w+)'", result.stdout)
+    assert ran == [stage], result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", list(PIPELINE_CASES))
+def test_exp_run_with_a_bad_param_stops_the_first_stage(workspace: Path, setting: str) -> None:
+    stage, problem = PIPELINE_CASES[setting]
+    result = run(["dvc", "exp", "run", "-S", setting], cwd=workspace, check=False)
+    assert_first_stage_fails(result, stage, problem)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("train.max_depth=-1", PIPELINE_CASES["train.max_depth=-1"][1]),
+        ("+train.max_dept=3", "train.max_dept is not a known param (train takes seed, "),
+    ],
+)
+def test_bad_train_param_stops_ingest_in_a_fresh_copy(
+    tmp_path: Path, setting: str, problem: str
+) -> None:
+    """Nothing ran yet: ingest is the first stage, and it checks the whole file."""
+    repo = git_copy(tmp_path / "repo")
+    result = run(["dvc", "exp", "run", "-S", setting], cwd=repo, check=False)
+    assert_first_stage_fails(result, "ingest", problem)
+    assert not (repo / "data" / "raw" / "data.csv").exists()
