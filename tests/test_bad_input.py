@@ -257,6 +257,8 @@ def test_own_csv_runs_the_whole_pipeline(workspace: Path) -> None:
     result = run(["dvc", "repro"], cwd=workspace)
     for stage in ("ingest", "process", "featurize", "train", "evaluate", "package"):
         assert f"Running stage '{stage}'" in result.stdout
+    # 17 test rows: process says the metrics are rough, and carries on.
+    assert "process: warning: the test split has only 17 rows" in result.stderr
     report = json.loads((workspace / "reports" / "process.json").read_text())
     assert report["rows_in"] == 84
     assert report["train_rows"] + report["test_rows"] == report["rows_out"]
