@@ -43,9 +43,10 @@ image:  ## build the serving image (needs a Docker engine; see scripts/container
 rehearse: install  ## the CI workflow's steps on this machine, push to a local registry included
 	bash scripts/rehearse.sh
 
-bench: install  ## pipeline and API benchmarks (figures in BENCHMARKS.md)
+bench: install  ## pipeline, API and batch scoring benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python bench/pipeline_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/score_bench.py
 
 clean:
 	rm -rf data/raw data/processed artifacts models plots reports metrics.json mlruns

@@ -1,9 +1,12 @@
 """`house-price`: the project's command line. Subcommands:
 
     house-price profile init <csv> --target <column> [--name NAME] [--output PATH] [--force]
+    house-price predict --input houses.csv --output predictions.csv [--model DIR]
 
 Bad input (a missing or unreadable file, an unknown target column, an existing output) is one
 line `house-price: error: ...` on stderr and exit 1; a usage mistake is argparse's exit 2.
+`predict` exits 0 when every row was scored, 1 when some rows are bad (reported on stderr and
+in the output's `error` column, the output still written).
 """
 
 from __future__ import annotations
@@ -45,7 +48,52 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--output", type=Path, help="where to write (default profiles/<name>.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing output")
     init.set_defaults(handler=profile_init)
+    predict = commands.add_parser(
+        "predict",
+        help="score a CSV with the model bundle (batch scoring)",
+        description=(
+            "Score a CSV in the profile's file format with the model bundle, validating each "
+            "row by the API's rules. Output: one row per input data row, in order, with the "
+            "columns line (the input file line), prediction (empty for a bad row) and error "
+            "(empty for a good row). Exit 0: every row scored; 1: some rows bad (listed on "
+            "stderr, output written) or a whole-file problem (nothing written)."
+        ),
+    )
+    predict.add_argument("--input", required=True, type=Path, help="the CSV to score")
+    predict.add_argument("--output", required=True, type=Path, help="where to write predictions")
+    predict.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/house-price"),
+        help="the model bundle directory (default: models/house-price)",
+    )
+    predict.set_defaults(handler=predict_command)
     return parser
+
+
+MAX_BAD_LINES = 20
+
+
+def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from house_price.errors import BundleError
+    from house_price.scoring import predict_csv
+
+    try:
+        scored = predict_csv(args.input, args.output, args.model)
+    except (BundleError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    bad = [(line, error) for line, error in zip(scored.lines, scored.errors, strict=True) if error]
+    for line, error in bad[:MAX_BAD_LINES]:
+        print(f"{args.input}: line {line}: {error}", file=sys.stderr)
+    if len(bad) > MAX_BAD_LINES:
+        print(f"{args.input}: ... and {len(bad) - MAX_BAD_LINES} more bad rows", file=sys.stderr)
+    total = len(scored.lines)
+    print(
+        f"{PROG}: wrote {args.output}: {total - len(bad)} of {total} rows scored"
+        + (f", {len(bad)} bad (see its error column)" if bad else ""),
+        file=sys.stderr,
+    )
+    return 1 if bad else 0
 
 
 def default_name_and_source(csv: Path) -> tuple[str | None, str | None]:

@@ -1,0 +1,221 @@
+"""Batch scoring of a CSV with the model bundle: `house-price predict`.
+
+The CSV is in the profile's file format, as the training data is: read as text
+(`read_raw_csv`), a field is missing by the column's declared spellings
+(`cleaning.missing_fields`), numbers are parsed as the pipeline parses them (`pd.to_numeric`
+on the trimmed text) and dates by the column's `format`. What a value must then satisfy is the
+API's rule, and only the API's: each row is validated by the very row type of
+`POST /predict/batch` (`api.batch_row_type`: types, whole numbers, bounds, finite numbers,
+categories with the pipeline's normalisation), a missing value becoming `null` for a nullable
+column and an omitted field otherwise, exactly as a client of the API would send it. Valid rows
+are predicted by the API's `Model.predict` (the same bundle loading and self-check, the same
+encoder), so batch scoring and the API cannot disagree.
+
+Rows are processed in chunks (validated dicts for a chunk only), so memory stays bounded by
+the text of the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from house_price.api import DEFAULT_MAX_BATCH_ROWS, Model, batch_row_type, error_items, load_model
+from house_price.cleaning import NAN_TEXT, missing_fields
+from house_price.errors import DataError, name_list
+from house_price.io import atomic_path, read_raw_csv
+from house_price.schema import Column, Profile
+
+CHUNK_ROWS = 100_000
+GOT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One output row per input data row, in file order."""
+
+    lines: np.ndarray  # the input file line of each row
+    predictions: np.ndarray  # NaN for a bad row
+    errors: list[str]  # "" for a good row
+
+    @property
+    def bad(self) -> int:
+        return sum(1 for error in self.errors if error)
+
+
+def check_feature_columns(frame: pd.DataFrame, profile: Profile, source: str) -> None:
+    """Every feature appears exactly once in the header (the target and other columns may be
+    there or not: they are ignored)."""
+    header = [str(name) for name in frame.columns]
+    for column in profile.features:
+        count = header.count(column.name)
+        if count > 1:
+            raise DataError(
+                f"{source}: column {column.name!r} appears {count} times in the header; "
+                "a feature column must be unique"
+            )
+    missing = [column.name for column in profile.features if column.name not in header]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(map(repr, missing))} required by profile "
+            f"{profile.name!r} (found: {name_list(header)})"
+        )
+
+
+def request_values(text: pd.Series, column: Column) -> tuple[list[Any], np.ndarray]:
+    """CSV text of one column -> the values a client would send the API (floats, dates, the
+    category spelling as written; a text that is no number or date stays text, for the row
+    validator to refuse), and where the field means missing."""
+    missing = missing_fields(text, column).to_numpy(bool)
+    if column.is_category:
+        values = text.tolist()
+    else:
+        stripped = text.str.strip().where(~missing)
+        if column.is_date:
+            parsed = pd.to_datetime(stripped, format=column.date_format, errors="coerce")
+            ok = parsed.notna().to_numpy(bool)
+            values = [None] * len(text)
+            dates = parsed[ok].dt.date.tolist()
+            for index, value in zip(np.flatnonzero(ok), dates, strict=True):
+                values[index] = value
+            unparsed = ~ok & ~missing
+        else:
+            numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
+            values = numbers.tolist()
+            unparsed = numbers.isna().to_numpy(bool) & ~missing
+            for index in np.flatnonzero(unparsed):  # "nan" is a number: the API refuses NaN
+                if stripped.iat[index].casefold() in NAN_TEXT:
+                    unparsed[index] = False
+        raw = text.to_numpy(object)
+        for index in np.flatnonzero(unparsed):
+            values[index] = raw[index]
+    for index in np.flatnonzero(missing):
+        values[index] = None
+    return values, missing
+
+
+def request_rows(frame: pd.DataFrame, profile: Profile) -> list[dict[str, Any]]:
+    """The rows of `frame` as API batch rows: a missing value is null in a nullable column and
+    an omitted field in another (which the row type refuses: "Field required")."""
+    names = profile.feature_names
+    columns = []
+    omitted = []
+    for column in profile.features:
+        values, missing = request_values(frame[column.name], column)
+        columns.append(values)
+        if not column.nullable:
+            omitted.append((column.name, np.flatnonzero(missing)))
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    for name, indices in omitted:
+        for index in indices:
+            del rows[index][name]
+    return rows
+
+
+def _got(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= GOT_CHARS else shown[: GOT_CHARS - 3] + "..."
+
+
+def describe_errors(errors: Sequence[dict[str, Any]], raw: dict[str, str]) -> str:
+    """`bedrooms: Input should be a whole number (got '2.5'); ...`: the API's messages (its
+    own `error_items`), with the CSV text of the field."""
+    parts = []
+    for error in errors:
+        field = str(error["loc"][-1]) if error.get("loc") else ""
+        if error.get("type") == "missing":
+            message = f"{field}: missing value, and the column is not nullable"
+        else:
+            (item,) = error_items([error], DEFAULT_MAX_BATCH_ROWS)
+            message = item["msg"]
+        if field in raw:
+            message += f" (got {_got(raw[field])})"
+        parts.append(message)
+    return "; ".join(parts)
+
+
+class RowValidator:
+    """CSV rows -> API batch rows, validated by the API's row type (`api.batch_row_type`)."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.rows = TypeAdapter(list[batch_row_type(profile)])  # type: ignore[misc]
+
+    def validate(self, rows: list[dict[str, Any]]) -> tuple[list[Any], dict[int, list[Any]]]:
+        """(validated good rows, {index of a bad row: its errors, loc the field})."""
+        try:
+            return self.rows.validate_python(rows), {}
+        except ValidationError as exc:
+            bad: dict[int, list[Any]] = {}
+            for error in exc.errors(include_url=False):
+                index, *rest = error["loc"]
+                bad.setdefault(int(index), []).append({**error, "loc": tuple(rest)})
+        good = [row for index, row in enumerate(rows) if index not in bad]
+        return self.rows.validate_python(good), bad  # rows validate independently
+
+    def validate_frame(self, frame: pd.DataFrame) -> tuple[list[Any], dict[int, list[Any]]]:
+        return self.validate(request_rows(frame, self.profile))
+
+
+class Scorer:
+    """Validates and predicts chunks of raw CSV rows with the API's row type and model."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.profile = model.bundle.profile
+        self.validator = RowValidator(self.profile)
+
+    def score(self, frame: pd.DataFrame, source: str, chunk_rows: int = CHUNK_ROWS) -> Scored:
+        check_feature_columns(frame, self.profile, source)
+        predictions = np.full(len(frame), np.nan)
+        errors = [""] * len(frame)
+        for start in range(0, len(frame), chunk_rows):
+            chunk = frame.iloc[start : start + chunk_rows]
+            good, bad = self.validator.validate_frame(chunk)
+            keep = np.ones(len(chunk), dtype=bool)
+            for index, row_errors in bad.items():
+                keep[index] = False
+                raw = {name: str(chunk[name].iat[index]) for name in self.profile.feature_names}
+                errors[start + index] = describe_errors(row_errors, raw)
+            if good:
+                values = self.model.predict(good)
+                predictions[start + np.flatnonzero(keep)] = values
+        return Scored(frame.index.to_numpy(), predictions, errors)
+
+
+def write_scored(path: Path, scored: Scored) -> None:
+    frame = pd.DataFrame(
+        {"line": scored.lines, "prediction": scored.predictions, "error": scored.errors}
+    )
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n", na_rep="")
+
+
+def model_threads() -> int:
+    raw = os.environ.get("MODEL_THREADS", "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise DataError(f"MODEL_THREADS={raw!r}: expected an integer >= 0")
+    return int(raw)
+
+
+def predict_csv(input_path: Path, output_path: Path, model_dir: Path) -> Scored:
+    """Score `input_path` into `output_path`; DataError/BundleError for a whole-file problem
+    (nothing is written then)."""
+    if output_path.is_dir():
+        raise DataError(f"{output_path}: is a directory; --output takes a file")
+    if input_path.exists() and output_path.exists() and input_path.samefile(output_path):
+        raise DataError(f"{output_path}: --output is the input file")
+    frame = read_raw_csv(input_path)
+    model = load_model(model_dir, model_threads())
+    scored = Scorer(model).score(frame, str(input_path))
+    write_scored(output_path, scored)
+    return scored

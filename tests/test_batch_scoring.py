@@ -1,0 +1,290 @@
+"""`house-price predict`: batch scoring of a CSV, run as the real console script.
+
+Fixtures from tests/conftest.py: `bundle_dir` (the pipeline's model bundle) and `evaluated_rows`
+(the test split and the evaluate stage's prediction for each of its rows). The parity test also
+starts a real uvicorn server (tests/api_support.py) and compares with POST /predict/batch."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from api_support import ApiServer, post_json, start_api, stop_api
+
+from house_price.bundle import Bundle, load_bundle
+from house_price.schema import Profile
+
+pytestmark = pytest.mark.slow  # the session pipeline run, a real uvicorn server
+
+HOUSE_PRICE = Path(sys.executable).parent / "house-price"
+PARITY_RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir: Path) -> Bundle:
+    return load_bundle(bundle_dir)
+
+
+@pytest.fixture(scope="module")
+def profile(bundle: Bundle) -> Profile:
+    return bundle.profile
+
+
+@pytest.fixture(scope="module")
+def server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    api = start_api(bundle_dir, tmp_path_factory.mktemp("api") / "uvicorn.log")
+    try:
+        yield api
+    finally:
+        stop_api(api)
+
+
+def predict(
+    args: list[str], cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HOUSE_PRICE), "predict", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def csv_text(value: Any, column: Any) -> str:
+    """One typed value as the profile's CSV writes it (missing: the empty field)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if column.is_date:
+        fmt = "%Y-%m-%d" if column.date_format == "ISO8601" else column.date_format
+        return pd.Timestamp(value).strftime(fmt)
+    if column.kind == "int":
+        return str(int(value))
+    if column.kind == "float":
+        return repr(float(value))
+    return str(value)
+
+
+def write_csv(path: Path, profile: Profile, rows: list[dict[str, Any]]) -> Path:
+    """Rows of raw text (or typed values, written by `csv_text`), with an id column and the
+    target absent: neither is needed to score."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", *profile.feature_names])
+        for number, row in enumerate(rows):
+            writer.writerow(
+                [
+                    number,
+                    *(
+                        row[c.name] if isinstance(row[c.name], str) else csv_text(row[c.name], c)
+                        for c in profile.features
+                    ),
+                ]
+            )
+    return path
+
+
+def split_csv(path: Path, test: pd.DataFrame, profile: Profile) -> Path:
+    rows = [
+        {column.name: csv_text(record[column.name], column) for column in profile.features}
+        for record in test[profile.feature_names].to_dict(orient="records")
+    ]
+    return write_csv(path, profile, rows)
+
+
+def api_rows(test: pd.DataFrame, profile: Profile) -> list[dict[str, Any]]:
+    rows = []
+    for record in test[profile.feature_names].to_dict(orient="records"):
+        row: dict[str, Any] = {}
+        for column in profile.features:
+            value = record[column.name]
+            if value is None or pd.isna(value):
+                row[column.name] = None
+            elif column.is_date:
+                row[column.name] = value.date().isoformat()
+            elif column.is_numeric:
+                row[column.name] = float(value)
+            else:
+                row[column.name] = str(value)
+        rows.append(row)
+    return rows
+
+
+def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape
+    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-12)))
+
+
+def read_output(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, dtype={"error": str, "prediction": str})
+
+
+def predictions_of(output: pd.DataFrame) -> np.ndarray:
+    return output["prediction"].astype(float).to_numpy()
+
+
+# --- parity ------------------------------------------------------------------------------------
+
+
+def test_scores_the_test_split_as_the_api_and_the_evaluate_stage(
+    server: ApiServer,
+    bundle_dir: Path,
+    evaluated_rows: tuple[pd.DataFrame, np.ndarray],
+    profile: Profile,
+    tmp_path: Path,
+) -> None:
+    test, expected = evaluated_rows
+    incomplete = int(test[profile.feature_names].isna().any(axis=1).sum())
+    source = split_csv(tmp_path / "houses.csv", test, profile)
+    output = tmp_path / "out" / "predictions.csv"
+    result = predict(["--input", str(source), "--output", str(output), "--model", str(bundle_dir)])
+    assert result.returncode == 0, result.stderr
+    assert f"{len(test)} of {len(test)} rows scored" in result.stderr
+    scored = read_output(output)
+    assert list(scored.columns) == ["line", "prediction", "error"]
+    assert scored["line"].tolist() == list(range(2, len(test) + 2))
+    assert (scored["error"] == "").all()
+    batch = predictions_of(scored)
+    reply = post_json(server.url, "/predict/batch", {"rows": api_rows(test, profile)})
+    assert reply.status == 200, reply.text
+    api = np.array(reply.json()["predictions"])
+    print(
+        f"\nbatch scoring parity: {len(test)} rows ({incomplete} with missing values); max "
+        f"relative difference vs API {relative_difference(batch, api):.2e}, vs evaluate "
+        f"{relative_difference(batch, expected):.2e}"
+    )
+    assert incomplete >= 10
+    assert relative_difference(batch, api) <= PARITY_RTOL
+    assert relative_difference(batch, expected) <= PARITY_RTOL
+
+
+# --- spellings and bad rows ----------------------------------------------------------------------
+
+
+def example_text(profile: Profile) -> dict[str, str]:
+    return {column.name: csv_text(column.example, column) for column in profile.features}
+
+
+def test_spellings_score_as_the_canonical_category_and_bad_rows_are_reported(
+    bundle_dir: Path, profile: Profile, tmp_path: Path
+) -> None:
+    example = example_text(profile)
+    good_variants = [
+        {**example, "location": "Suburb"},
+        {**example, "location": " suburb "},
+        {**example, "location": "SUBURB"},
+        {**example, "location": "Suburban"},
+        {**example, "bathrooms": "", "year_built": " ", "condition": ""},  # nullable, missing
+        {**example, "bedrooms": "3.0", "sqft": " 1850 "},
+    ]
+    bad_rows = [  # (row, field, message)
+        ({**example, "location": "Atlantis"}, "location", "Input should be one of: "),
+        ({**example, "sqft": "50"}, "sqft", "greater than or equal to 100"),
+        ({**example, "bedrooms": "2.5"}, "bedrooms", "Input should be a whole number"),
+        ({**example, "sqft": "big"}, "sqft", "Input should be a valid number"),
+        ({**example, "sqft": ""}, "sqft", "missing value, and the column is not nullable"),
+        ({**example, "location": ""}, "location", "missing value, and the column is not nullable"),
+        ({**example, "sqft": "inf"}, "sqft", "Input should be a finite number"),
+        ({**example, "bathrooms": "nan"}, "bathrooms", "Input should be a finite number"),
+        ({**example, "year_built": "2030"}, "year_built", "less than or equal to 2025"),
+    ]
+    rows = good_variants + [row for row, _, _ in bad_rows]
+    source = write_csv(tmp_path / "houses.csv", profile, rows)
+    output = tmp_path / "predictions.csv"
+    result = predict(["--input", str(source), "--output", str(output), "--model", str(bundle_dir)])
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    scored = read_output(output)
+    assert len(scored) == len(rows)
+    values = predictions_of(scored.iloc[: len(good_variants)])
+    assert np.all(values[:4] == values[0])  # the spellings of Suburb
+    assert np.isfinite(values).all()
+    assert values[5] == values[0]  # "3.0" is the whole number 3, " 1850 " is 1850
+    lines = result.stderr.splitlines()
+    for offset, (row, field, message) in enumerate(bad_rows):
+        index = len(good_variants) + offset
+        line = index + 2
+        record = scored.iloc[index]
+        assert record["line"] == line
+        assert record["prediction"] == ""
+        assert record["error"].startswith(f"{field}: "), record["error"]
+        assert message in record["error"]
+        expected = f"{source}: line {line}: {field}: "
+        (reported,) = [text for text in lines if text.startswith(expected)]
+        assert message in reported
+        assert f"(got {row[field]!r})" in reported
+    assert f"{len(good_variants)} of {len(rows)} rows scored, {len(bad_rows)} bad" in result.stderr
+
+
+def test_bad_lines_are_capped_and_every_error_of_a_row_is_named(
+    bundle_dir: Path, profile: Profile, tmp_path: Path
+) -> None:
+    example = example_text(profile)
+    rows = [example] + [{**example, "bedrooms": "1.5", "location": "Moon"}] * 25
+    source = write_csv(tmp_path / "houses.csv", profile, rows)
+    output = tmp_path / "predictions.csv"
+    result = predict(["--input", str(source), "--output", str(output), "--model", str(bundle_dir)])
+    assert result.returncode == 1
+    reported = [line for line in result.stderr.splitlines() if ": line " in line]
+    assert len(reported) == 20
+    assert reported[0].startswith(f"{source}: line 3: bedrooms: Input should be a whole number")
+    assert "; location: Input should be one of: " in reported[0]
+    assert f"{source}: ... and 5 more bad rows" in result.stderr
+    scored = read_output(output)
+    assert (scored["error"] != "").sum() == 25
+    assert scored["prediction"].iloc[0] != ""
+
+
+# --- whole-file problems and usage -------------------------------------------------------------
+
+
+def test_whole_file_problems_are_one_line_and_write_nothing(
+    bundle_dir: Path, profile: Profile, tmp_path: Path
+) -> None:
+    example = example_text(profile)
+    no_column = tmp_path / "no_column.csv"
+    pd.DataFrame([example]).drop(columns=["sqft"]).to_csv(no_column, index=False)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe" * 20)
+    good = write_csv(tmp_path / "good.csv", profile, [example])
+    cases = [
+        (tmp_path / "absent.csv", bundle_dir, "file not found"),
+        (binary, bundle_dir, "not a UTF-8 text CSV"),
+        (no_column, bundle_dir, "missing column(s) 'sqft'"),
+        (good, tmp_path / "no-bundle", "not a model bundle"),
+    ]
+    for source, model, message in cases:
+        output = tmp_path / "predictions.csv"
+        result = predict(["--input", str(source), "--output", str(output), "--model", str(model)])
+        assert result.returncode == 1, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("house-price: error: ")
+        assert message in line
+        assert not output.exists()
+    broken = tmp_path / "broken-bundle"
+    broken.mkdir()
+    for part in bundle_dir.iterdir():
+        (broken / part.name).write_bytes(part.read_bytes())
+    (broken / "model.ubj").write_bytes(b"not a model")
+    result = predict(
+        ["--input", str(good), "--output", str(tmp_path / "p.csv"), "--model", str(broken)]
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("house-price: error: ")
+    assert "unreadable bundle" in line
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = predict(["--output", str(tmp_path / "p.csv")])
+    assert result.returncode == 2
+    assert "--input" in result.stderr
