@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from house_price import model, stage, tracking
-from house_price.api import check_bundle
+from house_price.api import load_model
 from house_price.bundle import METADATA_FILE, content_version, write_bundle
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
@@ -57,7 +57,7 @@ def main() -> None:
     example = read_table(args.test)[profile.feature_names].dropna().head(5)
     with atomic_dir(args.bundle) as bundle:
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
-        check_bundle(bundle)  # never register what the API would not serve
+        load_model(bundle, threads=1)  # never register what the API would not serve
         registered = tracking.log_bundle(
             run_id=run["run_id"],
             bundle_dir=bundle,

@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from servers import free_port
+
+from house_price.schema import Profile
 
 VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
+PARITY_RTOL = 1e-6  # API vs pipeline predictions: the same arithmetic, to float rounding
 STOP_TIMEOUT_S = 15.0
 
 
@@ -140,3 +145,34 @@ def stop_api(server: ApiServer) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def request_rows(
+    frame: pd.DataFrame, profile: Profile, omit_missing: bool = False
+) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON rows: ints for int columns, ISO dates, None for missing values
+    (or, with `omit_missing`, no field at all in every other row)."""
+    rows = []
+    for index, record in enumerate(frame[profile.feature_names].to_dict(orient="records")):
+        row: dict[str, Any] = {}
+        for column in profile.features:
+            value = record[column.name]
+            if value is None or pd.isna(value):
+                if not (omit_missing and index % 2):
+                    row[column.name] = None
+            elif column.is_date:
+                row[column.name] = value.date().isoformat()
+            elif column.kind == "int":
+                row[column.name] = int(value)
+            elif column.kind == "float":
+                row[column.name] = float(value)
+            else:
+                row[column.name] = str(value)
+        rows.append(row)
+    return rows
+
+
+def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape
+    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-12)))

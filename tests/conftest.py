@@ -17,12 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from api_support import ApiServer, start_api, stop_api
 from servers import (  # noqa: F401 (re-exported for the tests)
     clean_env,
     free_port,
     start_mlflow_server,
     stop_process_group,
 )
+
+from house_price.bundle import Bundle, load_bundle
+from house_price.schema import Profile
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -97,6 +101,27 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory, mlflow_server: Mlflo
 @pytest.fixture(scope="session")
 def bundle_dir(pipeline_repo: Path) -> Path:
     return pipeline_repo / "models" / "house-price"
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir: Path) -> Bundle:
+    return load_bundle(bundle_dir)
+
+
+@pytest.fixture(scope="module")
+def profile(bundle: Bundle) -> Profile:
+    return bundle.profile
+
+
+@pytest.fixture(scope="module")
+def server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """`uvicorn house_price.api:app` on the session's bundle (module-level app, MODEL_DIR from
+    the environment), one per test module."""
+    api = start_api(bundle_dir, tmp_path_factory.mktemp("api") / "uvicorn.log")
+    try:
+        yield api
+    finally:
+        stop_api(api)
 
 
 @pytest.fixture(scope="session")

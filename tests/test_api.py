@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from api_support import ApiServer, call, post_json, start_api, stop_api
+from api_support import (
+    PARITY_RTOL,
+    ApiServer,
+    call,
+    post_json,
+    relative_difference,
+    request_rows,
+    start_api,
+    stop_api,
+)
 from starlette.exceptions import StarletteDeprecationWarning
 
 from house_price.api import MicroBatcher, create_app
@@ -35,21 +44,10 @@ with warnings.catch_warnings():  # "use httpx2 instead of httpx": the TestClient
 
 pytestmark = pytest.mark.slow  # the session pipeline run, real uvicorn servers
 
-PARITY_RTOL = 1e-6
 JSON = {"Content-Type": "application/json"}
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_dir: Path) -> Bundle:
-    return load_bundle(bundle_dir)
-
-
-@pytest.fixture(scope="module")
-def profile(bundle: Bundle) -> Profile:
-    return bundle.profile
 
 
 @pytest.fixture(scope="module")
@@ -58,51 +56,9 @@ def example(profile: Profile) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """`uvicorn house_price.api:app` (module-level app, MODEL_DIR from the environment)."""
-    log = tmp_path_factory.mktemp("api") / "uvicorn.log"
-    api = start_api(bundle_dir, log)
-    try:
-        yield api
-    finally:
-        stop_api(api)
-
-
-@pytest.fixture(scope="module")
 def client(bundle_dir: Path) -> Iterator[TestClient]:
     with TestClient(create_app(bundle_dir)) as test_client:
         yield test_client
-
-
-def request_rows(
-    frame: pd.DataFrame, profile: Profile, omit_missing: bool = False
-) -> list[dict[str, Any]]:
-    """DataFrame rows as JSON rows: ints for int columns, ISO dates, None for missing values
-    (or, with `omit_missing`, no field at all in every other row)."""
-    rows = []
-    for index, record in enumerate(frame[profile.feature_names].to_dict(orient="records")):
-        row: dict[str, Any] = {}
-        for column in profile.features:
-            value = record[column.name]
-            if value is None or pd.isna(value):
-                if not (omit_missing and index % 2):
-                    row[column.name] = None
-            elif column.is_date:
-                row[column.name] = value.date().isoformat()
-            elif column.kind == "int":
-                row[column.name] = int(value)
-            elif column.kind == "float":
-                row[column.name] = float(value)
-            else:
-                row[column.name] = str(value)
-        rows.append(row)
-    return rows
-
-
-def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    assert actual.shape == expected.shape
-    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-12)))
 
 
 def errors_of(reply: Any) -> list[dict[str, Any]]:

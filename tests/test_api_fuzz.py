@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 import schemathesis
-from api_support import ApiServer, call, start_api, stop_api
+from api_support import ApiServer, call
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
@@ -37,15 +36,6 @@ WITH_BODY = [(method, path) for method, path in OPERATIONS if method == "POST"]
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    api = start_api(bundle_dir, tmp_path_factory.mktemp("api-fuzz") / "uvicorn.log")
-    try:
-        yield api
-    finally:
-        stop_api(api)
-
-
-@pytest.fixture(scope="module")
 def http_session() -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.trust_env = False  # loopback only: no proxy from the environment
@@ -53,8 +43,8 @@ def http_session() -> Iterator[requests.Session]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(fuzz_server: ApiServer) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+def api_schema(server: ApiServer) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{server.url}/openapi.json")
 
 
 def test_every_documented_operation_is_fuzzed(api_schema: schemathesis.BaseSchema) -> None:
@@ -113,7 +103,7 @@ def test_invalid_requests(
     )
 
 
-def test_fuzzed_server_is_still_healthy(fuzz_server: ApiServer) -> None:
-    assert fuzz_server.alive()
-    assert call(fuzz_server.url, "GET", "/health").status == 200
-    assert "Traceback" not in fuzz_server.log_text()
+def test_fuzzed_server_is_still_healthy(server: ApiServer) -> None:
+    assert server.alive()
+    assert call(server.url, "GET", "/health").status == 200
+    assert "Traceback" not in server.log_text()

@@ -9,41 +9,19 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from api_support import ApiServer, post_json, start_api, stop_api
+from api_support import PARITY_RTOL, ApiServer, post_json, relative_difference, request_rows
 
-from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
 
 pytestmark = pytest.mark.slow  # the session pipeline run, a real uvicorn server
 
 HOUSE_PRICE = Path(sys.executable).parent / "house-price"
-PARITY_RTOL = 1e-6
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_dir: Path) -> Bundle:
-    return load_bundle(bundle_dir)
-
-
-@pytest.fixture(scope="module")
-def profile(bundle: Bundle) -> Profile:
-    return bundle.profile
-
-
-@pytest.fixture(scope="module")
-def server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    api = start_api(bundle_dir, tmp_path_factory.mktemp("api") / "uvicorn.log")
-    try:
-        yield api
-    finally:
-        stop_api(api)
 
 
 def predict(
@@ -99,30 +77,6 @@ def split_csv(path: Path, test: pd.DataFrame, profile: Profile) -> Path:
     return write_csv(path, profile, rows)
 
 
-def api_rows(test: pd.DataFrame, profile: Profile) -> list[dict[str, Any]]:
-    rows = []
-    for record in test[profile.feature_names].to_dict(orient="records"):
-        row: dict[str, Any] = {}
-        for column in profile.features:
-            value = record[column.name]
-            if value is None or pd.isna(value):
-                row[column.name] = None
-            elif column.is_date:
-                row[column.name] = value.date().isoformat()
-            elif column.is_numeric:
-                row[column.name] = float(value)
-            else:
-                row[column.name] = str(value)
-        rows.append(row)
-    return rows
-
-
-def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    assert actual.shape == expected.shape
-    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-12)))
-
-
 def read_output(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, dtype={"error": str, "prediction": str})
 
@@ -153,7 +107,7 @@ def test_scores_the_test_split_as_the_api_and_the_evaluate_stage(
     assert scored["line"].tolist() == list(range(2, len(test) + 2))
     assert (scored["error"] == "").all()
     batch = predictions_of(scored)
-    reply = post_json(server.url, "/predict/batch", {"rows": api_rows(test, profile)})
+    reply = post_json(server.url, "/predict/batch", {"rows": request_rows(test, profile)})
     assert reply.status == 200, reply.text
     api = np.array(reply.json()["predictions"])
     print(

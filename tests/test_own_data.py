@@ -15,14 +15,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from api_support import post_json, start_api, stop_api
+from api_support import (
+    PARITY_RTOL,
+    post_json,
+    relative_difference,
+    request_rows,
+    start_api,
+    stop_api,
+)
 from conftest import assert_one_line_error, clean_env, lock_outs, run, set_params
 from test_bad_input import assert_nothing_half_written, assert_restorable
+
+from house_price.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 
 OWN_CSV = "data/external/mydata/mydata.csv"
-PARITY_RTOL = 1e-6
 BASEMENTS = ["None", "Partial", "Full"]
 
 # Added to the default profile's features, written as a user would (unquoted yes/no, None).
@@ -97,25 +105,6 @@ def odd_but_valid(repo: Path) -> tuple[bytes, str]:
     return content, text
 
 
-def request_rows(frame: pd.DataFrame, features: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Processed rows as JSON rows (ISO dates, ints, null for a missing value)."""
-    rows = []
-    for record in frame.to_dict(orient="records"):
-        row: dict[str, Any] = {}
-        for feature in features:
-            value = record[feature["name"]]
-            if pd.isna(value):
-                row[feature["name"]] = None
-            elif feature["type"] == "date":
-                row[feature["name"]] = value.date().isoformat()
-            elif feature["type"] == "int":
-                row[feature["name"]] = int(value)
-            else:
-                row[feature["name"]] = value if feature["type"] == "category" else float(value)
-        rows.append(row)
-    return rows
-
-
 def test_odd_but_valid_csv_gives_the_right_values_and_predictions(
     workspace: Path, tmp_path: Path
 ) -> None:
@@ -146,18 +135,16 @@ def test_odd_but_valid_csv_gives_the_right_values_and_predictions(
     assert np.isfinite(processed[["price", "LOT SQFT"]].to_numpy(float)).all()
 
     # The API gives every evaluated row the evaluate stage's prediction.
-    features = yaml.safe_load(profile_text)["features"]
-    for feature in features:
-        feature["name"] = feature["name"].strip()
+    bundle = load_bundle(workspace / "models" / "house-price")
     test = pd.read_parquet(workspace / "data" / "processed" / "test.parquet")
     expected = pd.read_parquet(workspace / "artifacts" / "test_predictions.parquet")["prediction"]
     api = start_api(workspace / "models" / "house-price", tmp_path / "uvicorn.log")
     try:
-        rows = request_rows(test, features)
+        rows = request_rows(test, bundle.profile)
         reply = post_json(api.url, "/predict/batch", {"rows": rows})
         assert reply.status == 200, reply.text
         predicted = np.array(reply.json()["predictions"])
-        difference = np.max(np.abs(predicted - expected.to_numpy()) / expected.to_numpy())
+        difference = relative_difference(predicted, expected.to_numpy())
         print(
             f"\nown odd data: API vs evaluate on {len(rows)} rows, max rel. diff {difference:.1e}"
         )

@@ -149,6 +149,14 @@ def test_empty_column_is_left_out() -> None:
     assert "only missing spellings ('NA' (2))" in only_na.left_out
 
 
+def test_a_column_without_a_header_name_is_left_out() -> None:
+    frame = base_frame()
+    frame[""] = np.arange(len(frame)) % 7  # a trailing comma in the header, values below
+    draft = make_draft(frame)
+    assert "" not in [feature["name"] for feature in draft.profile["features"]]
+    assert "1 column(s) without a header name: left out" in draft.notes
+
+
 def test_bounds_have_a_readable_margin() -> None:
     assert readable_bounds(1350, 3850, whole=True) == (1100, 4100)
     assert readable_bounds(249_000, 1_680_000, whole=True) == (100_000, 1_900_000)
@@ -261,6 +269,10 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     assert "not a valid CSV" in one_error_line(init(tmp_path, "ragged.csv", "--target", "a"))
     (tmp_path / "header.csv").write_text("a,b\n")
     assert "no data rows" in one_error_line(init(tmp_path, "header.csv", "--target", "a"))
+    (tmp_path / "twice.csv").write_text("a,b, a\n1,2,3\n")  # repeated once trimmed
+    assert "twice.csv: column 'a' appears 2 times in the header (columns 1, 3)" in (
+        one_error_line(init(tmp_path, "twice.csv", "--target", "b"))
+    )
     wide = ",".join(f"c{i}" for i in range(15)) + ",price\n" + ",".join(["1"] * 16) + "\n"
     (tmp_path / "wide.csv").write_text(wide)
     line = one_error_line(init(tmp_path, "wide.csv", "--target", "prise"))

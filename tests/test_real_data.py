@@ -15,9 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from api_support import post_json, start_api, stop_api
+from api_support import (
+    PARITY_RTOL,
+    post_json,
+    relative_difference,
+    request_rows,
+    start_api,
+    stop_api,
+)
 from conftest import git_copy, output_mismatches, run, shared_csv
-from test_api import PARITY_RTOL, relative_difference, request_rows
 
 from house_price.bundle import load_bundle
 

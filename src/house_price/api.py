@@ -166,7 +166,8 @@ def _field(column: Column) -> tuple[Any, Any]:
         common["examples"] = [pydantic_core.to_jsonable_python(column.example)]
     if column.nullable:
         common["default"] = None
-        common["description"] = f"{column.description} Optional: null or omitted when unknown."
+        optional = f"{column.description} Optional: null or omitted when unknown."
+        common["description"] = optional.strip()
     kind = _value_type(column)
     if column.is_category:
         # The schema lists the canonical spellings; the API also accepts what the pipeline
@@ -362,21 +363,18 @@ def _load(model_dir: Path, max_rows: int, threads: int) -> Model:
     return model
 
 
-def load_model(directory: str | Path, threads: int = 0) -> Model:
-    """The bundle loaded and self-checked exactly as the API loads it at start-up (large
-    batches on `threads` XGBoost threads, 0: XGBoost's choice). BundleError says why not."""
+def load_model(
+    directory: str | Path, threads: int = 0, max_rows: int = DEFAULT_MAX_BATCH_ROWS
+) -> Model:
+    """The bundle loaded and self-checked as the API loads it at start-up (large batches on
+    `threads` XGBoost threads, 0: XGBoost's choice). BundleError, whatever is wrong, says why
+    the API would answer 503 with it."""
     try:
-        return _load(Path(directory), DEFAULT_MAX_BATCH_ROWS, threads)
+        return _load(Path(directory), max_rows, threads)
     except BundleError:
         raise
-    except Exception as exc:  # as the API reports it: the bundle cannot be served
+    except Exception as exc:  # any fault of the bundle: it cannot be served
         raise BundleError(f"{directory}: cannot serve it ({type(exc).__name__}: {exc})") from exc
-
-
-def check_bundle(directory: str | Path) -> str:
-    """Load a bundle exactly as the API does at start-up, self-check included; returns its
-    version. BundleError says why the API would answer 503 with it."""
-    return load_model(directory, threads=1).version
 
 
 def _self_check(model: Model) -> None:
@@ -576,7 +574,7 @@ def _timing(started: float) -> dict[str, str]:
     return {"Server-Timing": f"app;dur={(time.perf_counter() - started) * 1000:.3f}"}
 
 
-def _int_env(name: str, default: int, minimum: int) -> int:
+def int_env(name: str, default: int, minimum: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -617,26 +615,24 @@ def _openapi_bodies(schema: dict[str, Any], model: Model) -> None:
 def create_app(model_dir: str | Path | None = None) -> FastAPI:
     """The API for the bundle in `model_dir` (default: $MODEL_DIR, else models/house-price)."""
     directory = Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
-    max_rows = _int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1)
-    max_body = _int_env("MAX_BODY_BYTES", (1 << 20) + 1024 * max_rows, 1024)
-    threads = _int_env("MODEL_THREADS", 0, 0)
+    max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1)
+    max_body = int_env("MAX_BODY_BYTES", (1 << 20) + 1024 * max_rows, 1024)
+    threads = int_env("MODEL_THREADS", 0, 0)
     state = State()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            state.model = _load(directory, max_rows, threads)
+            state.model = load_model(directory, threads, max_rows)
             state.batcher = MicroBatcher(state.model.predict)
             # Start-up objects (modules, the model) are long-lived: keep them out of the
             # collector's generations, so that a full collection never stalls a request.
             gc.collect()
             gc.freeze()
-        except Exception as exc:  # the process must serve (503) whatever is wrong with the bundle
+        except BundleError as exc:  # the process must serve (503) whatever is wrong with it
             state.model = None
             state.reason = str(exc)
-            if not isinstance(exc, BundleError):
-                state.reason = f"{directory}: cannot serve it ({type(exc).__name__}: {exc})"
             metrics.model_ready.set(0)
             log.error("model not loaded, /health answers 503: %s", state.reason)
         else:

@@ -12,6 +12,7 @@ imputes them); exact duplicates are dropped.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -31,17 +32,34 @@ def _example_rows(mask: pd.Series, limit: int = 3) -> str:
     return ", ".join(str(line) for line in mask[mask].index[:limit])
 
 
-def check_columns(frame: pd.DataFrame, profile: Profile, source: str) -> None:
-    """The header holds every declared column exactly once (names compared trimmed)."""
+def repeated_columns(names: Iterable[object]) -> dict[str, list[int]]:
+    """Header name -> its positions (from 1), for the non-empty names that appear more than
+    once (read_raw_csv keeps repeats as written)."""
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(map(str, names), 1):
+        positions.setdefault(name, []).append(index)
+    return {name: where for name, where in positions.items() if name and len(where) > 1}
+
+
+def repeated_column_error(source: str, name: str, positions: list[int]) -> DataError:
+    return DataError(
+        f"{source}: column {name!r} appears {len(positions)} times in the header "
+        f"(columns {', '.join(map(str, positions))}); a column must be unique"
+    )
+
+
+def check_columns(
+    frame: pd.DataFrame, profile: Profile, source: str, columns: Iterable[Column] | None = None
+) -> None:
+    """The header holds every one of `columns` (default: the profile's features and target)
+    exactly once (names compared trimmed)."""
+    required = list(profile.columns if columns is None else columns)
     header = [str(name) for name in frame.columns]
-    for column in profile.columns:
-        positions = [index for index, name in enumerate(header, 1) if name == column.name]
-        if len(positions) > 1:
-            raise DataError(
-                f"{source}: column {column.name!r} appears {len(positions)} times in the header "
-                f"(columns {', '.join(map(str, positions))}); a profile column must be unique"
-            )
-    missing = [column.name for column in profile.columns if column.name not in header]
+    repeated = repeated_columns(header)
+    for column in required:
+        if column.name in repeated:
+            raise repeated_column_error(source, column.name, repeated[column.name])
+    missing = [column.name for column in required if column.name not in header]
     if missing:
         raise DataError(
             f"{source}: missing column(s) {', '.join(map(repr, missing))} "
@@ -57,15 +75,30 @@ def missing_fields(text: pd.Series, column: Column) -> pd.Series:
     return text.str.strip().isin(column.missing_values)
 
 
-def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
-    """Text -> float (NaN where missing; ±inf and NaN spellings stay non-finite); any other
-    value that is not a number rejects the file."""
+def to_numbers(text: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(trimmed text -> float, NaN where missing; ±inf and NaN spellings stay non-finite;
+    where a present value is no number at all)."""
     stripped = text.str.strip().where(~missing)
     values = pd.to_numeric(stripped, errors="coerce").astype(float)
     nan_text = stripped.str.casefold().isin(NAN_TEXT)
-    bad = values.isna() & ~missing & ~nan_text
+    return values, values.isna() & ~missing & ~nan_text
+
+
+def to_dates(text: pd.Series, missing: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """(trimmed text -> datetime64 by the column's format, NaT where missing; where a present
+    value is no date in that format)."""
+    values = pd.to_datetime(
+        text.str.strip().where(~missing), format=column.date_format, errors="coerce"
+    )
+    return values, values.isna() & ~missing
+
+
+def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
+    """Text -> float (NaN where missing; ±inf and NaN spellings stay non-finite); any other
+    value that is not a number rejects the file."""
+    values, bad = to_numbers(text, missing)
     if bad.any():
-        example = stripped[bad].iloc[0]
+        example = text[bad].iloc[0].strip()
         raise DataError(
             f"{source}: column {column.name!r} should be {column.kind} but has {int(bad.sum())} "
             f"non-numeric value(s), e.g. {example!r} (line {_example_rows(bad)}); a spelling "
@@ -85,14 +118,12 @@ def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: s
 def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
     """Text -> datetime64 days (NaT where missing) by the column's format; any other value
     that is not a date in that format rejects the file."""
-    stripped = text.str.strip().where(~missing)
-    values = pd.to_datetime(stripped, format=column.date_format, errors="coerce")
-    bad = values.isna() & ~missing
+    values, bad = to_dates(text, missing, column)
     if bad.any():
         raise DataError(
             f"{source}: column {column.name!r} should be a date in format "
             f"{column.date_format!r} but has {int(bad.sum())} value(s) that are not, e.g. "
-            f"{stripped[bad].iloc[0]!r} (line {_example_rows(bad)})"
+            f"{text[bad].iloc[0].strip()!r} (line {_example_rows(bad)})"
         )
     return values.dt.normalize()
 

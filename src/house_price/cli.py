@@ -110,14 +110,9 @@ def default_name_and_source(csv: Path) -> tuple[str | None, str | None]:
 
 
 def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from house_price.drafting import (
-        column_list,
-        draft_profile,
-        read_text_csv,
-        render,
-        sanitise_name,
-    )
-    from house_price.io import atomic_path
+    from house_price.cleaning import repeated_column_error, repeated_columns
+    from house_price.drafting import column_list, draft_profile, render, sanitise_name
+    from house_price.io import atomic_path, read_raw_csv
 
     if args.name is not None and not NAME.fullmatch(args.name):
         parser.error(f"--name {args.name!r}: use letters, digits, '_', '-' and '.' only")
@@ -131,7 +126,11 @@ def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if output.exists() and not args.force:
         raise DataError(f"{output} exists: use --force to overwrite it, or --name / --output")
 
-    frame = read_text_csv(args.csv)
+    frame = read_raw_csv(args.csv)
+    repeated = repeated_columns(frame.columns)  # a profile names each column once
+    if repeated:
+        name, positions = next(iter(repeated.items()))
+        raise repeated_column_error(str(args.csv), name, positions)
     if args.target not in frame.columns:
         close = difflib.get_close_matches(args.target, [str(c) for c in frame.columns], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

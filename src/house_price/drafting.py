@@ -1,6 +1,6 @@
 """A draft profile from a CSV: small pure functions from a text DataFrame to a profile mapping
-with comments, and a renderer to commented YAML. Reading the file is the only I/O here
-(`read_text_csv`); writing is the CLI's job (`house_price.cli`).
+with comments, and a renderer to commented YAML. No I/O here: the CLI (`house_price.cli`)
+reads the CSV with the pipeline's own reader (`io.read_raw_csv`) and writes the draft.
 
 The rules, each a constant below so that tests and the README can name them:
 
@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from house_price.errors import DataError
+from house_price.errors import DataError, name_list
 from house_price.schema import REFERENCE_YEAR, category_key
 
 MISSING_SPELLINGS = ("NA", "N/A", "null", "None", "NaN", "-", "?")
@@ -83,36 +83,6 @@ DATE_FORMATS = (
 )
 _DIGITS_ONLY_FORMAT = "%Y%m%d"
 _MISSING_KEYS = {spelling.casefold() for spelling in MISSING_SPELLINGS}
-
-
-# --- reading --------------------------------------------------------------------------------
-
-
-def read_text_csv(path: str | Path) -> pd.DataFrame:
-    """Every column as text; only the empty field is missing (as ""). DataError, one line, for a
-    file that is absent, empty or not a CSV."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
-    try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skip_blank_lines=True, encoding="utf-8"
-        )
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty (no header row)") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text CSV (byte {exc.start}: {exc.reason})") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: not a valid CSV ({first})") from None
-    if frame.empty:
-        raise DataError(f"{path}: no data rows (header only)")
-    frame.columns = [str(column).strip() for column in frame.columns]
-    return frame
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -559,11 +529,18 @@ def draft_derived(columns: list[ColumnDraft]) -> tuple[list[dict[str, Any]], lis
 def draft_profile(
     frame: pd.DataFrame, target: str, *, name: str, source: str, command: str
 ) -> Draft:
-    """A draft profile for a text frame (as read by `read_text_csv`)."""
+    """A draft profile for a text frame (as `io.read_raw_csv` reads it: what the pipeline will
+    see, header names trimmed, without repeated names). DataError for a target that is no
+    column."""
     if target not in frame.columns:
         raise DataError(f"--target {target!r} is not a column ({column_list(frame.columns)})")
     target_draft = draft_target(frame[target], target)
-    columns = [draft_column(frame[column], column) for column in frame.columns if column != target]
+    unnamed = [str(column) for column in frame.columns if not str(column)]
+    columns = [
+        draft_column(frame[column], column)
+        for column in frame.columns
+        if column != target and str(column)
+    ]
     notes = flag_leaks(columns, target_draft)
     features = [column for column in columns if column.is_feature]
     if not features:
@@ -585,6 +562,8 @@ def draft_profile(
         profile["derived"] = derived
     for column in columns:
         notes += column.notes
+    if unnamed:  # a profile column needs a name
+        notes.append(f"{len(unnamed)} column(s) without a header name: left out")
     header = [
         f"Draft profile made by: {command}",
         f"Read {len(frame)} rows, {len(frame.columns)} columns "
@@ -597,11 +576,8 @@ def draft_profile(
     return Draft(profile, header, target_draft, columns, derived_comments, notes)
 
 
-def column_list(columns: Iterable[str], limit: int = 12) -> str:
-    names = [str(column) for column in columns]
-    shown = ", ".join(names[:limit])
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return f"columns: {shown}{more}"
+def column_list(columns: Iterable[str]) -> str:
+    return f"columns: {name_list(columns)}"
 
 
 # --- YAML with comments ---------------------------------------------------------------------

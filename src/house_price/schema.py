@@ -10,6 +10,7 @@ docs use them, so a profile with a bad example never reaches a registered model.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -301,7 +302,7 @@ def _feature(
 ) -> Column:
     column = _column(spec, where, missing_values, reference_year)
     example = _checked_example(column, spec.example, where)
-    return Column(**{**column.__dict__, "example": example})
+    return dataclasses.replace(column, example=example)
 
 
 def _target(spec: ColumnSpec, missing_values: Sequence[str], reference_year: int) -> Column:

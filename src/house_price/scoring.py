@@ -17,7 +17,6 @@ the text of the file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,16 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from house_price.api import DEFAULT_MAX_BATCH_ROWS, Model, batch_row_type, error_items, load_model
-from house_price.cleaning import NAN_TEXT, missing_fields
-from house_price.errors import DataError, name_list
+from house_price.api import (
+    DEFAULT_MAX_BATCH_ROWS,
+    Model,
+    batch_row_type,
+    error_items,
+    int_env,
+    load_model,
+)
+from house_price.cleaning import check_columns, missing_fields, to_dates, to_numbers
+from house_price.errors import DataError
 from house_price.io import atomic_path, read_raw_csv
 from house_price.schema import Column, Profile
 
@@ -50,51 +56,28 @@ class Scored:
         return sum(1 for error in self.errors if error)
 
 
-def check_feature_columns(frame: pd.DataFrame, profile: Profile, source: str) -> None:
-    """Every feature appears exactly once in the header (the target and other columns may be
-    there or not: they are ignored)."""
-    header = [str(name) for name in frame.columns]
-    for column in profile.features:
-        count = header.count(column.name)
-        if count > 1:
-            raise DataError(
-                f"{source}: column {column.name!r} appears {count} times in the header; "
-                "a feature column must be unique"
-            )
-    missing = [column.name for column in profile.features if column.name not in header]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} required by profile "
-            f"{profile.name!r} (found: {name_list(header)})"
-        )
-
-
 def request_values(text: pd.Series, column: Column) -> tuple[list[Any], np.ndarray]:
     """CSV text of one column -> the values a client would send the API (floats, dates, the
     category spelling as written; a text that is no number or date stays text, for the row
     validator to refuse), and where the field means missing."""
-    missing = missing_fields(text, column).to_numpy(bool)
+    missing_mask = missing_fields(text, column)
+    missing = missing_mask.to_numpy(bool)
     if column.is_category:
         values = text.tolist()
     else:
-        stripped = text.str.strip().where(~missing)
+        # Parsed as the pipeline parses them ("nan" is a number: the API refuses NaN).
         if column.is_date:
-            parsed = pd.to_datetime(stripped, format=column.date_format, errors="coerce")
+            parsed, unparsed_mask = to_dates(text, missing_mask, column)
             ok = parsed.notna().to_numpy(bool)
             values = [None] * len(text)
             dates = parsed[ok].dt.date.tolist()
             for index, value in zip(np.flatnonzero(ok), dates, strict=True):
                 values[index] = value
-            unparsed = ~ok & ~missing
         else:
-            numbers = pd.to_numeric(stripped, errors="coerce").astype(float)
+            numbers, unparsed_mask = to_numbers(text, missing_mask)
             values = numbers.tolist()
-            unparsed = numbers.isna().to_numpy(bool) & ~missing
-            for index in np.flatnonzero(unparsed):  # "nan" is a number: the API refuses NaN
-                if stripped.iat[index].casefold() in NAN_TEXT:
-                    unparsed[index] = False
         raw = text.to_numpy(object)
-        for index in np.flatnonzero(unparsed):
+        for index in np.flatnonzero(unparsed_mask.to_numpy(bool)):
             values[index] = raw[index]
     for index in np.flatnonzero(missing):
         values[index] = None
@@ -173,7 +156,8 @@ class Scorer:
         self.validator = RowValidator(self.profile)
 
     def score(self, frame: pd.DataFrame, source: str, chunk_rows: int = CHUNK_ROWS) -> Scored:
-        check_feature_columns(frame, self.profile, source)
+        # the target and other columns may be there or not: they are ignored
+        check_columns(frame, self.profile, source, self.profile.features)
         predictions = np.full(len(frame), np.nan)
         errors = [""] * len(frame)
         for start in range(0, len(frame), chunk_rows):
@@ -199,12 +183,11 @@ def write_scored(path: Path, scored: Scored) -> None:
 
 
 def model_threads() -> int:
-    raw = os.environ.get("MODEL_THREADS", "").strip()
-    if not raw:
-        return 0
-    if not raw.isdigit():
-        raise DataError(f"MODEL_THREADS={raw!r}: expected an integer >= 0")
-    return int(raw)
+    """MODEL_THREADS as the API reads it (default 0: XGBoost's choice)."""
+    try:
+        return int_env("MODEL_THREADS", 0, 0)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def predict_csv(input_path: Path, output_path: Path, model_dir: Path) -> Scored:
