@@ -1,10 +1,13 @@
-"""package: assemble the model bundle and register it in MLflow.
+"""package: assemble the model bundle, log it to MLflow, and promote it only on evidence.
 
 Runs only after evaluate has passed the quality gate. The bundle (profile, fitted transformer,
-model, metadata) is first loaded and self-checked exactly as the API does at start-up, so that
-nothing is registered that would not serve; then it is logged to the training run as one pyfunc
-model, registered, and the alias is moved to the new version; the same directory is what the
-API and image serve.
+model, metadata) is deterministic, so its hash in dvc.lock is the same on every machine. It is
+loaded and self-checked exactly as the API does at start-up, then logged as one pyfunc model to
+a new MLflow run and registered as a new version. The registry's champion is scored on the same
+test split; the alias moves only when this version beats it by `mlflow.min_improvement`. The
+comparison goes on the model version (tags, description) and into reports/promotion.json; the
+run and version go to the bundle's registrations/ (which DVC does not hash) in the workspace,
+also when this runs in an experiment's temporary copy.
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -13,15 +16,55 @@ import _interpreter  # noqa: F401 (first: stops a Python without our packages)
 
 import argparse
 import platform
+import shutil
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from house_price import model, stage, tracking
+import pandas as pd
+
+from house_price import model, promotion, stage, tracking
 from house_price.api import load_model
-from house_price.bundle import METADATA_FILE, content_version, write_bundle
+from house_price.bundle import REGISTRATIONS, content_version, load_bundle, registration_path
+from house_price.bundle import write_bundle
+from house_price.errors import BundleError
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
+
+
+def score_champion(
+    name: str, alias: str, test: pd.DataFrame, target: str
+) -> promotion.Champion | None:
+    """The champion's figures on this test split (or why it cannot score it)."""
+    with tempfile.TemporaryDirectory(prefix="champion.") as scratch:
+        found = tracking.champion_bundle(name, alias, Path(scratch))
+        if found is None:
+            return None
+        champion_version, directory = found
+        try:
+            champion = load_bundle(directory)
+            predicted = champion.predict_frame(test)
+        except (BundleError, KeyError, ValueError, TypeError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            dataset = _dataset_of(directory)
+            return promotion.Champion(champion_version, dataset, problem=first)
+    actual = test[target].to_numpy(float)
+    figures = model.regression_metrics(actual, predicted)
+    return promotion.Champion(
+        champion_version, str(champion.metadata["dataset"]), metrics=_rounded(figures)
+    )
+
+
+def _dataset_of(directory: Path) -> str:
+    try:
+        return str(read_json(directory / "metadata.json")["dataset"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    return {key: round(float(value), 6) for key, value in figures.items()}
 
 
 def main() -> None:
@@ -30,49 +73,76 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--transformer", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--run-info", type=Path, required=True)
+    parser.add_argument("--figures", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--promotion", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
     settings = params["mlflow"]
-    tracking.connect()
+    name = tracking.registered_model_name(settings["registered_model"], profile.name)
+    alias, metric = settings["alias"], params["evaluate"]["metric"]
+    uri = tracking.connect()
 
-    run = read_json(args.run_info)
     metrics = read_json(args.metrics)
+    manifest = read_json(args.manifest)
+    content = content_version(args.transformer, args.model)
     metadata = {
-        "model_name": settings["registered_model"],
-        "model_version": content_version(args.transformer, args.model),
+        "model_name": name,
+        "model_version": content,
         "dataset": profile.name,
         "target": profile.target.name,
         "target_transform": model.target_transform(params["train"]["log_target"]),
         "reference_year": profile.reference_year,
         "metrics": metrics,
         "params": tracking.flatten(params["train"]),
-        "lineage": {**tracking.git_state(), "data_md5": read_json(args.manifest)["md5"]},
-        "mlflow": {"run_id": run["run_id"], "registered_model": settings["registered_model"]},
+        "lineage": {"data_md5": manifest["md5"]},
+        "mlflow": {"registered_model": name},
         "versions": {"python": platform.python_version()}
-        | {name: version(name) for name in LIBRARIES},
+        | {library: version(library) for library in LIBRARIES},
     }
-    example = read_table(args.test)[profile.feature_names].dropna().head(5)
+    test = read_table(args.test)
     with atomic_dir(args.bundle) as bundle:
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
         load_model(bundle, threads=1)  # never register what the API would not serve
-        registered = tracking.log_bundle(
-            run_id=run["run_id"],
-            bundle_dir=bundle,
-            profile=profile,
-            input_example=example,
-            metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
-            registered_model=settings["registered_model"],
-            alias=settings["alias"],
+        run_id = tracking.log_run(
+            experiment=settings["experiment"],
+            params={key: params[key] for key in ("dataset", "process", "features", "train")},
+            tags=tracking.run_tags(profile.name, manifest["md5"]) | {"model_version": content},
+            metrics={"training": read_json(args.figures), **metrics},
         )
-        metadata["mlflow"].update(version=registered, alias=settings["alias"])
-        write_json(bundle / METADATA_FILE, metadata)
-    print(
-        f"package: {args.bundle} version {metadata['model_version']}, registered as "
-        f"{settings['registered_model']} v{registered} @{settings['alias']}"
-    )
+        registered = tracking.log_bundle(
+            run_id, bundle, profile, test[profile.feature_names].dropna().head(5), name
+        )
+        champion = score_champion(name, alias, test, profile.target.name)
+        decision = promotion.decide(
+            metric, metrics, champion, profile.name, settings["min_improvement"]
+        )
+        report = promotion.report(
+            name, alias, registered, run_id, metric, settings["min_improvement"],
+            metrics, metrics["baselines"], champion, decision,
+        )  # fmt: skip
+        tracking.record_decision(
+            name, registered, alias, promotion.version_tags(report), decision.reason,
+            decision.promote,
+        )  # fmt: skip
+        record = {
+            "registered_model": name,
+            "version": registered,
+            "run_id": run_id,
+            "tracking_uri": uri,
+            "promoted": decision.promote,
+            **tracking.git_state(),
+        }
+        if (args.bundle / REGISTRATIONS).is_dir():  # earlier versions' records stay
+            shutil.copytree(args.bundle / REGISTRATIONS, bundle / REGISTRATIONS)
+        write_json(registration_path(bundle, content), record)
+    # The workspace's copy too, when this is an experiment's temporary copy.
+    write_json(registration_path(tracking.workspace_root() / args.bundle, content), record)
+    write_json(args.promotion, report)
+    moved = f"@{alias} moved to v{registered}" if decision.promote else f"@{alias} stays"
+    print(f"package: {args.bundle} version {content}, registered as {name} v{registered}")
+    print(f"package: {moved}: {decision.reason}")
 
 
 if __name__ == "__main__":

@@ -446,7 +446,7 @@ class Metrics:
 
     def loaded(self, model: Model) -> None:
         metadata = model.bundle.metadata
-        mlflow = metadata.get("mlflow") or {}
+        mlflow = model.bundle.registration or {}
         self.model_info.info(
             {
                 "version": model.version,
@@ -754,8 +754,10 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
 
     @app.get("/model", responses=unavailable)
     async def model_info() -> Response:
-        """The bundle's metadata: version, metrics, params, lineage (git commit, data hashes),
-        MLflow run and registered version, and the feature schema."""
+        """The bundle's metadata: version, metrics, params, lineage (data hashes), the feature
+        schema, and `mlflow`: the registered model, and the run, version and git commit this
+        content version was registered with (`registered: false` when it never was from the
+        workspace the bundle comes from)."""
         model = state.model
         if model is None:
             return _unavailable(state.reason)
@@ -771,7 +773,17 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
             }
             for column in profile.features
         ]
-        return _json({**model.bundle.metadata, "features": features, "max_batch_rows": max_rows})
+        metadata = model.bundle.metadata
+        registration = model.bundle.registration
+        mlflow = {**metadata.get("mlflow", {}), "registered": registration is not None}
+        return _json(
+            {
+                **metadata,
+                "mlflow": mlflow | (registration or {}),
+                "features": features,
+                "max_batch_rows": max_rows,
+            }
+        )
 
     @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     async def prometheus() -> Response:

@@ -3,7 +3,12 @@
 profile.yaml       the dataset profile (schema, categories, derived features)
 transformer.joblib the feature transformer fitted on the train split
 model.ubj          the XGBoost booster
-metadata.json      version, metrics, params, lineage (git commit, data hashes, MLflow run)
+metadata.json      version, metrics, params, lineage (data hashes, library versions)
+registrations/     <version>.json: the MLflow run and registered version each content version
+                   was logged as (written by package; ignored by DVC, see .dvcignore)
+
+Everything but registrations/ is a deterministic function of the pipeline's inputs, so the
+bundle's hash in dvc.lock is the same on every machine; what names a run lives beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ TRANSFORMER_FILE = "transformer.joblib"
 MODEL_FILE = "model.ubj"
 METADATA_FILE = "metadata.json"
 BUNDLE_FILES = (PROFILE_FILE, TRANSFORMER_FILE, MODEL_FILE, METADATA_FILE)
+REGISTRATIONS = "registrations"
 
 
 def content_version(transformer_path: Path, model_path: Path) -> str:
@@ -56,6 +62,21 @@ def write_bundle(
     write_json(directory / METADATA_FILE, dict(metadata))
 
 
+def registration_path(directory: Path, model_version: str) -> Path:
+    return directory / REGISTRATIONS / f"{model_version}.json"
+
+
+def read_registration(directory: Path, model_version: str) -> dict[str, Any] | None:
+    """What package recorded for this content version: {registered_model, version, run_id,
+    experiment_id, tracking_uri, promoted, git_commit, git_dirty}; None when it was never
+    registered from this workspace (a bundle from `dvc pull`, say) or the record is unreadable."""
+    try:
+        record = read_json(registration_path(directory, model_version))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 @dataclass(frozen=True)
 class Bundle:
     directory: Path
@@ -67,6 +88,10 @@ class Bundle:
     @property
     def version(self) -> str:
         return str(self.metadata["model_version"])
+
+    @cached_property
+    def registration(self) -> dict[str, Any] | None:
+        return read_registration(self.directory, self.version)
 
     @property
     def target_transform(self) -> str:

@@ -22,7 +22,7 @@ def fit(
     """Train on `features`; the last `validation_size` of a seeded shuffle picks the number of
     trees (early stopping). Returns the booster cut at its best iteration and its figures."""
     seed = int(params["seed"])
-    fit_target = np.log1p(target) if params["log_target"] else np.asarray(target, dtype=float)
+    fit_target = to_fit_scale(target, params["log_target"])
     order = np.random.default_rng(seed).permutation(len(features))
     n_validation = max(1, round(len(features) * float(params["validation_size"])))
     fit_rows, validation_rows = order[n_validation:], order[:n_validation]
@@ -49,10 +49,29 @@ def fit(
     }
 
 
+def to_fit_scale(target: np.ndarray, log_target: bool) -> np.ndarray:
+    """The target as the model fits it, shape (n,), float32 (what XGBoost stores labels as).
+
+    Rounded to float32 on purpose: numpy's log1p/expm1 take AVX-512 (SVML) code on CPUs that
+    have it and differ from the scalar code by one float64 ULP in about 1 value in 10; float32
+    absorbs that, so every machine fits and predicts the same bits."""
+    values = np.asarray(target, dtype=np.float64)
+    return (np.log1p(values) if log_target else values).astype(np.float32)
+
+
+def from_fit_scale(raw: np.ndarray, transform: str) -> np.ndarray:
+    """Prices, shape (n,), float64 holding float32 values, from the model's output scale.
+
+    The model's margin is float32, so float32 is the precision a prediction has; rounding to
+    it makes the result independent of the CPU (see to_fit_scale)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    prices = np.expm1(raw) if transform == "log1p" else raw
+    return prices.astype(np.float32).astype(np.float64)
+
+
 def predict(booster: xgb.Booster, features: np.ndarray, transform: str) -> np.ndarray:
     """Prices from a feature matrix; the one prediction function of pipeline and API."""
-    raw = booster.inplace_predict(features).astype(np.float64)
-    return np.expm1(raw) if transform == "log1p" else raw
+    return from_fit_scale(booster.inplace_predict(features), transform)
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

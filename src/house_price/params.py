@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
 import yaml
@@ -76,15 +77,18 @@ class Train(Section):
 
 
 class Evaluate(Section):
-    min_r2: float = Field(le=1)
+    metric: Literal["rmse", "mae", "rmsle", "r2"]  # what the gate and promotion compare
+    min_r2: float | None = Field(default=None, le=1)  # an optional absolute floor
     max_rmsle_over_noise_floor: float = Field(gt=0)
     plot_points: int = Field(ge=1)
 
 
 class Mlflow(Section):
     experiment: Name
-    registered_model: Name
+    # `{dataset}` is replaced by the data set's name: each data set has its own champion
+    registered_model: str = Field(pattern=r"^([A-Za-z0-9_.-]|\{dataset\})+$")
     alias: Name
+    min_improvement: float = Field(ge=0, lt=1)  # relative margin over the champion
 
 
 class Params(Section):
@@ -141,6 +145,9 @@ def _problem(error: Any, model: type[BaseModel]) -> str:
 def describe(field: FieldInfo) -> str:
     """What a field allows, in words: `an integer >= 1 and <= 30`, `one of hist, approx`."""
     kind = field.annotation
+    if get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind):
+        (inner,) = (arg for arg in get_args(kind) if arg is not type(None))
+        return describe(FieldInfo.merge_field_infos(field, annotation=inner)) + ", or null"
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         return f"a mapping of {', '.join(kind.model_fields)}"
     if get_origin(kind) is Literal:

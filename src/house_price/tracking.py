@@ -1,5 +1,6 @@
-"""Everything MLflow, in one place: where runs go, what a run records, and the bundle logged
-as one MLflow model (so `mlflow models serve -m models:/<name>@<alias>` predicts as our API).
+"""Everything MLflow, in one place: where runs go, what a run records, the bundle logged as one
+MLflow model (so `mlflow models serve -m models:/<name>@<alias>` predicts as our API), and the
+registry's champion: fetching it, and recording a promotion decision on a model version.
 
 mlflow is imported inside the functions: the serving image does not install it."""
 
@@ -18,17 +19,35 @@ import pandas as pd
 from house_price.errors import TrackingError
 from house_price.schema import Profile
 
-LOCAL_STORE = Path("mlruns")  # inside the repo and git-ignored; used when no server is set
+STORE_DIR = "mlruns"  # in the workspace and git-ignored; used when no server is set
 HEALTH_TIMEOUT_S = 10.0
-# MLflow's defaults (120 s timeout, 7 retries with backoff) can hang a stage for many minutes.
-CLIENT_LIMITS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "15", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
+# MLflow's defaults (120 s timeout, 7 retries with backoff) can hang a stage for many minutes;
+# and a stage's log is no place for per-file progress bars.
+CLIENT_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def workspace_root() -> Path:
+    """The user's DVC repository, absolute. DVC sets DVC_ROOT to it for every stage command,
+    also in the temporary copies where queued and `--temp` experiments run (see
+    dvc/repo/experiments/queue/base.py), so those log to the workspace's store, not to a copy
+    that is deleted after the run. Outside DVC: the current directory."""
+    return Path(os.environ.get("DVC_ROOT") or ".").resolve()
+
+
+def local_store() -> Path:
+    return workspace_root() / STORE_DIR
 
 
 def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else the workspace's sqlite store mlruns/mlflow.db."""
     configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if configured:
         return configured
-    return f"sqlite:///{(LOCAL_STORE / 'mlflow.db').resolve()}"
+    return f"sqlite:///{local_store() / 'mlflow.db'}"
 
 
 def check_reachable(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
@@ -60,7 +79,7 @@ def connect() -> str:
     uri = tracking_uri()
     check_reachable(uri)
     if uri.startswith("sqlite:"):
-        LOCAL_STORE.mkdir(exist_ok=True)
+        local_store().mkdir(exist_ok=True)
     mlflow.set_tracking_uri(uri)
     return uri
 
@@ -73,7 +92,7 @@ def use_experiment(name: str) -> str:
         return experiment.experiment_id
     artifact_location = None
     if mlflow.get_tracking_uri().startswith("sqlite:"):
-        artifact_location = (LOCAL_STORE / "artifacts").resolve().as_uri()
+        artifact_location = (local_store() / "artifacts").as_uri()
     return mlflow.create_experiment(name, artifact_location=artifact_location)
 
 
@@ -108,20 +127,26 @@ def run_tags(dataset: str, data_hashes: Mapping[str, str]) -> dict[str, str]:
     return tags
 
 
-def start_training_run(
+def registered_model_name(template: str, dataset: str) -> str:
+    """`mlflow.registered_model` with `{dataset}` replaced: one champion per data set."""
+    return template.replace("{dataset}", dataset)
+
+
+def log_run(
     experiment: str,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
-    metrics: Mapping[str, float],
+    metrics: Mapping[str, Any],
 ) -> str:
-    """Record a training run (params, tags, training figures); returns its id."""
+    """Record one finished run: flattened params, tags, metrics (nested mappings flattened
+    to `a.b.c`). Returns its id."""
     import mlflow
 
     experiment_id = use_experiment(experiment)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params(flatten(params))
         mlflow.set_tags(dict(tags))
-        mlflow.log_metrics(dict(metrics))
+        mlflow.log_metrics(flatten(metrics))
         return run.info.run_id
 
 
@@ -151,28 +176,16 @@ def log_bundle(
     bundle_dir: Path,
     profile: Profile,
     input_example: pd.DataFrame,
-    metrics: Mapping[str, float],
     registered_model: str,
-    alias: str,
 ) -> str:
-    """Log test metrics and the bundle as one pyfunc model to the training run; register it
-    and point `alias` at the new version. Returns the registered version."""
+    """Log the bundle as one pyfunc model to the run and register it as a new version of
+    `registered_model` (no alias moves here: see record_decision). Returns the version."""
     import mlflow
-    from mlflow import MlflowClient
 
     from house_price.mlflow_model import BundleModel
 
-    client = MlflowClient()
-    try:
-        client.get_run(run_id)
-    except mlflow.exceptions.MlflowException as exc:
-        raise TrackingError(
-            f"run {run_id} is not in {mlflow.get_tracking_uri()}; "
-            "re-run training against this store (`dvc repro --force train`)"
-        ) from exc
     package_dir = Path(__file__).resolve().parent
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(dict(metrics))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=BundleModel(),
@@ -183,6 +196,47 @@ def log_bundle(
             pip_requirements=serving_requirements(),
             registered_model_name=registered_model,
         )
-    version = str(info.registered_model_version)
-    client.set_registered_model_alias(registered_model, alias, version)
-    return version
+    return str(info.registered_model_version)
+
+
+def champion_bundle(registered_model: str, alias: str, destination: Path) -> tuple[str, Path] | None:
+    """The version `alias` points at and its bundle, downloaded under `destination`; None when
+    the model or the alias does not exist yet.
+
+    Raises TrackingError when the version exists but its bundle cannot be downloaded."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    try:
+        version = MlflowClient().get_model_version_by_alias(registered_model, alias)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+    uri = f"models:/{registered_model}/{version.version}"
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
+        pyfunc = mlflow.models.Model.load(local).flavors["python_function"]
+        bundle = Path(local) / pyfunc["artifacts"]["bundle"]["path"]
+    except (mlflow.exceptions.MlflowException, OSError, KeyError) as exc:
+        raise TrackingError(f"cannot download the bundle of {uri} (@{alias}): {exc}") from exc
+    return str(version.version), bundle
+
+
+def record_decision(
+    registered_model: str,
+    version: str,
+    alias: str,
+    tags: Mapping[str, str],
+    description: str,
+    promote: bool,
+) -> None:
+    """Put the comparison on the model version (tags and description) and move `alias` to it
+    when `promote`; a version not promoted gets the `challenger` alias instead."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_model, version, key, value)
+    client.update_model_version(registered_model, version, description=description)
+    client.set_registered_model_alias(registered_model, alias if promote else "challenger", version)
