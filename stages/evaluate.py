@@ -14,13 +14,13 @@ import _interpreter  # noqa: F401 (first: stops a Python without our packages)
 import argparse
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import xgboost as xgb
 
 from house_price import model, stage
 from house_price.errors import QualityGateError
 from house_price.evaluation import baseline_predictions, gate_failures, plot_rows
+from house_price.features import load_transformer
 from house_price.io import read_json, read_table, write_csv, write_json, write_table
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     settings = params["evaluate"]
 
     rows = read_table(args.test)
-    transformer = joblib.load(args.transformer)
+    transformer = load_transformer(args.transformer)
     booster = xgb.Booster(model_file=str(args.model))
     log_target = params["train"]["log_target"]
     test_features = transformer.transform(rows)

@@ -50,6 +50,12 @@ def main() -> None:
     else:
         source = Path(profile.source)
         if not source.is_file():
+            if (stage.workspace_root() / source).is_file():  # an experiment's temporary copy
+                raise DataError(
+                    f"{source}: not in this experiment's temporary copy, which holds only what "
+                    f"git or DVC tracks: track it with `dvc add {source}` (see README), or "
+                    f"queue with `dvc exp run --queue --copy-paths {source}`"
+                )
             raise DataError(
                 f"{source}: file not found (profile {profile.name!r} reads it; "
                 "see the comment at the top of the profile for where to get it)"

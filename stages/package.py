@@ -25,8 +25,13 @@ import pandas as pd
 
 from house_price import model, promotion, stage, tracking
 from house_price.api import load_model
-from house_price.bundle import REGISTRATIONS, content_version, load_bundle, registration_path
-from house_price.bundle import write_bundle
+from house_price.bundle import (
+    REGISTRATIONS,
+    content_version,
+    load_bundle,
+    registration_path,
+    write_bundle,
+)
 from house_price.errors import BundleError
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
@@ -138,7 +143,7 @@ def main() -> None:
             shutil.copytree(args.bundle / REGISTRATIONS, bundle / REGISTRATIONS)
         write_json(registration_path(bundle, content), record)
     # The workspace's copy too, when this is an experiment's temporary copy.
-    write_json(registration_path(tracking.workspace_root() / args.bundle, content), record)
+    write_json(registration_path(stage.workspace_root() / args.bundle, content), record)
     write_json(args.promotion, report)
     moved = f"@{alias} moved to v{registered}" if decision.promote else f"@{alias} stays"
     print(f"package: {args.bundle} version {content}, registered as {name} v{registered}")

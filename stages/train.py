@@ -11,9 +11,8 @@ import _interpreter  # noqa: F401 (first: stops a Python without our packages)
 import argparse
 from pathlib import Path
 
-import joblib
-
 from house_price import model, stage
+from house_price.features import load_transformer
 from house_price.io import atomic_path, read_table, write_json
 
 
@@ -27,7 +26,7 @@ def main() -> None:
     params, profile = stage.load_stage_inputs()
 
     rows = read_table(args.train)
-    transformer = joblib.load(args.transformer)
+    transformer = load_transformer(args.transformer)
     features = transformer.transform(rows)
     target = rows[profile.target.name].to_numpy(float)
     booster, figures = model.fit(features, target, params["train"])

@@ -1,10 +1,12 @@
-"""DVC experiments on a committed copy of the pipeline: `dvc exp run -S`, the queue with two
-workers, and `dvc exp show` with the metrics. MLFLOW_TRACKING_URI is unset (clean_env): each
-experiment logs to the local store of the directory it runs in."""
+"""DVC experiments on a committed copy of the pipeline: `dvc exp run -S`, promotion in the
+registry, the queue with two workers, and `dvc exp show` with the metrics. MLFLOW_TRACKING_URI
+is unset (clean_env): every experiment, queued ones too, logs to the workspace's local store."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import textwrap
 import time
@@ -12,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import clean_env, commit_all, run
+from conftest import clean_env, commit_all, run, shared_csv
+
+from house_price.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -43,44 +47,105 @@ def experiments(repo: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-TAGS_QUERY = textwrap.dedent(
+REGISTRY_QUERY = textwrap.dedent(
     """
     import json, sys
     from mlflow import MlflowClient
-    print(json.dumps(MlflowClient(sys.argv[1]).get_run(sys.argv[2]).data.tags))
+    client = MlflowClient(sys.argv[1])
+    name = sys.argv[2]
+    experiment = client.get_experiment_by_name("house-price")
+    runs = client.search_runs([experiment.experiment_id])
+    print(json.dumps({
+        "aliases": client.get_registered_model(name).aliases,
+        "versions": {
+            v.version: {"run_id": v.run_id, "tags": v.tags, "description": v.description}
+            for v in client.search_model_versions(f"name='{name}'")
+        },
+        "runs": {r.info.run_id: r.data.tags for r in runs},
+    }))
     """
 )
+MODEL = "house-price-houses"
 
 
-def test_exp_run_reruns_only_train_and_after(committed: Path) -> None:
+def registry(repo: Path, name: str = MODEL) -> dict[str, Any]:
+    """The workspace's local MLflow store: aliases, versions (run, tags, description), runs."""
+    uri = f"sqlite:///{repo / 'mlruns' / 'mlflow.db'}"
+    return json.loads(run(["python", "-c", REGISTRY_QUERY, uri, name], cwd=repo).stdout)
+
+
+def registration(repo: Path) -> dict[str, Any]:
+    """The MLflow run and version the workspace's bundle names (its registrations/ record)."""
+    return load_bundle(repo / "models" / "house-price").registration
+
+
+def exp_run(repo: Path, name: str, *changes: str) -> str:
+    args = [item for change in changes for item in ("-S", change)]
+    result = run(["dvc", "exp", "run", *args, "--name", name], cwd=repo)
+    return result.stdout + result.stderr
+
+
+def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed: Path) -> None:
+    """The README's first experiment, shallower trees, is worse than the baseline: it is
+    registered but the champion stays. Each decision is made on the current test split."""
     baseline = json.loads((committed / "metrics.json").read_text())
-    result = run(
-        ["dvc", "exp", "run", "-S", "train.max_depth=4", "--name", "depth4"], cwd=committed
-    )
-    log = result.stdout + result.stderr
+    log = exp_run(committed, "depth4", "train.max_depth=4")
     for stage in UPSTREAM:
         assert f"Stage '{stage}' didn't change, skipping" in log
         assert f"Running stage '{stage}'" not in log
     for stage in DOWNSTREAM:
         assert f"Running stage '{stage}'" in log
+    depth4 = json.loads((committed / "metrics.json").read_text())
+    assert depth4["rmse"] > baseline["rmse"], "the shallower model should be the worse one"
+    # This store has no champion yet (the session's run went to a server): the first takes it.
+    first = registration(committed)
+    assert first["promoted"] is True
+    assert "@champion moved to v1: no champion yet" in log
 
+    log = exp_run(committed, "depth6", "train.max_depth=6")  # the baseline's params: better
+    second = registration(committed)
+    assert second["version"] == "2"
+    assert second["promoted"] is True, log
+    assert re.search(r"@champion moved to v2: rmse \S+ beats the champion v1's", log), log
+
+    log = exp_run(committed, "depth4-again", "train.max_depth=4")
+    third = registration(committed)
+    assert third["version"] == "3"
+    assert third["promoted"] is False
+    assert "@champion stays: rmse" in log
+    assert "does not beat the champion v2's" in log
+
+    state = registry(committed)
+    assert state["aliases"] == {"champion": "2", "challenger": "3"}
+    assert set(state["versions"]) == {"1", "2", "3"}
+    for version, record in zip(("1", "2", "3"), (first, second, third), strict=True):
+        assert state["versions"][version]["run_id"] == record["run_id"]
+    tags = state["versions"]["3"]["tags"]
+    assert tags["promoted"] == "false"
+    assert tags["champion.version"] == "2"
+    assert float(tags["champion.rmse"]) == pytest.approx(baseline["rmse"], rel=1e-9)
+    assert float(tags["challenger.rmse"]) == pytest.approx(depth4["rmse"], rel=1e-9)
+    assert float(tags["promotion.improvement"]) < 0
+    assert state["versions"]["3"]["description"] == tags["promotion.reason"]
+    # The runs carry the experiment's name and commit; every version's run exists.
+    runs = state["runs"]
+    assert {runs[record["run_id"]]["dvc_exp_name"] for record in (first, second, third)} == {
+        "depth4", "depth6", "depth4-again"
+    }  # fmt: skip
+    head = run(["git", "rev-parse", "HEAD"], cwd=committed).stdout.strip()
+    assert runs[third["run_id"]]["git_commit"] == head
+    # The report that `dvc metrics show` reads.
+    report = json.loads((committed / "reports" / "promotion.json").read_text())
+    assert report["promoted"] is False
+    assert report["champion"]["version"] == "2"
+    assert report["challenger"]["rmse"] == depth4["rmse"]
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=committed).stdout)
+    (workspace,) = [entry["data"] for entry in shown if entry["rev"] == "workspace"]
+    assert workspace["reports/promotion.json"]["data"]["promoted"] is False
+    assert workspace["reports/promotion.json"]["data"]["champion"]["version"] == "2"
     shown = experiments(committed)
     assert shown["depth4"]["params"]["train"]["max_depth"] == 4
-    metrics = shown["depth4"]["metrics"]
-    assert metrics == json.loads((committed / "metrics.json").read_text())  # applied
-    assert {"r2", "rmse", "mae", "rmsle"} <= set(metrics)
-    assert metrics["r2"] != baseline["r2"], "a shallower model scores differently"
-
-    # The MLflow run made by the experiment is tagged with its name (DVC_EXP_NAME).
-    info = json.loads((committed / "artifacts" / "train_run.json").read_text())
-    assert info["tracking_uri"].startswith(f"sqlite:///{committed / 'mlruns'}")
-    tags = json.loads(
-        run(
-            ["python", "-c", TAGS_QUERY, info["tracking_uri"], info["run_id"]], cwd=committed
-        ).stdout
-    )
-    assert tags["dvc_exp_name"] == "depth4"
-    assert tags["git_commit"] == run(["git", "rev-parse", "HEAD"], cwd=committed).stdout.strip()
+    assert shown["depth4"]["metrics"]["rmse"] == depth4["rmse"]
 
 
 def queue_states(repo: Path) -> dict[str, str]:
@@ -112,15 +177,29 @@ def start_workers(repo: Path, log: Path) -> None:
     assert "Started '2' new experiments task queue workers" in log.read_text()
 
 
-def test_queue_runs_two_experiments_in_parallel(committed: Path) -> None:
-    names = {"lr010": "0.1", "lr002": "0.02"}
-    for name, rate in names.items():
-        queued = run(
-            ["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={rate}", "--name", name],
-            cwd=committed,
-        )
-        assert "Queued experiment" in queued.stdout + queued.stderr
-    assert set(queue_states(committed)) == set(names)
+def test_queue_runs_experiments_in_parallel_with_lineage_in_the_workspace(
+    committed: Path,
+) -> None:
+    """Queued experiments run in temporary copies that are deleted afterwards: their MLflow
+    runs still land in the workspace's store, their bundles name those runs once applied, and
+    a source CSV tracked with `dvc add` (git-ignored, as README says) is readable there."""
+    source = committed / "data" / "external" / "kingcounty" / "kc_house_data.csv"
+    shutil.copyfile(shared_csv("kc_house_data.csv"), source)
+    run(["dvc", "add", str(source.relative_to(committed))], cwd=committed)
+    assert (
+        run(["git", "check-ignore", "-q", str(source)], cwd=committed, check=False).returncode == 0
+    )
+    commit_all(committed, "track the King County source with dvc add")
+    queued = {
+        "lr010": ["train.learning_rate=0.1"],
+        "lr002": ["train.learning_rate=0.02"],
+        "kc": ["dataset=kingcounty"],
+    }
+    for name, changes in queued.items():
+        args = [item for change in changes for item in ("-S", change)]
+        result = run(["dvc", "exp", "run", "--queue", *args, "--name", name], cwd=committed)
+        assert "Queued experiment" in result.stdout + result.stderr
+    assert set(queue_states(committed)) == set(queued)
 
     started = time.monotonic()
     try:
@@ -135,11 +214,11 @@ def test_queue_runs_two_experiments_in_parallel(committed: Path) -> None:
             time.sleep(2)
         else:
             pytest.fail(f"queue not done in {QUEUE_TIMEOUT_S}s: {states}")
-        print(f"queue of 2 with -j 2: {time.monotonic() - started:.0f}s")
+        print(f"queue of {len(queued)} with -j 2: {time.monotonic() - started:.0f}s")
         if any(state != "Success" for state in states.values()):
             logs = {
                 name: run(["dvc", "queue", "logs", name], cwd=committed, check=False).stdout[-3000:]
-                for name in names
+                for name in queued
             }
             pytest.fail(f"queued experiments failed: {states}\n{logs}")
     finally:
@@ -147,10 +226,47 @@ def test_queue_runs_two_experiments_in_parallel(committed: Path) -> None:
     assert most_running == 2, "the two workers did not run the experiments side by side"
 
     shown = experiments(committed)
-    for name, rate in names.items():
-        assert shown[name]["params"]["train"]["learning_rate"] == float(rate)
+    for name in ("lr010", "lr002"):
+        assert shown[name]["params"]["train"]["learning_rate"] == float(queued[name][0][-4:])
         assert {"r2", "rmse", "mae", "rmsle"} <= set(shown[name]["metrics"]), shown[name]
-        assert shown[name]["metrics"]["r2"] > 0.8
     assert shown["lr010"]["metrics"] != shown["lr002"]["metrics"]
-    # Queued runs leave the workspace alone.
+    assert shown["kc"]["metrics"]["r2"] > 0.85
+    # Queued runs leave the workspace's outputs alone...
     assert json.loads(run(["dvc", "status", "--json"], cwd=committed).stdout) == {}
+    # ... but log to its store: every run is there, under its experiment's name.
+    houses, kingcounty = registry(committed), registry(committed, "house-price-kingcounty")
+    names = {tags.get("dvc_exp_name"): run_id for run_id, tags in houses["runs"].items()}
+    assert set(names) == set(queued)
+    # Another data set has its own registered model: the houses' champion is untouched.
+    assert kingcounty["aliases"] == {"champion": "1"}
+    assert kingcounty["versions"]["1"]["run_id"] == names["kc"]
+    assert {v["run_id"] for v in houses["versions"].values()} == {names["lr010"], names["lr002"]}
+    assert houses["aliases"]["champion"] in houses["versions"]
+    # Each applied bundle names its own run, which exists in the workspace's store.
+    for name in queued:
+        run(["dvc", "exp", "apply", name], cwd=committed)
+        record = registration(committed)
+        assert record is not None, name
+        assert record["run_id"] == names[name], name
+        assert record["tracking_uri"] == f"sqlite:///{committed / 'mlruns' / 'mlflow.db'}"
+
+
+def test_a_queued_experiment_names_git_ignored_data_it_cannot_see(committed: Path) -> None:
+    """A source CSV that is only git-ignored is not copied into the temporary copy: ingest
+    says so in one line and names both ways to make it visible."""
+    source = committed / "data" / "external" / "kingcounty" / "kc_house_data.csv"
+    shutil.copyfile(shared_csv("kc_house_data.csv"), source)
+    result = run(
+        ["dvc", "exp", "run", "--temp", "-S", "dataset=kingcounty", "--name", "kc"],
+        cwd=committed,
+        check=False,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ingest: error:")]
+    assert result.returncode != 0
+    assert errors == [
+        "ingest: error: data/external/kingcounty/kc_house_data.csv: not in this experiment's "
+        "temporary copy, which holds only what git or DVC tracks: track it with `dvc add "
+        "data/external/kingcounty/kc_house_data.csv` (see README), or queue with `dvc exp run "
+        "--queue --copy-paths data/external/kingcounty/kc_house_data.csv`"
+    ], result.stderr
+    assert "Traceback" not in result.stderr

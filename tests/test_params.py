@@ -71,14 +71,18 @@ BAD_VALUES = [
     ("train.max_bin", 1, "1", "an integer >= 2 and <= 65536"),
     ("train.max_leaves", -1, "-1", "an integer >= 0"),
     ("train.grow_policy", "best", '"best"', "one of depthwise, lossguide"),
-    ("evaluate.min_r2", 1.5, "1.5", "a number <= 1"),
+    ("evaluate.min_r2", 1.5, "1.5", "a number <= 1, or null"),
+    ("evaluate.metric", "mse", '"mse"', "one of rmse, mae, rmsle, r2"),
     ("evaluate.max_rmsle_over_noise_floor", 0, "0", "a number > 0"),
     ("evaluate.plot_points", 0, "0", "an integer >= 1"),
     ("mlflow.experiment", "", '""', "a non-empty string"),
-    ("mlflow.registered_model", 5, "5", "a non-empty string"),
+    ("mlflow.registered_model", 5, "5", "a name of letters, digits, _ . - where {dataset}"),
+    ("mlflow.registered_model", "house {x}", '"house {x}"', "a name of letters, digits, _ ."),
+    ("mlflow.min_improvement", 1, "1", "a number >= 0 and < 1"),
+    ("mlflow.min_improvement", -0.1, "-0.1", "a number >= 0 and < 1"),
     ("mlflow.alias", None, "null", "a non-empty string"),
     ("train", 5, "5", "a mapping of seed, log_target, validation_size, early_stopping_rounds, "),
-    ("evaluate", [], "[]", "a mapping of min_r2, max_rmsle_over_noise_floor, plot_points"),
+    ("evaluate", [], "[]", "a mapping of metric, min_r2, max_rmsle_over_noise_floor, plot_points"),
 ]
 
 
@@ -231,7 +235,8 @@ def test_every_param_is_typed_and_bounded(dotted: str) -> None:
     field = leaf_fields()[dotted]
     allowed = describe(field)
     assert re.match(
-        r"(one of |true or false$|a non-empty string$|a string matching |an? .*[<>])", allowed
+        r"(one of |true or false$|a non-empty string$|a string matching |a name of |an? .*[<>])",
+        allowed,
     ), f"{dotted}: {allowed}"
     if field.is_required():
         section, _, key = dotted.rpartition(".")

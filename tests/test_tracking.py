@@ -15,11 +15,12 @@ import pytest
 import yaml
 from conftest import clean_env, git_head, run
 
+from house_price.bundle import load_bundle
 from house_price.tracking import flatten
 
 pytestmark = pytest.mark.slow
 
-MODEL = "house-price-model"
+MODEL = "house-price-houses"  # mlflow.registered_model's {dataset} filled in
 ALIAS = "champion"
 
 
@@ -49,8 +50,13 @@ def api(mlflow_server) -> Api:
 
 
 @pytest.fixture(scope="module")
-def run_id(pipeline_repo: Path) -> str:
-    return json.loads((pipeline_repo / "artifacts" / "train_run.json").read_text())["run_id"]
+def registration(bundle_dir: Path) -> dict[str, Any]:
+    return load_bundle(bundle_dir).registration
+
+
+@pytest.fixture(scope="module")
+def run_id(registration: dict[str, Any]) -> str:
+    return registration["run_id"]
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +69,9 @@ def as_dict(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_the_run_was_logged_to_the_server(
-    pipeline_repo: Path, mlflow_server, api: Api, run_id: str
+    pipeline_repo: Path, mlflow_server, api: Api, run_id: str, registration: dict[str, Any]
 ) -> None:
-    info = json.loads((pipeline_repo / "artifacts" / "train_run.json").read_text())
-    assert info["tracking_uri"] == mlflow_server.url
+    assert registration["tracking_uri"] == mlflow_server.url
     experiment = api.get("experiments/get-by-name", experiment_name="house-price")["experiment"]
     found = api.post(
         "runs/search",
@@ -99,11 +104,14 @@ def test_run_has_the_flattened_params(server_run: dict[str, Any], pipeline_repo:
 def test_run_has_the_metrics(server_run: dict[str, Any], pipeline_repo: Path) -> None:
     logged = as_dict(server_run["data"]["metrics"])
     test_metrics = json.loads((pipeline_repo / "metrics.json").read_text())
-    training = json.loads((pipeline_repo / "artifacts" / "train_run.json").read_text())
+    training = json.loads((pipeline_repo / "artifacts" / "training.json").read_text())
     for name in ("r2", "rmse", "rmsle", "mae"):
         assert logged[name] == pytest.approx(test_metrics[name], rel=1e-12), name
-    assert logged["best_iteration"] == training["best_iteration"]
-    assert logged["validation_rmse_fit_scale"] == pytest.approx(
+        for baseline in ("median", "linear"):
+            key = f"baselines.{baseline}.{name}"
+            assert logged[key] == pytest.approx(test_metrics["baselines"][baseline][name]), key
+    assert logged["training.best_iteration"] == training["best_iteration"]
+    assert logged["training.validation_rmse_fit_scale"] == pytest.approx(
         training["validation_rmse_fit_scale"]
     )
 
@@ -118,23 +126,33 @@ def test_run_has_the_lineage_tags(server_run: dict[str, Any], pipeline_repo: Pat
     assert "dvc_exp_name" not in tags  # a plain `dvc repro`, not an experiment
 
 
-def test_registered_model_alias_points_at_the_run(api: Api, run_id: str, bundle_dir: Path) -> None:
+def test_registered_model_alias_points_at_the_run(
+    api: Api, run_id: str, registration: dict[str, Any], pipeline_repo: Path
+) -> None:
     registered = api.get("registered-models/get", name=MODEL)["registered_model"]
     aliases = {item["alias"]: item["version"] for item in registered.get("aliases", [])}
-    metadata = json.loads((bundle_dir / "metadata.json").read_text())
-    assert aliases == {ALIAS: metadata["mlflow"]["version"]}
+    assert aliases == {ALIAS: registration["version"]}
     version = api.get("registered-models/alias", name=MODEL, alias=ALIAS)["model_version"]
     assert version["run_id"] == run_id
-    assert version["version"] == metadata["mlflow"]["version"]
+    assert version["version"] == registration["version"]
     assert version["status"] == "READY"
     assert ALIAS in version.get("aliases", [])
+    # The comparison is on the version, as in reports/promotion.json.
+    report = json.loads((pipeline_repo / "reports" / "promotion.json").read_text())
+    tags = as_dict(version["tags"])
+    assert tags["promoted"] == "true"
+    assert tags["promotion.reason"] == report["reason"] == "no champion yet"
+    assert tags["baseline.linear.rmse"] == str(report["baselines"]["linear"]["rmse"])
+    assert version["description"] == "no champion yet"
+    assert report["version"] == registration["version"]
+    assert report["run_id"] == run_id
 
 
 PYFUNC_PREDICT = textwrap.dedent(
     """
     import json, sys
     import mlflow.pyfunc, numpy as np, pandas as pd
-    model = mlflow.pyfunc.load_model("models:/house-price-model@champion")
+    model = mlflow.pyfunc.load_model("models:/house-price-houses@champion")
     names = model.metadata.get_input_schema().input_names()
     rows = pd.read_parquet(sys.argv[1])[names]
     np.save(sys.argv[2], np.asarray(model.predict(rows), dtype=float))

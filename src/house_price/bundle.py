@@ -21,13 +21,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from house_price.errors import BundleError
-from house_price.features import FeatureTransformer, RowEncoder
+from house_price.features import FeatureTransformer, RowEncoder, load_transformer
 from house_price.io import read_json, write_json
 from house_price.model import predict
 from house_price.schema import Profile, load_profile
@@ -118,7 +117,7 @@ def load_bundle(directory: str | Path, nthread: int | None = None) -> Bundle:
     try:
         metadata = read_json(directory / METADATA_FILE)
         profile = load_profile(directory / PROFILE_FILE, int(metadata["reference_year"]))
-        transformer = joblib.load(directory / TRANSFORMER_FILE)
+        transformer = load_transformer(directory / TRANSFORMER_FILE)
         booster = xgb.Booster(model_file=str(directory / MODEL_FILE))
     except Exception as exc:  # any unreadable part makes the whole bundle unusable
         # The first line only: XGBoost appends a native stack trace to its messages.
@@ -126,7 +125,7 @@ def load_bundle(directory: str | Path, nthread: int | None = None) -> Bundle:
         raise BundleError(
             f"{directory}: unreadable bundle ({type(exc).__name__}: {first})"
         ) from exc
-    if not isinstance(transformer, FeatureTransformer) or transformer.profile != profile:
+    if transformer.profile != profile:
         raise BundleError(f"{directory}: transformer does not match {PROFILE_FILE}")
     if nthread is not None:
         booster.set_param({"nthread": nthread})

@@ -58,7 +58,9 @@ def baseline_predictions(
 
 
 def gate_failures(
-    metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, float]], gate: Mapping[str, Any]
+    metrics: Mapping[str, Any],
+    baselines: Mapping[str, Mapping[str, float]],
+    gate: Mapping[str, Any],
 ) -> list[str]:
     """Every way the test metrics miss the gate (empty when the model passes): beat each
     baseline on `gate["metric"]`, and the optional absolute floors (`min_r2`; on synthetic

@@ -4,8 +4,10 @@ the train split only) and a fast single-row encoder derived from that fitted tra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -224,6 +226,17 @@ class RowEncoder:
             known = index >= 0
             matrix[positions[known], index[known]] = 1.0
         return matrix
+
+
+def load_transformer(path: str | Path) -> FeatureTransformer:
+    """The fitted transformer featurize saved. Stages load it through here, not joblib, so that
+    their DVC deps name this module: the pickle holds the fitted state, this file the code.
+
+    Raises DataError when the file is not a FeatureTransformer."""
+    transformer = joblib.load(path)
+    if not isinstance(transformer, FeatureTransformer):
+        raise DataError(f"{path}: not a fitted FeatureTransformer ({type(transformer).__name__})")
+    return transformer
 
 
 def _is_missing(value: Any) -> bool:

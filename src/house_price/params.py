@@ -86,7 +86,10 @@ class Evaluate(Section):
 class Mlflow(Section):
     experiment: Name
     # `{dataset}` is replaced by the data set's name: each data set has its own champion
-    registered_model: str = Field(pattern=r"^([A-Za-z0-9_.-]|\{dataset\})+$")
+    registered_model: str = Field(
+        pattern=r"^([A-Za-z0-9_.-]|\{dataset\})+$",
+        description="a name of letters, digits, _ . - where {dataset} stands for the data set",
+    )
     alias: Name
     min_improvement: float = Field(ge=0, lt=1)  # relative margin over the champion
 
@@ -145,6 +148,8 @@ def _problem(error: Any, model: type[BaseModel]) -> str:
 def describe(field: FieldInfo) -> str:
     """What a field allows, in words: `an integer >= 1 and <= 30`, `one of hist, approx`."""
     kind = field.annotation
+    if field.description:
+        return field.description
     if get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind):
         (inner,) = (arg for arg in get_args(kind) if arg is not type(None))
         return describe(FieldInfo.merge_field_infos(field, annotation=inner)) + ", or null"

@@ -63,8 +63,9 @@ def decide(
         )
     if champion.metrics is None:
         return Decision(
-            True, f"the champion v{champion.version} cannot score this test split "
-            f"({champion.problem})", None
+            True,
+            f"the champion v{champion.version} cannot score this test split ({champion.problem})",
+            None,
         )
     ours, theirs = challenger[metric], champion.metrics[metric]
     gain = improvement(metric, ours, theirs)

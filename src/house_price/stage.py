@@ -16,6 +16,14 @@ PROFILES = Path("profiles")
 EXTERNAL = Path("data/external")
 
 
+def workspace_root() -> Path:
+    """The user's DVC repository, absolute. DVC sets DVC_ROOT to it for every stage command,
+    also in the temporary copies where queued and `--temp` experiments run (see
+    dvc/repo/experiments/queue/base.py), so those can log to the workspace's MLflow store, not
+    to a copy that is deleted after the run. Outside DVC: the current directory."""
+    return Path(os.environ.get("DVC_ROOT") or ".").resolve()
+
+
 def profile_path(params: dict[str, Any]) -> Path:
     return PROFILES / f"{params['dataset']}.yaml"
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from house_price.errors import TrackingError
 from house_price.schema import Profile
+from house_price.stage import workspace_root
 
 STORE_DIR = "mlruns"  # in the workspace and git-ignored; used when no server is set
 HEALTH_TIMEOUT_S = 10.0
@@ -28,14 +29,6 @@ CLIENT_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
-
-
-def workspace_root() -> Path:
-    """The user's DVC repository, absolute. DVC sets DVC_ROOT to it for every stage command,
-    also in the temporary copies where queued and `--temp` experiments run (see
-    dvc/repo/experiments/queue/base.py), so those log to the workspace's store, not to a copy
-    that is deleted after the run. Outside DVC: the current directory."""
-    return Path(os.environ.get("DVC_ROOT") or ".").resolve()
 
 
 def local_store() -> Path:
@@ -199,7 +192,9 @@ def log_bundle(
     return str(info.registered_model_version)
 
 
-def champion_bundle(registered_model: str, alias: str, destination: Path) -> tuple[str, Path] | None:
+def champion_bundle(
+    registered_model: str, alias: str, destination: Path
+) -> tuple[str, Path] | None:
     """The version `alias` points at and its bundle, downloaded under `destination`; None when
     the model or the alias does not exist yet.
 
