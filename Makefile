@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint format serve image rehearse bench clean
+.PHONY: install run reset ui test lint format serve image rehearse bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ install: $(BIN)/activate  ## create .venv with the pinned requirements and the p
 
 run: install  ## run the pipeline on the embedded default data
 	$(BIN)/dvc repro
+
+reset: install  ## back to the committed baseline: params, dvc.lock and every output (drops your param edits)
+	git checkout HEAD -- params.yaml dvc.lock
+	$(BIN)/dvc checkout --force --allow-missing
+	$(BIN)/dvc repro  # rebuilds only what the cache could not restore
+
+UI_PORT ?= 5000
+ui: install  ## the MLflow UI on the project's local store (mlruns/), on 127.0.0.1:UI_PORT
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--host 127.0.0.1 --port $(UI_PORT)
 
 test: install  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

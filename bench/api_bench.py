@@ -7,7 +7,7 @@
 In one run, one after the other on the same machine, each server with one uvicorn worker:
 
   api      our API (`uvicorn house_price.api:app`, uvloop + httptools), POST /predict
-  mlflow   `mlflow models serve -m models:/house-price-model@champion --env-manager local
+  mlflow   `mlflow models serve -m models:/house-price-houses@champion --env-manager local
            --workers 1` (the same bundle as an MLflow pyfunc, tracking URI the local sqlite
            store), POST /invocations with {"dataframe_records": [row]}: the format it expects
   trivial  a FastAPI endpoint that returns a constant, under the same uvicorn settings as `api`:
@@ -368,7 +368,7 @@ def main() -> int:
     parser.add_argument("--servers", default="api,mlflow,trivial")
     parser.add_argument("--batch-repeats", type=int, default=15)
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "house-price")
-    parser.add_argument("--model-uri", default="models:/house-price-model@champion")
+    parser.add_argument("--model-uri", default="models:/house-price-houses@champion")
     parser.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'mlruns' / 'mlflow.db'}")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument(

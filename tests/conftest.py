@@ -178,6 +178,22 @@ def tree_md5s(directory: Path) -> dict[str, str]:
     }
 
 
+def hashed_tree_md5s(repo: Path, directory: Path) -> dict[str, str]:
+    """tree_md5s of what DVC hashes in `directory`: without what the repo's .dvcignore names
+    (the bundle's registrations/)."""
+    import pathspec  # DVC's own dependency, for the same gitignore-style rules
+
+    ignored = pathspec.PathSpec.from_lines(
+        "gitwildmatch", (repo / ".dvcignore").read_text().splitlines()
+    )
+    prefix = directory.relative_to(repo).as_posix()
+    return {
+        name: md5
+        for name, md5 in tree_md5s(directory).items()
+        if not ignored.match_file(f"{prefix}/{name}")
+    }
+
+
 def output_mismatches(repo: Path, paths: list[str] | None = None) -> list[str]:
     """The outputs (all of dvc.lock's, or `paths`) whose content differs from dvc.lock."""
     recorded = lock_outs(repo)
@@ -187,7 +203,7 @@ def output_mismatches(repo: Path, paths: list[str] | None = None) -> list[str]:
         if expected.endswith(".dir"):
             if not path.is_dir():
                 problems.append(f"{name}: missing directory")
-            elif tree_md5s(path) != cached_dir_listing(repo, expected):
+            elif hashed_tree_md5s(repo, path) != cached_dir_listing(repo, expected):
                 problems.append(f"{name}: directory content differs from dvc.lock")
         elif not path.is_file():
             problems.append(f"{name}: missing")

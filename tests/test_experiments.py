@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import clean_env, commit_all, run, shared_csv
+from api_support import call, start_api, stop_api
+from conftest import (
+    REPO,
+    clean_env,
+    commit_all,
+    hashed_tree_md5s,
+    output_mismatches,
+    run,
+    shared_csv,
+)
 
 from house_price.bundle import load_bundle
 
@@ -146,6 +155,40 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     shown = experiments(committed)
     assert shown["depth4"]["params"]["train"]["max_depth"] == 4
     assert shown["depth4"]["metrics"]["rmse"] == depth4["rmse"]
+
+
+def test_the_committed_lock_reproduces_on_a_fresh_copy(pipeline_repo: Path) -> None:
+    """pipeline_repo is the project's files in a fresh git repository after `dvc repro` (what
+    `make run` does once installed): not a byte of dvc.lock changed, although its MLflow run
+    (on the session's server) is not the maintainers'."""
+    diff = run(["git", "diff", "--exit-code", "--", "dvc.lock"], cwd=pipeline_repo, check=False)
+    assert diff.returncode == 0, diff.stdout[-3000:]
+
+
+def test_make_reset_returns_to_the_committed_baseline(committed: Path, tmp_path: Path) -> None:
+    bundle = committed / "models" / "house-price"
+    baseline = hashed_tree_md5s(committed, bundle)
+    record = load_bundle(bundle).registration
+    exp_run(committed, "depth4", "train.max_depth=4")
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=committed).stdout
+    assert hashed_tree_md5s(committed, bundle) != baseline
+
+    # The recipe as `make reset` runs it, with this checkout's venv (already installed).
+    venv = REPO / ".venv"
+    run(["make", "reset", f"VENV={venv}", "-o", str(venv / "bin" / "activate")], cwd=committed)
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=committed).stdout == ""
+    assert json.loads(run(["dvc", "status", "--json"], cwd=committed).stdout) == {}
+    assert output_mismatches(committed) == []
+    assert hashed_tree_md5s(committed, bundle) == baseline
+    api = start_api(bundle, tmp_path / "uvicorn.log")
+    try:
+        assert call(api.url, "GET", "/health").status == 200
+        shown = call(api.url, "GET", "/model").json()
+    finally:
+        stop_api(api)
+    # The restored bundle still names the run it was registered as.
+    assert shown["mlflow"]["registered"] is True
+    assert shown["mlflow"]["run_id"] == record["run_id"]
 
 
 def queue_states(repo: Path) -> dict[str, str]:
