@@ -87,7 +87,6 @@ def main() -> None:
     settings = params["mlflow"]
     name = tracking.registered_model_name(settings["registered_model"], profile.name)
     alias, metric = settings["alias"], params["evaluate"]["metric"]
-    uri = tracking.connect()
 
     metrics = read_json(args.metrics)
     manifest = read_json(args.manifest)
@@ -107,7 +106,8 @@ def main() -> None:
         | {library: version(library) for library in LIBRARIES},
     }
     test = read_table(args.test)
-    with atomic_dir(args.bundle) as bundle:
+    with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
+        uri = tracking.connect()
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
         load_model(bundle, threads=1)  # never register what the API would not serve
         run_id = tracking.log_run(

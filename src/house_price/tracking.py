@@ -6,11 +6,14 @@ mlflow is imported inside the functions: the serving image does not install it."
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from house_price.stage import workspace_root
 
 STORE_DIR = "mlruns"  # in the workspace and git-ignored; used when no server is set
 HEALTH_TIMEOUT_S = 10.0
+LOCK_TIMEOUT_S = 900.0  # another experiment's package stage: a few seconds, a minute at most
 # MLflow's defaults (120 s timeout, 7 retries with backoff) can hang a stage for many minutes;
 # and a stage's log is no place for per-file progress bars.
 CLIENT_LIMITS = {
@@ -41,6 +45,33 @@ def tracking_uri() -> str:
     if configured:
         return configured
     return f"sqlite:///{local_store() / 'mlflow.db'}"
+
+
+@contextmanager
+def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the workspace's registry lock (mlruns/.registry.lock) while a stage talks to MLflow.
+
+    Queued experiments run side by side (`dvc queue start -j 2`): creating the sqlite store is
+    not safe to race, and two challengers must not both be compared with the same old champion.
+    Raises TrackingError after `timeout` seconds of waiting."""
+    local_store().mkdir(parents=True, exist_ok=True)
+    path = local_store() / ".registry.lock"
+    with open(path, "w") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TrackingError(
+                        f"{path} is held by another run for more than {timeout:g}s"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_reachable(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
