@@ -281,10 +281,10 @@ def test_queue_runs_experiments_in_parallel_with_lineage_in_the_workspace(
     names = {tags.get("dvc_exp_name"): run_id for run_id, tags in houses["runs"].items()}
     assert set(names) == set(queued)
     # Another data set has its own registered model: the houses' champion is untouched.
-    assert kingcounty["aliases"] == {"champion": "1"}
+    assert kingcounty["aliases"] == {"champion": 1}
     assert kingcounty["versions"]["1"]["run_id"] == names["kc"]
     assert {v["run_id"] for v in houses["versions"].values()} == {names["lr010"], names["lr002"]}
-    assert houses["aliases"]["champion"] in houses["versions"]
+    assert str(houses["aliases"]["champion"]) in houses["versions"]
     # Each applied bundle names its own run, which exists in the workspace's store.
     for name in queued:
         run(["dvc", "exp", "apply", name], cwd=committed)
