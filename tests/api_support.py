@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from servers import free_port
+from servers import free_port, loopback_flags
 
 from house_price.schema import Profile
 
@@ -104,12 +104,7 @@ def start_api(
         "-m",
         "uvicorn",
         "house_price.api:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
+        *loopback_flags(port),
         "--no-access-log",
     ]
     with open(log, "wb") as handle:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 VENV_BIN = Path(sys.executable).parent
 MLFLOW_START_TIMEOUT_S = 90
+MODEL_SERVE_START_TIMEOUT_S = 180
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -36,6 +37,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def loopback_flags(port: int) -> list[str]:
+    """`--host 127.0.0.1 --port <port> --workers 1`, as `mlflow server` and uvicorn take them."""
+    return ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
 
 
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -67,36 +73,60 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
         process.wait(timeout=timeout)
 
 
+def start_group(
+    command: list[str], ready_url: str, timeout: float, cwd: Path, env: dict[str, str], log
+) -> subprocess.Popen:
+    """`command` in its own process group (its workers stop with it, `stop_process_group`);
+    returns once `ready_url` answers 200, or stops it and fails after `timeout` s."""
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_for_http(ready_url, timeout, process)
+    except BaseException:
+        stop_process_group(process)
+        raise
+    return process
+
+
 def start_mlflow_server(home: Path, env: dict[str, str], log) -> tuple[subprocess.Popen, str]:
     """`mlflow server` (sqlite backend, served artifacts, one worker) on a free loopback port,
     in its own process group (its workers stop with it); returns once /health answers."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-            "--serve-artifacts",
-        ],
-        cwd=home,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    command = [
+        str(VENV_BIN / "mlflow"),
+        "server",
+        *loopback_flags(port),
+        "--backend-store-uri",
+        f"sqlite:///{home / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(home / "artifacts"),
+        "--serve-artifacts",
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", MLFLOW_START_TIMEOUT_S, process)
-    except BaseException:
-        stop_process_group(process)
-        raise
-    return process, url
+    return start_group(command, f"{url}/health", MLFLOW_START_TIMEOUT_S, home, env, log), url
+
+
+def start_model_server(
+    model_uri: str, cwd: Path, env: dict[str, str], log
+) -> tuple[subprocess.Popen, str]:
+    """`mlflow models serve -m model_uri --env-manager local` (one worker) on a free loopback
+    port, in its own process group; returns once /ping answers."""
+    port = free_port()
+    command = [
+        str(VENV_BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    return start_group(command, f"{url}/ping", MODEL_SERVE_START_TIMEOUT_S, cwd, env, log), url

@@ -3,7 +3,7 @@ where it is equivalent and faster), bad input, and parity with the pipeline and 
 
 Fixtures from tests/conftest.py: `bundle_dir` (the pipeline's model bundle) and `evaluated_rows`
 (the test split and the evaluate stage's prediction for each of its rows); `mlflow_server` (the
-tracking server the pipeline registered `house-price-model@champion` in)."""
+tracking server the pipeline registered `house-price-houses@champion` in)."""
 
 from __future__ import annotations
 
@@ -555,7 +555,7 @@ def test_parity_with_the_mlflow_champion(
     evaluated_rows: tuple[pd.DataFrame, np.ndarray],
     profile: Profile,
 ) -> None:
-    """`models:/house-price-model@champion` as `mlflow models serve` would load it (pyfunc)
+    """`models:/house-price-houses@champion` as `mlflow models serve` would load it (pyfunc)
     predicts what the API predicts, on the same rows."""
     import mlflow.pyfunc
 
@@ -563,7 +563,7 @@ def test_parity_with_the_mlflow_champion(
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(mlflow_server.url)
     try:
-        champion = mlflow.pyfunc.load_model("models:/house-price-model@champion")
+        champion = mlflow.pyfunc.load_model("models:/house-price-houses@champion")
     finally:
         mlflow.set_tracking_uri(previous)
     pyfunc = np.asarray(champion.predict(test[profile.feature_names]), dtype=float)

@@ -133,6 +133,34 @@ def test_closure_follows_every_import_form(tmp_path: Path) -> None:
     assert found == expected
 
 
+def test_mlflow_model_requirements_cover_its_imports() -> None:
+    """The logged MLflow model pins a distribution (tracking.serving_requirements) for every
+    third-party module its code imports: house_price.mlflow_model and its import closure."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    from house_price.tracking import SERVING_DISTRIBUTIONS, serving_requirements
+
+    pinned = {canonicalize_name(name) for name in SERVING_DISTRIBUTIONS}
+    assert len(serving_requirements()) == len(pinned)
+    distributions = packages_distributions()
+    modules = {
+        name.split(".")[0]
+        for path in import_closure(PACKAGE_DIR / "mlflow_model.py")
+        for name in imported_names(path, PACKAGE_DIR)
+    }
+    third_party = modules - set(sys.stdlib_module_names) - {PACKAGE, "", "mlflow"}
+    assert {"fastapi", "pydantic", "xgboost"} <= third_party
+    unpinned = {
+        module
+        for module in third_party
+        if not pinned & {canonicalize_name(name) for name in distributions.get(module, [])}
+    }
+    assert not unpinned, f"serving_requirements() misses the distributions of {sorted(unpinned)}"
+
+
 @pytest.mark.slow
 def test_other_data_sets_do_not_touch_the_default_pipeline(workspace: Path) -> None:
     """ingest depends on data/external/<dataset>/ only: a CSV elsewhere under data/external/

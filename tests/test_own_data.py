@@ -271,7 +271,7 @@ def registered_versions(tracking_uri: str, name: str) -> list[str]:
 
 def test_package_registers_nothing_the_api_would_not_serve(workspace: Path, mlflow_server) -> None:
     """package loads and self-checks the bundle as the API does, before it registers it."""
-    before = registered_versions(mlflow_server.url, "house-price-model")
+    before = registered_versions(mlflow_server.url, "house-price-houses")
     model = workspace / "artifacts" / "model.ubj"
     model.unlink()  # never write through a file that may share its inode with the DVC cache
     model.write_bytes(b"not a model")
@@ -281,6 +281,6 @@ def test_package_registers_nothing_the_api_would_not_serve(workspace: Path, mlfl
     assert "Traceback" not in result.stderr
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("package: error:")]
     assert "unreadable bundle (XGBoostError" in line
-    assert registered_versions(mlflow_server.url, "house-price-model") == before
+    assert registered_versions(mlflow_server.url, "house-price-houses") == before
     assert list((workspace / "models").glob(".house-price.*")) == []  # no half-built bundle
     assert_restorable(workspace)

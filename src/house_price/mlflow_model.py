@@ -1,4 +1,14 @@
-"""The bundle as an MLflow pyfunc model: the same `Bundle.predict_frame` the pipeline scores."""
+"""The bundle as an MLflow pyfunc model that predicts exactly as the API does, through the
+API's code: the bundle loaded and self-checked by `api.load_model`, each row validated and
+normalised by the API's row type (`scoring.RowValidator`, JSON as a client sends it: types,
+whole numbers, bounds, categories in any case and spacing or by alias), predicted by the API's
+`Model.predict`.
+
+A DataFrame row is taken as a client's JSON row (`scoring.frame_rows`): the feature columns
+only (others are ignored), a missing value (None, NaN) null in a nullable column and a missing
+field in another. If any row is invalid, nothing is predicted: an MlflowException with
+INVALID_PARAMETER_VALUE (`mlflow models serve` answers 400) names each bad row and field.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +17,38 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from house_price.bundle import load_bundle
+from house_price.api import load_model
+from house_price.scoring import RowValidator, describe_errors, frame_rows
+
+MAX_REPORTED_ROWS = 20
+
+
+def invalid_rows_message(bad: dict[int, list[Any]], rows: list[dict[str, Any]]) -> str:
+    """`2 of 5 rows invalid, nothing predicted: row 0: location: Input should be one of: ...
+    (got 'Nowhere'); row 3: ...` (row: the 0-based position in the input)."""
+    shown = []
+    for index in sorted(bad)[:MAX_REPORTED_ROWS]:
+        raw = {name: str(value) for name, value in rows[index].items() if value is not None}
+        shown.append(f"row {index}: {describe_errors(bad[index], raw)}")
+    more = len(bad) - len(shown)
+    tail = f"; and {more} more invalid rows" if more else ""
+    return f"{len(bad)} of {len(rows)} rows invalid, nothing predicted: {'; '.join(shown)}{tail}"
 
 
 class BundleModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
-        self.bundle = load_bundle(context.artifacts["bundle"])
+        self.model = load_model(context.artifacts["bundle"])
+        self.validator = RowValidator(self.model.bundle.profile, as_json=True)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
-        return self.bundle.predict_frame(model_input)
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        rows = frame_rows(frame, self.model.bundle.profile)
+        good, bad = self.validator.validate(rows)
+        if bad:
+            raise MlflowException(invalid_rows_message(bad, rows), INVALID_PARAMETER_VALUE)
+        if not good:
+            return np.empty(0)
+        return self.model.predict(good)

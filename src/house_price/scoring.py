@@ -17,6 +17,8 @@ the text of the file.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from house_price.api import (
@@ -102,6 +105,45 @@ def request_rows(frame: pd.DataFrame, profile: Profile) -> list[dict[str, Any]]:
     return rows
 
 
+def is_missing(value: Any) -> bool:
+    """How a DataFrame holds "no value": None, NaN, NaT or pd.NA."""
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def frame_value(value: Any) -> Any:
+    """A DataFrame value as a client would put it in a JSON request: numpy scalars as Python
+    numbers, a timestamp at midnight as its date; anything else as it is (the row type
+    refuses what the API would refuse, e.g. "12" in a number column, True, 2.5 in an int
+    column, a timestamp with a time)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dt.datetime) and value.tzinfo is None and value.time() == dt.time():
+        return value.date()
+    return value
+
+
+def frame_rows(frame: pd.DataFrame, profile: Profile) -> list[dict[str, Any]]:
+    """The rows of a typed DataFrame (pd.read_csv's, or MLflow's from a JSON request) as API
+    batch rows: the profile's feature columns only (others, e.g. an id or the target, are
+    ignored), a missing value null in a nullable column and an omitted field in another
+    (which the row type refuses: "Field required"), as `request_rows` does for CSV text."""
+    rows: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    for column in profile.features:
+        if column.name not in frame.columns:
+            continue  # an omitted field in every row
+        for row, value in zip(rows, frame[column.name].tolist(), strict=True):
+            if not is_missing(value):
+                row[column.name] = frame_value(value)
+            elif column.nullable:
+                row[column.name] = None
+    return rows
+
+
 def _got(text: str) -> str:
     shown = repr(text)
     return shown if len(shown) <= GOT_CHARS else shown[: GOT_CHARS - 3] + "..."
@@ -125,23 +167,33 @@ def describe_errors(errors: Sequence[dict[str, Any]], raw: dict[str, str]) -> st
 
 
 class RowValidator:
-    """CSV rows -> API batch rows, validated by the API's row type (`api.batch_row_type`)."""
+    """Rows -> API batch rows, validated by the API's row type (`api.batch_row_type`).
 
-    def __init__(self, profile: Profile) -> None:
+    Rows of Python values (the CSV's parsed fields) by default; with `as_json`, the rows are
+    validated as the JSON text a client would send `POST /predict/batch` (dates as
+    "YYYY-MM-DD" strings, NaN and infinities as the constants the API's parser reads and its
+    row type refuses): how the MLflow model checks a DataFrame."""
+
+    def __init__(self, profile: Profile, as_json: bool = False) -> None:
         self.profile = profile
         self.rows = TypeAdapter(list[batch_row_type(profile)])  # type: ignore[misc]
+        self.check = self.from_json if as_json else self.rows.validate_python
+
+    def from_json(self, rows: list[dict[str, Any]]) -> list[Any]:
+        body = pydantic_core.to_json(rows, inf_nan_mode="constants", fallback=str)
+        return self.rows.validate_json(body)
 
     def validate(self, rows: list[dict[str, Any]]) -> tuple[list[Any], dict[int, list[Any]]]:
         """(validated good rows, {index of a bad row: its errors, loc the field})."""
         try:
-            return self.rows.validate_python(rows), {}
+            return self.check(rows), {}
         except ValidationError as exc:
             bad: dict[int, list[Any]] = {}
             for error in exc.errors(include_url=False):
                 index, *rest = error["loc"]
                 bad.setdefault(int(index), []).append({**error, "loc": tuple(rest)})
         good = [row for index, row in enumerate(rows) if index not in bad]
-        return self.rows.validate_python(good), bad  # rows validate independently
+        return self.check(good), bad  # rows validate independently
 
     def validate_frame(self, frame: pd.DataFrame) -> tuple[list[Any], dict[int, list[Any]]]:
         return self.validate(request_rows(frame, self.profile))

@@ -175,24 +175,49 @@ def log_run(
 
 
 def model_signature(profile: Profile):
+    """The features by name, required unless nullable, of MLflow's type `any`: MLflow's own
+    column types would refuse what the API accepts (an int64 column for a float feature, a
+    float column for an int feature with missing values, a column of missing categories) and,
+    when `mlflow models serve` parses JSON, cast silently (2.5 to 2 in a long column, true to
+    1.0 in a double one). The model checks every value by the API's rules instead
+    (house_price.mlflow_model)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    kinds = {"category": "string", "date": "datetime"}
     inputs = Schema(
         [
-            ColSpec(kinds.get(column.kind, "double"), column.name, required=not column.nullable)
+            ColSpec(AnyType(), column.name, required=not column.nullable)
             for column in profile.features
         ]
     )
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
 
 
+# What the model's code imports (house_price.mlflow_model and the modules it reaches: the API's
+# validation and model path); mlflow itself is added by MLflow. A test checks the list.
+SERVING_DISTRIBUTIONS = (
+    "xgboost",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "joblib",
+    "pyyaml",
+    "pydantic",
+    "pydantic-core",
+    "fastapi",
+    "starlette",
+    "prometheus-client",
+    "typing-extensions",
+    "annotated-types",
+)
+
+
 def serving_requirements() -> list[str]:
     from importlib.metadata import version
 
-    names = ("xgboost", "scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyyaml")
-    return [f"{name}=={version(name)}" for name in names]
+    return [f"{name}=={version(name)}" for name in SERVING_DISTRIBUTIONS]
 
 
 def log_bundle(
