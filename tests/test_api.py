@@ -278,9 +278,13 @@ def test_model_metadata(server: ApiServer, bundle: Bundle) -> None:
     assert payload["model_version"] == bundle.version
     assert payload["metrics"] == metadata["metrics"]
     assert payload["params"] == metadata["params"]
-    assert payload["lineage"]["git_commit"] == metadata["lineage"]["git_commit"]
     assert payload["lineage"]["data_md5"] == metadata["lineage"]["data_md5"]
-    assert payload["mlflow"]["run_id"] == metadata["mlflow"]["run_id"]
+    # The run, version and commit it was registered with, from registrations/ beside it.
+    registration = bundle.registration
+    assert payload["mlflow"] == {
+        "registered_model": "house-price-houses", "registered": True, **registration
+    }  # fmt: skip
+    assert set(registration) >= {"run_id", "version", "git_commit", "tracking_uri"}
     assert [item["name"] for item in payload["features"]] == bundle.profile.feature_names
     assert payload["max_batch_rows"] == 10_000
 
