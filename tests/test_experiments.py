@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from conftest import (
     run,
     shared_csv,
 )
+from servers import free_port, start_group, stop_process_group
 
 from house_price.bundle import load_bundle
 
@@ -149,12 +151,28 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     assert report["champion"]["version"] == "2"
     assert report["challenger"]["rmse"] == depth4["rmse"]
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=committed).stdout)
-    (workspace,) = [entry["data"] for entry in shown if entry["rev"] == "workspace"]
+    workspace = shown[""]["data"]  # "": the workspace
     assert workspace["reports/promotion.json"]["data"]["promoted"] is False
     assert workspace["reports/promotion.json"]["data"]["champion"]["version"] == "2"
     shown = experiments(committed)
     assert shown["depth4"]["params"]["train"]["max_depth"] == 4
     assert shown["depth4"]["metrics"]["rmse"] == depth4["rmse"]
+
+    # `make ui` serves this store: the same aliases over the UI server's REST API.
+    port, venv = free_port(), REPO / ".venv"
+    command = ["make", "ui", f"UI_PORT={port}", f"VENV={venv}", "-o", f"{venv}/bin/activate"]
+    base = f"http://127.0.0.1:{port}"
+    with open(committed.parent / "ui.log", "w") as log:
+        ui = start_group(command, f"{base}/health", 120, committed, clean_env(), log)
+    try:
+        url = f"{base}/api/2.0/mlflow/registered-models/get?name={MODEL}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            served = json.load(response)["registered_model"]
+    finally:
+        stop_process_group(ui)
+    assert {item["alias"]: item["version"] for item in served["aliases"]} == {
+        "champion": "2", "challenger": "3"
+    }  # fmt: skip
 
 
 def test_the_committed_lock_reproduces_on_a_fresh_copy(pipeline_repo: Path) -> None:
@@ -270,7 +288,9 @@ def test_queue_runs_experiments_in_parallel_with_lineage_in_the_workspace(
 
     shown = experiments(committed)
     for name in ("lr010", "lr002"):
-        assert shown[name]["params"]["train"]["learning_rate"] == float(queued[name][0][-4:])
+        assert shown[name]["params"]["train"]["learning_rate"] == float(
+            queued[name][0].split("=")[1]
+        )
         assert {"r2", "rmse", "mae", "rmsle"} <= set(shown[name]["metrics"]), shown[name]
     assert shown["lr010"]["metrics"] != shown["lr002"]["metrics"]
     assert shown["kc"]["metrics"]["r2"] > 0.85

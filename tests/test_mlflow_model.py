@@ -266,13 +266,13 @@ def readme_block(containing: str) -> str:
 def test_readme_mlflow_commands_work_as_written(
     pipeline_repo: Path, server: ApiServer, profile: Profile, tmp_path: Path
 ) -> None:
-    """In a copy of the pipeline repo whose train and package stages re-ran with no tracking
+    """In a copy of the pipeline repo whose package stage re-ran with no tracking
     URI (the README's `make run` setting: the local store ./mlruns), the README's serve block
     runs as written (only its port made free) from the project folder with the venv on PATH and
     no MLFLOW_* variable, and the README's curl request gets the API's prediction."""
     repo = clone_workspace(pipeline_repo, tmp_path / "repo")
     env = clean_env()
-    run(["dvc", "repro", "--force", "--single-item", "train"], cwd=repo, env=env)
+    run(["dvc", "repro", "--force", "--single-item", "package"], cwd=repo, env=env)
     run(["dvc", "repro"], cwd=repo, env=env)
     assert (repo / "mlruns" / "mlflow.db").is_file()
     port = str(free_port())

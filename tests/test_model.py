@@ -109,7 +109,7 @@ def test_rmsle_scores_a_negative_prediction_as_zero() -> None:
 
 
 def test_quality_gate_absolute_floors() -> None:
-    gate = {"metric": "rmse", "min_r2": 0.8, "max_rmsle_over_noise_floor": 1.1}
+    gate = {"metric": "rmse", "must_beat": [], "min_r2": 0.8, "max_rmsle_over_noise_floor": 1.1}
     assert gate_failures({"r2": 0.85, "rmse": 1.0}, {}, gate) == []
     assert gate_failures({"r2": 0.85, "rmse": 1.0, "rmsle_over_noise_floor": 1.05}, {}, gate) == []
     low = gate_failures({"r2": 0.7512345, "rmse": 1.0}, {}, gate)
@@ -134,12 +134,20 @@ BASELINES = {"median": {"rmse": 100.0, "r2": 0.0}, "linear": {"rmse": 50.0, "r2"
     ],
 )
 def test_quality_gate_is_relative_to_the_baselines(metric, figures, beaten) -> None:
-    gate = {"metric": metric, "min_r2": None, "max_rmsle_over_noise_floor": 1.1}
+    gate = {
+        "metric": metric,
+        "must_beat": ["median", "linear"],
+        "min_r2": None,
+        "max_rmsle_over_noise_floor": 1.1,
+    }
     failures = gate_failures(figures, BASELINES, gate)
     assert [failure.split(" the ")[1].split(" ")[0] for failure in failures] == beaten
     for failure in failures:
         assert failure.startswith(f"{metric} ")
         assert "does not beat the" in failure
+    # Only the baselines named in must_beat count.
+    only_median = gate_failures(figures, BASELINES, {**gate, "must_beat": ["median"]})
+    assert only_median == [failure for failure in failures if "median" in failure]
 
 
 def test_baselines_are_the_median_and_a_linear_model() -> None:

@@ -73,6 +73,7 @@ BAD_VALUES = [
     ("train.grow_policy", "best", '"best"', "one of depthwise, lossguide"),
     ("evaluate.min_r2", 1.5, "1.5", "a number <= 1, or null"),
     ("evaluate.metric", "mse", '"mse"', "one of rmse, mae, rmsle, r2"),
+    ("evaluate.must_beat", "linear", '"linear"', "a list, each one of median, linear"),
     ("evaluate.max_rmsle_over_noise_floor", 0, "0", "a number > 0"),
     ("evaluate.plot_points", 0, "0", "an integer >= 1"),
     ("mlflow.experiment", "", '""', "a non-empty string"),
@@ -82,7 +83,12 @@ BAD_VALUES = [
     ("mlflow.min_improvement", -0.1, "-0.1", "a number >= 0 and < 1"),
     ("mlflow.alias", None, "null", "a non-empty string"),
     ("train", 5, "5", "a mapping of seed, log_target, validation_size, early_stopping_rounds, "),
-    ("evaluate", [], "[]", "a mapping of metric, min_r2, max_rmsle_over_noise_floor, plot_points"),
+    (
+        "evaluate",
+        [],
+        "[]",
+        "a mapping of metric, must_beat, min_r2, max_rmsle_over_noise_floor, plot_points",
+    ),
 ]
 
 
@@ -216,6 +222,11 @@ def test_absent_file(tmp_path: Path) -> None:
         load_params(tmp_path / "params.yaml")
 
 
+def test_a_bad_list_item_is_named_by_its_index(tmp_path: Path) -> None:
+    message = load_error(tmp_path, with_change("evaluate.must_beat", ["median", "ridge"]))
+    assert message == 'evaluate.must_beat[1] = "ridge" is not allowed: one of median, linear'
+
+
 def leaf_fields() -> dict[str, Any]:
     """dotted name -> pydantic field of every param (the sections opened)."""
     fields = {}
@@ -235,7 +246,8 @@ def test_every_param_is_typed_and_bounded(dotted: str) -> None:
     field = leaf_fields()[dotted]
     allowed = describe(field)
     assert re.match(
-        r"(one of |true or false$|a non-empty string$|a string matching |a name of |an? .*[<>])",
+        r"(one of |a list, each one of |true or false$|a non-empty string$|a string matching "
+        r"|a name of |an? .*[<>])",
         allowed,
     ), f"{dotted}: {allowed}"
     if field.is_required():

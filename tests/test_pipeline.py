@@ -213,7 +213,7 @@ def test_quality_gate_fails_evaluate_and_stops_package(workspace: Path) -> None:
     assert tree_md5s(bundle) == bundle_before
     assert (workspace / "dvc.lock").read_text() == lock_before
     # Nothing was registered anywhere: no local MLflow store was even created.
-    assert not (workspace / "mlruns").exists()
+    assert not (workspace / "mlruns" / "mlflow.db").exists()
 
 
 # --- determinism and the local MLflow store: one forced run without a server -------------------

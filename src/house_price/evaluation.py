@@ -63,13 +63,14 @@ def gate_failures(
     gate: Mapping[str, Any],
 ) -> list[str]:
     """Every way the test metrics miss the gate (empty when the model passes): beat each
-    baseline on `gate["metric"]`, and the optional absolute floors (`min_r2`; on synthetic
-    data, `max_rmsle_over_noise_floor`)."""
+    baseline named in `gate["must_beat"]` on `gate["metric"]`, and the optional absolute floors
+    (`min_r2`; on synthetic data, `max_rmsle_over_noise_floor`)."""
     metric = gate["metric"]
     failures = [
-        f"{metric} {metrics[metric]:.6g} does not beat the {name} baseline's {scores[metric]:.6g}"
-        for name, scores in baselines.items()
-        if not better(metric, metrics[metric], scores[metric])
+        f"{metric} {metrics[metric]:.6g} does not beat the {name} baseline's "
+        f"{baselines[name][metric]:.6g}"
+        for name in gate["must_beat"]
+        if not better(metric, metrics[metric], baselines[name][metric])
     ]
     if gate.get("min_r2") is not None and metrics["r2"] < gate["min_r2"]:
         failures.append(f"r2 {metrics['r2']:.4f} < min_r2 {gate['min_r2']}")

@@ -78,6 +78,7 @@ class Train(Section):
 
 class Evaluate(Section):
     metric: Literal["rmse", "mae", "rmsle", "r2"]  # what the gate and promotion compare
+    must_beat: list[Literal["median", "linear"]]  # the baselines the gate requires beating
     min_r2: float | None = Field(default=None, le=1)  # an optional absolute floor
     max_rmsle_over_noise_floor: float = Field(gt=0)
     plot_points: int = Field(ge=1)
@@ -132,10 +133,17 @@ def _problem(error: Any, model: type[BaseModel]) -> str:
     if not error["loc"]:  # an empty file, a list, a scalar
         keys = ", ".join(model.model_fields)
         return f"should be a mapping of {keys} (got {_shown(error['input'])})"
-    *parents, key = error["loc"]
+    loc = error["loc"]
+    if any(isinstance(part, int) for part in loc):  # an item of a list param: name the list
+        index = next(i for i, part in enumerate(loc) if isinstance(part, int))
+        names = ".".join(str(part) for part in loc[:index])
+        field = leaf_field(loc[:index])
+        item = FieldInfo.from_annotation(get_args(field.annotation)[0])
+        return f"{names}[{loc[index]}] = {_shown(error['input'])} is not allowed: {describe(item)}"
+    *parents, key = loc
     for name in parents:  # down to the section holding the param
         model = model.model_fields[name].annotation
-    dotted = ".".join(error["loc"])
+    dotted = ".".join(loc)
     if error["type"] == "extra_forbidden":
         where = ".".join(parents) or "the top level"
         return f"{dotted} is not a known param ({where} takes {', '.join(model.model_fields)})"
@@ -143,6 +151,14 @@ def _problem(error: Any, model: type[BaseModel]) -> str:
     if error["type"] == "missing":
         return f"{dotted} is missing: {allowed}"
     return f"{dotted} = {_shown(error['input'])} is not allowed: {allowed}"
+
+
+def leaf_field(path: tuple[str, ...]) -> FieldInfo:
+    """The field of a dotted param path, e.g. ("evaluate", "must_beat")."""
+    model: Any = Params
+    for name in path[:-1]:
+        model = model.model_fields[name].annotation
+    return model.model_fields[path[-1]]
 
 
 def describe(field: FieldInfo) -> str:
@@ -153,6 +169,9 @@ def describe(field: FieldInfo) -> str:
     if get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind):
         (inner,) = (arg for arg in get_args(kind) if arg is not type(None))
         return describe(FieldInfo.merge_field_infos(field, annotation=inner)) + ", or null"
+    if get_origin(kind) is list:
+        (item,) = get_args(kind)
+        return "a list, each " + describe(FieldInfo.from_annotation(item))
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         return f"a mapping of {', '.join(kind.model_fields)}"
     if get_origin(kind) is Literal:
