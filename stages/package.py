@@ -19,6 +19,7 @@ from pathlib import Path
 from house_price import model, stage, tracking
 from house_price.api import load_model
 from house_price.bundle import METADATA_FILE, content_version, write_bundle
+from house_price.drift import write_reference
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
@@ -27,6 +28,7 @@ LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--train", type=Path, required=True)  # drift reference distributions
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--transformer", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
@@ -57,6 +59,7 @@ def main() -> None:
     example = read_table(args.test)[profile.feature_names].dropna().head(5)
     with atomic_dir(args.bundle) as bundle:
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
+        write_reference(bundle, args.train)  # drift.json: the train split's bins and shares
         load_model(bundle, threads=1)  # never register what the API would not serve
         registered = tracking.log_bundle(
             run_id=run["run_id"],
