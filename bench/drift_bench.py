@@ -7,7 +7,7 @@
 Two API servers (`python -m house_price.serve`, the same bundle), one with DRIFT_METRICS=1 (the
 default: every predicted row counted into the bundle's drift bins) and one with
 DRIFT_METRICS=0; `wrk` (one thread, bench/api_bench.py's script) loads them in turns, on, off,
-on, off, ..., `--rounds` times at each connection count, so that both see the same machine.
+off, on, ..., `--rounds` times at each connection count, so that both see the same machine.
 Prints the median requests/s and latency percentiles of each, and on/off (target: >= 95 %).
 `--soak N`: then N seconds at 64 connections on the drift-on server: its 5xx count and the
 growth of its resident memory (target: no 5xx, < 10 %). Servers are stopped by pid.
@@ -76,8 +76,8 @@ def main() -> int:
         for count in connections:
             for mode in servers:  # warm-up
                 wrk(servers[mode][1], count, args.warmup, lua, body)
-            for _ in range(args.rounds):
-                for mode in servers:
+            for number in range(args.rounds):  # on, off; then off, on; ...
+                for mode in list(servers)[:: 1 if number % 2 == 0 else -1]:
                     figures = wrk(servers[mode][1], count, args.duration, lua, body)
                     results.setdefault((mode, count), []).append(figures)
         print(

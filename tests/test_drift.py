@@ -90,7 +90,7 @@ def test_live_counts_small_and_batch_paths_agree() -> None:
     predictions = np.array([rng.uniform(5e4, 9e5) for _ in rows])
     one_by_one = LiveCounts(reference)
     for row, value in zip(rows, predictions, strict=True):
-        one_by_one.add([row], predictions=[value])
+        one_by_one.add([row], np.array([value]))
     batched = LiveCounts(reference)
     batched.add(rows, predictions)
     counts = batched.take()

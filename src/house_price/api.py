@@ -560,6 +560,10 @@ class Metrics:
         self.batch_many = self.batch_rows.labels("/predict/batch")
         self.live: LiveCounts | None = None
         self._drift_children: list[Any] = []
+        self._pending_rows: list[Mapping[str, Any]] = []
+        self._pending_predictions: list[np.ndarray] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
 
     def observe(self, method: str, handler: str, status: int, seconds: float) -> None:
         key = (method, handler, status)
@@ -594,23 +598,33 @@ class Metrics:
     def record(
         self, batch: Any, rows: Sequence[Mapping[str, Any]], predictions: np.ndarray
     ) -> None:
-        """One prediction call: its size, its predicted values and (drift on) its rows' bins.
-        Runs on the thread that predicted; cheap (no Prometheus value is touched here)."""
+        """One prediction call: its size, its predicted values and (drift on) its rows. Runs on
+        the thread that predicted: the values and rows are only kept, for `flush` to bin."""
         batch.observe(len(rows))
-        self.predicted.add(predictions)
-        live = self.live
-        if live is not None:
-            live.add(rows, predictions)
+        with self._pending_lock:
+            self._pending_predictions.append(predictions)
+            if self.live is not None:
+                self._pending_rows.extend(rows)
 
     def flush(self) -> None:
-        """The counts gathered since the last flush into the Prometheus metrics (and, in
-        multiprocess mode, this worker's process metrics)."""
-        self.predicted.flush()
-        live = self.live
-        if live is not None:
-            for child, count in zip(self._drift_children, live.take(), strict=True):
-                if count:
-                    child.inc(count)
+        """The rows and predictions kept since the last flush, binned (numpy, one call) into
+        the Prometheus metrics; and, in multiprocess mode, this worker's process metrics. Runs
+        about once a second on a worker thread, and before each /metrics answer."""
+        with self._flush_lock:
+            with self._pending_lock:
+                rows, self._pending_rows = self._pending_rows, []
+                predictions, self._pending_predictions = self._pending_predictions, []
+            if predictions:
+                values = np.concatenate(predictions)
+                self.predicted.add(values)
+                if self.live is not None and rows:
+                    self.live.add(rows, values)
+            self.predicted.flush()
+            live = self.live
+            if live is not None:
+                for child, count in zip(self._drift_children, live.take(), strict=True):
+                    if count:
+                        child.inc(count)
         if self.process_gauges:
             for family in self.process.collect():
                 for sample in family.samples:
@@ -807,7 +821,7 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
     async def flush_every_second() -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
-            metrics.flush()
+            await run_in_threadpool(metrics.flush)  # binning a second's rows: off the loop
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -972,7 +986,8 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
         """Prometheus text format: requests (count, latency, in flight) per route and status,
         predictions (rows, batch sizes, predicted prices), drift bins with their reference
         shares, the served model version, the process; every worker's, added up."""
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        text = await run_in_threadpool(metrics.exposition)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -20,7 +20,8 @@ import datetime as dt
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -99,17 +100,25 @@ class Binning:
             value = (value - EPOCH).days
         return bisect_left(self.edges, value)
 
+    def indexer(self) -> Callable[[Any], int]:
+        """`index` specialised to this binning: one call per value on the hot path."""
+        missing = self.missing if self.missing is not None else 0
+        if self.categories is not None:
+            get = self.categories.get
+            return lambda v: missing if v is None else get(v, 0)
+        if self.kind == "date":
+            return self.index
+        edges = self.edges
+        return lambda v: missing if v is None or v != v else bisect_left(edges, v)
+
     def counts(self, values: Sequence[Any]) -> np.ndarray:
-        """Rows per bin for many values, with numpy."""
+        """Rows per bin for many values, with numpy (categories: a C-level Counter)."""
         size = len(self.labels)
         if self.categories is not None:
-            get, missing = self.categories.get, self.missing if self.missing is not None else 0
-            index = np.fromiter(
-                (missing if v is None or v != v else get(v, 0) for v in values),
-                dtype=np.intp,
-                count=len(values),
-            )
-            return np.bincount(index, minlength=size)
+            result = np.zeros(size, dtype=np.int64)
+            for value, count in Counter(values).items():
+                result[self.index(value)] += count
+            return result
         if self.kind == "date":
             days = np.array(values, dtype="datetime64[D]")
             absent = np.isnat(days)
@@ -288,18 +297,19 @@ class LiveCounts:
             (binning.name, binning, offset)
             for binning, offset in zip(reference.features, self.offsets, strict=False)
         ]
+        self._fast = [
+            (binning.name, binning.indexer(), offset)
+            for binning, offset in zip(reference.features, self.offsets, strict=False)
+        ]
+        self._prediction = (reference.prediction.indexer(), self.offsets[-1])
         self._prediction_offset = self.offsets[-1]
 
     def add(self, rows: Sequence[Mapping[str, Any]], predictions: Sequence[float]) -> None:
         if len(rows) < NUMPY_MIN_ROWS:
-            hits = [
-                offset + binning.index(row.get(name))
-                for name, binning, offset in self._features
-                for row in rows
-            ]
-            prediction = self.reference.prediction
-            offset = self._prediction_offset
-            hits += [offset + prediction.index(float(value)) for value in predictions]
+            fast = self._fast
+            hits = [offset + index(row.get(name)) for row in rows for name, index, offset in fast]
+            index, offset = self._prediction
+            hits += [offset + index(value) for value in np.asarray(predictions, float).tolist()]
             with self._lock:
                 pending = self._pending
                 for hit in hits:
