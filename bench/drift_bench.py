@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -119,6 +120,7 @@ def main() -> int:
     finally:
         for process, _ in servers.values():
             stop_process_group(process)
+        shutil.rmtree(temp, ignore_errors=True)
     return 0
 
 
