@@ -38,6 +38,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MODEL_DIR=/app/model \
     HOST=0.0.0.0 \
     PORT=8000 \
+    WEB_CONCURRENCY=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -47,6 +48,8 @@ EXPOSE 8000
 # slim images: the venv's Python asks, without any proxy from the environment.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
-# One worker per container: scale with replicas. PORT may be changed at `docker run -e PORT=`.
-# HOST: 0.0.0.0 for a container's own network; 127.0.0.1 when run with --network host.
-CMD ["sh", "-c", "exec uvicorn house_price.api:app --host \"${HOST:-0.0.0.0}\" --port \"${PORT:-8000}\" --workers 1 --no-access-log --timeout-graceful-shutdown 10"]
+# uvicorn through house_price.serve: one worker by default (scale with replicas), or
+# WEB_CONCURRENCY workers whose /metrics add up (prometheus-client multiprocess mode).
+# PORT may be changed at `docker run -e PORT=`. HOST: 0.0.0.0 for a container's own network;
+# 127.0.0.1 when run with --network host.
+CMD ["python", "-m", "house_price.serve"]

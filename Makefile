@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run reset ui test lint format serve image rehearse bench clean
+.PHONY: install run reset ui test lint format serve monitor image rehearse bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,12 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-serve: install  ## the API on PORT (default 8000) from the bundle in models/
-	$(BIN)/uvicorn house_price.api:app --host 127.0.0.1 --port $(PORT) --no-access-log
+serve: install  ## the API on PORT (default 8000) from the bundle in models/ (WEB_CONCURRENCY workers)
+	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/python -m house_price.serve
+
+monitor: install  ## the API, Prometheus and Alertmanager on loopback with monitoring/'s configs; Ctrl-C stops all
+	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash scripts/container_env.sh packages
+	$(BIN)/python scripts/monitor.py
 
 image:  ## build the serving image (needs a Docker engine; see scripts/container_env.sh)
 	docker build -t house-price-model:local .

@@ -111,7 +111,7 @@ def main() -> None:
         for what, figures in runs.items():
             record(what, statistics.median(w for w, _ in figures), max(r for _, r in figures))
 
-        server, url = start_mlflow_server(work, clean_env(), subprocess.DEVNULL)
+        server, url = start_mlflow_server(work, clean_env(), work / "mlflow-server.log")
         try:
             served = fresh_clone(work, "served")
             record(

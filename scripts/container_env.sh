@@ -4,8 +4,10 @@
 # no public container registry is reachable.
 # See /work/shared/container/README.md for the background.
 #
-# Usage: scripts/container_env.sh up|env|registry-up|registry-down|down|status
+# Usage: scripts/container_env.sh up|packages|env|registry-up|registry-down|down|status
 #   eval "$(scripts/container_env.sh env)"   # point the docker client at our engine
+#   scripts/container_env.sh packages        # the Debian packages only (idempotent): the engine's
+#                                            # and monitoring's (prometheus, alertmanager, compose)
 #
 # Tunables (environment):
 #   CONTAINER_STATE_DIR  state dir for everything we run   (/var/tmp/house-price-container)
@@ -62,7 +64,10 @@ HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # /usr/local/share/ca-certificates, so update-ca-certificates in a derived
 # image cannot drop it).
 IMAGE_CA_BUNDLE=/etc/ssl/host-ca-bundle.crt
-PACKAGES=(docker.io debootstrap docker-registry wrk curl)
+# Monitoring (make monitor, tests/test_monitoring*.py): Prometheus + promtool, Alertmanager +
+# amtool, and docker-compose to validate compose.yaml (`docker-compose config`).
+PACKAGES=(docker.io debootstrap docker-registry wrk curl
+  prometheus prometheus-alertmanager docker-compose)
 
 log() { printf '[container_env] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -164,7 +169,8 @@ ensure_packages() {
   ((${#missing[@]})) || return 0
   log "installing: ${missing[*]}"
   # Without systemd, maintainer scripts would start the *system* dockerd /
-  # registry through /etc/init.d; a policy-rc.d that says 101 forbids that. We
+  # registry / prometheus / alertmanager through /etc/init.d (prometheus would
+  # then hold :9090); a policy-rc.d that says 101 forbids that. We
   # only add (and later remove) one if the machine has none.
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -520,8 +526,13 @@ status() {
 }
 
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 up|env|registry-up|registry-down|down|status"
+  [[ $# -eq 1 ]] || die "usage: $0 up|packages|env|registry-up|registry-down|down|status"
   case "$1" in
+    packages)
+      [[ $EUID -eq 0 ]] || die "must run as root (apt)"
+      take_lock
+      ensure_packages
+      ;;
     up)
       [[ $EUID -eq 0 ]] || die "must run as root (apt, dockerd, debootstrap)"
       take_lock
@@ -535,7 +546,7 @@ main() {
     registry-down) take_lock; registry_down ;;
     down) take_lock; down ;;
     status) status ;;
-    *) die "unknown subcommand '$1' (up|env|registry-up|registry-down|down|status)" ;;
+    *) die "unknown subcommand '$1' (up|packages|env|registry-up|registry-down|down|status)" ;;
   esac
 }
 

@@ -32,6 +32,7 @@ from house_price.bundle import (
     registration_path,
     write_bundle,
 )
+from house_price.drift import write_reference
 from house_price.errors import BundleError
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
@@ -75,6 +76,7 @@ def _rounded(figures: dict[str, float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--train", type=Path, required=True)  # drift reference distributions
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--transformer", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
@@ -109,6 +111,7 @@ def main() -> None:
     with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
         uri = tracking.connect()
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
+        write_reference(bundle, args.train)  # drift.json: the train split's bins and shares
         load_model(bundle, threads=1)  # never register what the API would not serve
         run_id = tracking.log_run(
             experiment=settings["experiment"],

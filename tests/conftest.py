@@ -81,12 +81,11 @@ class MlflowServer:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """`mlflow server` with an sqlite backend and served artifacts, on a free loopback port."""
     home = tmp_path_factory.mktemp("mlflow-server")
-    with open(home / "server.log", "w") as log:
-        process, url = start_mlflow_server(home, clean_env(), log)
-        try:
-            yield MlflowServer(url, process.pid)
-        finally:
-            stop_process_group(process)
+    process, url = start_mlflow_server(home, clean_env(), home / "server.log")
+    try:
+        yield MlflowServer(url, process.pid)
+    finally:
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,23 @@
-"""Real servers for the tests and the benchmarks: free loopback ports, bounded waits, and
-stopping exactly the process group we started."""
+"""Real servers for the tests, the benchmarks and `make monitor`: free loopback ports, bounded
+waits, and stopping exactly the process group we started."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 VENV_BIN = Path(sys.executable).parent
 MLFLOW_START_TIMEOUT_S = 90
@@ -37,11 +44,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def loopback_flags(port: int) -> list[str]:
-    """`--host 127.0.0.1 --port <port> --workers 1`, as `mlflow server` and uvicorn take them."""
-    return ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
 
 
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -73,23 +75,12 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
         process.wait(timeout=timeout)
 
 
-def start_group(
-    command: list[str], ready_url: str, timeout: float, cwd: Path, env: dict[str, str], log
-) -> subprocess.Popen:
-    """`command` in its own process group (its workers stop with it, `stop_process_group`);
-    returns once `ready_url` answers 200, or stops it and fails after `timeout` s."""
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        wait_for_http(ready_url, timeout, process)
-    except BaseException:
-        stop_process_group(process)
-        raise
-    return process
+def loopback_flags(port: int) -> list[str]:
+    """`--host 127.0.0.1 --port <port> --workers 1`, as `mlflow server` and uvicorn take them."""
+    return ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
 
 
-def start_mlflow_server(home: Path, env: dict[str, str], log) -> tuple[subprocess.Popen, str]:
+def start_mlflow_server(home: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     """`mlflow server` (sqlite backend, served artifacts, one worker) on a free loopback port,
     in its own process group (its workers stop with it); returns once /health answers."""
     port = free_port()
@@ -104,11 +95,11 @@ def start_mlflow_server(home: Path, env: dict[str, str], log) -> tuple[subproces
         "--serve-artifacts",
     ]
     url = f"http://127.0.0.1:{port}"
-    return start_group(command, f"{url}/health", MLFLOW_START_TIMEOUT_S, home, env, log), url
+    return start_server(command, log, f"{url}/health", env, home, MLFLOW_START_TIMEOUT_S), url
 
 
 def start_model_server(
-    model_uri: str, cwd: Path, env: dict[str, str], log
+    model_uri: str, cwd: Path, env: dict[str, str], log: Path
 ) -> tuple[subprocess.Popen, str]:
     """`mlflow models serve -m model_uri --env-manager local` (one worker) on a free loopback
     port, in its own process group; returns once /ping answers."""
@@ -129,4 +120,185 @@ def start_model_server(
         "1",
     ]
     url = f"http://127.0.0.1:{port}"
-    return start_group(command, f"{url}/ping", MODEL_SERVE_START_TIMEOUT_S, cwd, env, log), url
+    return start_server(command, log, f"{url}/ping", env, cwd, MODEL_SERVE_START_TIMEOUT_S), url
+
+
+# --- the monitoring stack: API workers, Prometheus, Alertmanager, a webhook receiver ----------
+# Shared by the monitoring tests and `make monitor` (scripts/monitor.py imports this module).
+
+REPO = Path(__file__).resolve().parents[1]
+MONITORING = REPO / "monitoring"
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+SERVER_START_TIMEOUT_S = 60
+
+
+def missing_monitoring_tools() -> list[str]:
+    """The Debian monitoring binaries that are not installed (scripts/container_env.sh packages
+    installs them)."""
+    tools = [PROMETHEUS_BIN, ALERTMANAGER_BIN, "/usr/bin/promtool", "/usr/bin/amtool"]
+    return [tool for tool in tools if not os.access(tool, os.X_OK)]
+
+
+def start_server(
+    command: list[str],
+    log: Path,
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = SERVER_START_TIMEOUT_S,
+) -> subprocess.Popen:
+    """`command` in its own process group (so its workers stop with it, and a Ctrl-C meant for
+    the caller does not reach it), output to `log`; returns once `ready_url` answers 200, else
+    stops it and fails, naming the log."""
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env or clean_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        wait_for_http(ready_url, timeout, process)
+    except BaseException as exc:
+        stop_process_group(process)
+        tail = log.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{command[0]} did not start ({exc}); {log}:\n{tail}") from exc
+    return process
+
+
+def start_api_workers(
+    model_dir: Path, log: Path, workers: int = 1, port: int | None = None, **env: str
+) -> tuple[subprocess.Popen, str]:
+    """`python -m house_price.serve` (WEB_CONCURRENCY workers) on a loopback port, /health 200."""
+    port = port or free_port()
+    environment = clean_env(
+        MODEL_DIR=str(model_dir), HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY=str(workers)
+    )
+    environment = {k: v for k, v in environment.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    environment.update(env)
+    url = f"http://127.0.0.1:{port}"
+    command = [str(VENV_BIN / "python"), "-m", "house_price.serve"]
+    return start_server(command, log, f"{url}/health", environment), url
+
+
+def write_prometheus_config(
+    directory: Path,
+    api: str,
+    alertmanager: str | None,
+    prometheus: str,
+    interval: str = "15s",
+    rule_files: list[Path] | None = None,
+) -> Path:
+    """monitoring/prometheus.yml with loopback targets (host:port), rule files by absolute
+    path, and the scrape and evaluation `interval`."""
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config["global"]["scrape_interval"] = interval
+    config["global"]["evaluation_interval"] = interval
+    rules = rule_files or [MONITORING / name for name in config["rule_files"]]
+    config["rule_files"] = [str(path) for path in rules]
+    targets = {"house-price-api": api, "prometheus": prometheus}
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+    if alertmanager is None:
+        config.pop("alerting", None)
+    else:
+        config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
+    path = directory / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def start_daemon(
+    binary: str, flags: list[str], directory: Path, port: int, log: Path
+) -> tuple[subprocess.Popen, str]:
+    """Prometheus or Alertmanager on 127.0.0.1:`port` (both answer /-/ready once serving)."""
+    url = f"http://127.0.0.1:{port}"
+    command = [binary, *flags, f"--web.listen-address=127.0.0.1:{port}"]
+    return start_server(command, log, f"{url}/-/ready", cwd=directory), url
+
+
+def start_prometheus(
+    directory: Path, config: Path, port: int, log: Path
+) -> tuple[subprocess.Popen, str]:
+    flags = [f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}"]
+    return start_daemon(PROMETHEUS_BIN, [*flags, "--web.enable-lifecycle"], directory, port, log)
+
+
+def write_alertmanager_config(directory: Path, webhook: str, group_wait: str = "30s") -> Path:
+    """monitoring/alertmanager.yml with its webhook receivers sent to `webhook`."""
+    config = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    config["route"]["group_wait"] = group_wait
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = webhook
+    path = directory / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def start_alertmanager(
+    directory: Path, config: Path, port: int, log: Path
+) -> tuple[subprocess.Popen, str]:
+    flags = [f"--config.file={config}", f"--storage.path={directory / 'alertmanager'}"]
+    flags.append("--cluster.listen-address=")  # no gossip port: one instance
+    return start_daemon(ALERTMANAGER_BIN, flags, directory, port, log)
+
+
+class WebhookReceiver:
+    """An Alertmanager webhook receiver on a loopback port, in a thread: keeps every
+    notification (the JSON payloads), and prints a line for each when `echo`."""
+
+    def __init__(self, port: int = 0, echo: bool = False) -> None:
+        self.payloads: list[dict] = []
+        received = self.payloads
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+                payload = json.loads(body or b"{}")
+                received.append(payload)
+                if echo:
+                    for alert in payload.get("alerts", []):
+                        name = alert.get("labels", {}).get("alertname")
+                        summary = alert.get("annotations", {}).get("summary", "")
+                        print(f"[webhook] {alert.get('status')}: {name} {summary}")
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def alert_names(self) -> set[str]:
+        return {
+            alert["labels"].get("alertname", "")
+            for payload in self.payloads
+            for alert in payload.get("alerts", [])
+        }
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def get_json(url: str, timeout: float = 10) -> Any:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def prometheus_query(base: str, expr: str) -> list[dict]:
+    """An instant query's result vector."""
+    reply = get_json(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+    if reply.get("status") != "success":
+        raise AssertionError(f"{expr}: {reply}")
+    return reply["data"]["result"]

@@ -40,12 +40,11 @@ def champion(mlflow_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     """`mlflow models serve` of the champion, read from the session's tracking server."""
     home = tmp_path_factory.mktemp("champion")
     env = clean_env(MLFLOW_TRACKING_URI=mlflow_server.url)
-    with open(home / "serve.log", "w") as log:
-        process, url = start_model_server(CHAMPION, home, env, log)
-        try:
-            yield url
-        finally:
-            stop_process_group(process)
+    process, url = start_model_server(CHAMPION, home, env, home / "serve.log")
+    try:
+        yield url
+    finally:
+        stop_process_group(process)
 
 
 def invocations(url: str, rows: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:

@@ -18,18 +18,23 @@ error, malformed JSON included, is a 422 whose message names the field.
 Environment: MODEL_DIR (default models/house-price), MAX_BATCH_ROWS (default 10000),
 MAX_BODY_BYTES (default 1 MiB + 1 KiB per batch row), MODEL_THREADS (XGBoost threads for
 batches of 1,000 rows or more; default 0: XGBoost's choice, the CPUs the cgroup allows;
-smaller calls use one thread).
+smaller calls use one thread), DRIFT_METRICS (1, default: count live inputs into the bundle's
+drift bins; 0: do not), PROMETHEUS_MULTIPROC_DIR (set by `python -m house_price.serve` for
+several workers: prometheus-client's multiprocess mode, /metrics adds up every worker).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import logging
 import math
 import os
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -52,9 +57,9 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    Info,
     ProcessCollector,
     generate_latest,
+    multiprocess,
 )
 from pydantic import (
     AfterValidator,
@@ -72,6 +77,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from house_price.bundle import Bundle, BundleError, load_bundle
+from house_price.drift import LiveCounts, Reference, load_reference
 from house_price.features import ROW_ENCODER_MAX_ROWS
 from house_price.model import predict
 from house_price.schema import Column, Profile
@@ -84,6 +90,9 @@ PARALLEL_MIN_ROWS = 1000  # from this many rows, XGBoost predicts on MODEL_THREA
 JSON_TYPES = ("application/json",)
 SCHEMA_REF = "#/components/schemas/{model}"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
+PRICE_BUCKETS = (*(m * 10.0**e for e in range(3, 8) for m in (1, 2, 5)), 1e8)  # 1,000 .. 1e8
+FLUSH_INTERVAL_S = 1.0  # drift and price counts reach the Prometheus counters this often
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 # A child of uvicorn's logger: under uvicorn the reason a bundle did not load is printed in
@@ -287,6 +296,7 @@ class Model:
     row_model: type[BaseModel]
     batch_model: type[BaseModel]
     version: str
+    reference: Reference | None = None  # drift.json: None for a bundle made without it
 
     def predict(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Validated rows -> predictions through the bundle's fast encoder."""
@@ -358,7 +368,8 @@ def _load(model_dir: Path, max_rows: int, threads: int) -> Model:
     parallel = bundle.booster.copy()
     parallel.set_param({"nthread": threads})
     row_model, batch_model = request_models(bundle.profile, max_rows)
-    model = Model(bundle, parallel, row_model, batch_model, bundle.version)
+    reference = load_reference(bundle.directory)
+    model = Model(bundle, parallel, row_model, batch_model, bundle.version, reference)
     _self_check(model)
     return model
 
@@ -399,10 +410,68 @@ def _self_check(model: Model) -> None:
 # --- metrics ---------------------------------------------------------------------------------
 
 
+def multiprocess_dir() -> str | None:
+    """prometheus-client's multiprocess directory, when several workers share /metrics."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class PendingHistogram:
+    """Observations of a histogram gathered in memory (a bisection per value, or numpy for
+    many) and added to the Prometheus histogram by `flush`: a 10,000-row batch costs one
+    `searchsorted`, not 10,000 `observe` calls with a lock each (and a file write in
+    multiprocess mode). Same buckets and sum as `observe` would give (a test checks it)."""
+
+    def __init__(self, histogram: Histogram, bounds: Sequence[float]) -> None:
+        self.histogram = histogram
+        self.bounds = tuple(bounds)
+        self.array = np.asarray(self.bounds)
+        self._counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, values: np.ndarray) -> None:
+        if len(values) < 16:
+            listed = values.tolist()
+            hits = [bisect_left(self.bounds, value) for value in listed]
+            total = math.fsum(listed)
+            with self._lock:
+                for hit in hits:
+                    self._counts[hit] += 1
+                self._sum += total
+            return
+        counts = np.bincount(
+            np.searchsorted(self.array, values, side="left"), minlength=len(self._counts)
+        )
+        total = float(values.sum())
+        with self._lock:
+            for index in np.flatnonzero(counts).tolist():
+                self._counts[index] += int(counts[index])
+            self._sum += total
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, [0] * len(self._counts)
+            total, self._sum = self._sum, 0.0
+        if not any(counts):
+            return
+        # prometheus-client (pinned) keeps one value per bucket, not cumulative, and the sum.
+        buckets = self.histogram._buckets
+        for index, count in enumerate(counts):
+            if count:
+                buckets[index].inc(count)
+        self.histogram._sum.inc(total)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    """Every Prometheus metric of the API. With `multiprocess` (several uvicorn workers), each
+    worker writes its values to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds them up;
+    gauges say how (in flight: the sum of live workers; readiness: the minimum), and process
+    metrics carry a `pid` label (prometheus-client's own process collector sees one process)."""
+
+    def __init__(self, multiprocess: bool = False) -> None:
+        self.multiprocess = multiprocess
         self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)
+        self.process = ProcessCollector(registry=None if multiprocess else self.registry)
         self.requests = Counter(
             "http_requests_total",
             "HTTP requests by method, route template and status code.",
@@ -416,23 +485,85 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "http_requests_in_flight",
+            "HTTP requests being served now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.predictions = Counter(
             "model_predictions_total",
             "Rows predicted, by endpoint.",
             ["endpoint"],
             registry=self.registry,
         )
-        self.model_info = Info(
-            "model", "The served model bundle (1 = loaded).", registry=self.registry
+        self.batch_rows = Histogram(
+            "model_batch_rows",
+            "Rows per prediction call: a /predict/batch request, or one micro-batch of "
+            "concurrent /predict requests.",
+            ["endpoint"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.predicted = PendingHistogram(
+            Histogram(
+                "model_predicted_price",
+                "Predicted prices (every predicted row).",
+                buckets=PRICE_BUCKETS,
+                registry=self.registry,
+            ),
+            PRICE_BUCKETS,
+        )
+        self.model_info = Gauge(
+            "model_info",
+            "The served model bundle (1 = loaded).",
+            ["version", "name", "dataset", "mlflow_run_id", "registered_version"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.model_ready = Gauge(
             "model_ready",
             "1 when the bundle is loaded and passed its self-check, else 0.",
             registry=self.registry,
+            multiprocess_mode="livemin",
         )
+        self.drift_rows = Counter(
+            "model_drift_observations_total",
+            "Predicted rows per feature and drift bin (the bundle's training bins; feature "
+            '"(prediction)": the predicted value).',
+            ["feature", "bin"],
+            registry=self.registry,
+        )
+        self.drift_reference = Gauge(
+            "model_drift_reference_share",
+            "Share of the train split's rows in each drift bin (the bundle's drift.json).",
+            ["feature", "bin"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.process_gauges: dict[str, Gauge] = {}
+        if multiprocess:
+            for name, help_text in (
+                ("process_cpu_seconds_total", "CPU time of the worker, seconds."),
+                ("process_resident_memory_bytes", "Resident memory of the worker, bytes."),
+                ("process_virtual_memory_bytes", "Virtual memory of the worker, bytes."),
+                ("process_open_fds", "Open file descriptors of the worker."),
+                ("process_start_time_seconds", "Start of the worker, Unix time."),
+            ):
+                self.process_gauges[name] = Gauge(
+                    name, help_text, registry=None, multiprocess_mode="liveall"
+                )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.predict_one = self.predictions.labels("/predict")
         self.predict_batch = self.predictions.labels("/predict/batch")
+        self.batch_one = self.batch_rows.labels("/predict")
+        self.batch_many = self.batch_rows.labels("/predict/batch")
+        self.live: LiveCounts | None = None
+        self._drift_children: list[Any] = []
+        self._pending_rows: list[Mapping[str, Any]] = []
+        self._pending_predictions: list[np.ndarray] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
 
     def observe(self, method: str, handler: str, status: int, seconds: float) -> None:
         key = (method, handler, status)
@@ -444,19 +575,76 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def loaded(self, model: Model) -> None:
+    def loaded(self, model: Model, drift: bool = True) -> None:
         metadata = model.bundle.metadata
         mlflow = model.bundle.registration or {}
-        self.model_info.info(
-            {
-                "version": model.version,
-                "name": str(metadata.get("model_name", "")),
-                "dataset": str(metadata.get("dataset", "")),
-                "mlflow_run_id": str(mlflow.get("run_id", "")),
-                "registered_version": str(mlflow.get("version", "")),
-            }
-        )
+        self.model_info.labels(
+            version=model.version,
+            name=str(metadata.get("model_name", "")),
+            dataset=str(metadata.get("dataset", "")),
+            mlflow_run_id=str(mlflow.get("run_id", "")),
+            registered_version=str(mlflow.get("version", "")),
+        ).set(1)
         self.model_ready.set(1)
+        if model.reference is not None:
+            live = LiveCounts(model.reference)
+            self._drift_children = []
+            for feature, label, share in live.labels():
+                self.drift_reference.labels(feature, label).set(share)
+                # Every bin exists from the start (0), so that a share over a window is defined.
+                self._drift_children.append(self.drift_rows.labels(feature, label))
+            self.live = live if drift else None
+
+    def record(
+        self, batch: Any, rows: Sequence[Mapping[str, Any]], predictions: np.ndarray
+    ) -> None:
+        """One prediction call: its size, its predicted values and (drift on) its rows. Runs on
+        the thread that predicted: the values and rows are only kept, for `flush` to bin."""
+        batch.observe(len(rows))
+        with self._pending_lock:
+            self._pending_predictions.append(predictions)
+            if self.live is not None:
+                self._pending_rows.extend(rows)
+
+    def flush(self) -> None:
+        """The rows and predictions kept since the last flush, binned (numpy, one call) into
+        the Prometheus metrics; and, in multiprocess mode, this worker's process metrics. Runs
+        about once a second on a worker thread, and before each /metrics answer."""
+        with self._flush_lock:
+            with self._pending_lock:
+                rows, self._pending_rows = self._pending_rows, []
+                predictions, self._pending_predictions = self._pending_predictions, []
+            if predictions:
+                values = np.concatenate(predictions)
+                self.predicted.add(values)
+                if self.live is not None and rows:
+                    self.live.add(rows, values)
+            self.predicted.flush()
+            live = self.live
+            if live is not None:
+                for child, count in zip(self._drift_children, live.take(), strict=True):
+                    if count:
+                        child.inc(count)
+        if self.process_gauges:
+            for family in self.process.collect():
+                for sample in family.samples:
+                    gauge = self.process_gauges.get(sample.name)
+                    if gauge is not None:
+                        gauge.set(sample.value)
+
+    def exposition(self) -> bytes:
+        self.flush()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def stopped(self) -> None:
+        """At shutdown: the last counts, and this worker's live gauges leave the sum."""
+        self.flush()
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:
@@ -472,6 +660,8 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500  # if nothing is sent, the server error handler answers 500
+        in_flight = self.metrics.in_flight
+        in_flight.inc()
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -482,6 +672,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            in_flight.dec()
             route = scope.get("route")
             handler = getattr(route, "path", None) or "<unmatched>"
             self.metrics.observe(scope["method"], handler, status, time.perf_counter() - started)
@@ -618,14 +809,25 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
     max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1)
     max_body = int_env("MAX_BODY_BYTES", (1 << 20) + 1024 * max_rows, 1024)
     threads = int_env("MODEL_THREADS", 0, 0)
+    drift = int_env("DRIFT_METRICS", 1, 0) > 0
     state = State()
-    metrics = Metrics()
+    metrics = Metrics(multiprocess=multiprocess_dir() is not None)
+
+    def predict_micro_batch(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        predictions = state.model.predict(rows)  # type: ignore[union-attr]
+        metrics.record(metrics.batch_one, rows, predictions)
+        return predictions
+
+    async def flush_every_second() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await run_in_threadpool(metrics.flush)  # binning a second's rows: off the loop
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             state.model = load_model(directory, threads, max_rows)
-            state.batcher = MicroBatcher(state.model.predict)
+            state.batcher = MicroBatcher(predict_micro_batch)
             # Start-up objects (modules, the model) are long-lived: keep them out of the
             # collector's generations, so that a full collection never stalls a request.
             gc.collect()
@@ -636,14 +838,19 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
             metrics.model_ready.set(0)
             log.error("model not loaded, /health answers 503: %s", state.reason)
         else:
-            metrics.loaded(state.model)
+            metrics.loaded(state.model, drift=drift)
             log.info("model %s loaded from %s, self-check passed", state.model.version, directory)
         app.openapi_schema = None  # regenerate with the request bodies of this bundle
+        flusher = asyncio.create_task(flush_every_second())
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             if state.batcher is not None:
                 state.batcher.close()
+            metrics.stopped()
 
     app = FastAPI(
         title="House price API",
@@ -746,6 +953,7 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
             rows = batch.rows  # type: ignore[attr-defined]  # plain dicts (BatchRow)
             predictions = model.predict(rows)
             metrics.predict_batch.inc(len(rows))
+            metrics.record(metrics.batch_many, rows, predictions)
             payload = {"predictions": predictions.tolist(), "model_version": model.version}
             return _json(payload, headers=_timing(started))
 
@@ -787,9 +995,11 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
 
     @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     async def prometheus() -> Response:
-        """Prometheus text format: requests and latency per route and status, predictions,
-        the served model version."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text format: requests (count, latency, in flight) per route and status,
+        predictions (rows, batch sizes, predicted prices), drift bins with their reference
+        shares, the served model version, the process; every worker's, added up."""
+        text = await run_in_threadpool(metrics.exposition)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return app
 
