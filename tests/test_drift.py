@@ -161,7 +161,7 @@ def test_the_bundle_holds_the_train_split_reference(
     copy = tmp_path / "bundle"
     copy.mkdir()
     for path in bundle_dir.iterdir():
-        if path.name != REFERENCE_FILE:
+        if path.is_file() and path.name != REFERENCE_FILE:
             (copy / path.name).write_bytes(path.read_bytes())
     write_reference(copy, pipeline_repo / "data" / "processed" / "train.parquet")
     assert (copy / REFERENCE_FILE).read_bytes() == (bundle_dir / REFERENCE_FILE).read_bytes()

@@ -34,6 +34,7 @@ from conftest import (
 )
 
 from house_price.bundle import BUNDLE_FILES, content_version, load_bundle
+from house_price.drift import REFERENCE_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +161,7 @@ def test_bundle_is_complete(pipeline_repo: Path, bundle_dir: Path, evaluated_row
     assert registration["git_dirty"] == "false"  # only dvc.lock changed, and the run did that
     assert registration["promoted"] is True  # the first version of this registered model
     assert sorted(path.name for path in bundle_dir.iterdir()) == sorted(
-        [*BUNDLE_FILES, "registrations"]
+        [*BUNDLE_FILES, REFERENCE_FILE, "registrations"]
     )
     assert [path.name for path in (bundle_dir / "registrations").iterdir()] == [
         f"{metadata['model_version']}.json"
