@@ -1,4 +1,4 @@
-# The serving image: the FastAPI app (src/house_price/api.py) and the model bundle it serves.
+# The serving image: the FastAPI app (src/house_price/api/) and the model bundle it serves.
 #   docker build -t house-price-model .        (tests here: --build-arg BASE_IMAGE=local/python:3.11)
 #   docker run --rm -p 8000:8000 house-price-model
 # Only the serving dependencies (requirements-serve.txt: xgboost-cpu, no dvc, no mlflow).

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from house_price import model, promotion, stage, tracking
-from house_price.api import load_model
+from house_price.api.model import load_model
 from house_price.bundle import (
     REGISTRATIONS,
     content_version,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,8 @@ from api_support import (
 )
 from starlette.exceptions import StarletteDeprecationWarning
 
-from house_price.api import MicroBatcher, create_app
+from house_price.api import create_app
+from house_price.api.batching import MicroBatcher
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
 
@@ -339,6 +342,46 @@ def test_openapi_documents_valid_examples(server: ApiServer) -> None:
     docs = call(server.url, "GET", "/docs")
     assert docs.status == 200
     assert b"swagger" in docs.body.lower()
+
+
+ASSET_KINDS = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
+
+
+@pytest.mark.parametrize(
+    ("page", "assets"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}),
+        ("/redoc", {"redoc.standalone.js", "favicon.png"}),
+    ],
+)
+def test_docs_pages_work_offline(server: ApiServer, page: str, assets: set[str]) -> None:
+    """The page names no other host (no CDN: it works without internet); every script,
+    stylesheet and icon it loads is served here, byte for byte the pinned package's file."""
+    reply = call(server.url, "GET", page)
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    html = reply.text
+    assert not re.search(r"https?://|cdn|googleapis", html), html
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert {url.rsplit("/", 1)[-1] for url in urls} == assets, urls
+    package = files("fastapi_offline") / "static"
+    for url in urls:
+        assert url.startswith("/docs/assets/"), url  # a path on this server
+        asset = call(server.url, "GET", url)
+        assert asset.status == 200, url
+        assert ASSET_KINDS[Path(url).suffix] in asset.headers["content-type"], asset.headers
+        assert asset.body == (package / url.rsplit("/", 1)[-1]).read_bytes(), url
+    spec = re.search(r"""(?:url|spec-url)\s*[:=]\s*["']([^"']+)["']""", html)
+    assert spec is not None, html
+    assert spec.group(1) == "/openapi.json"
+    assert call(server.url, "GET", spec.group(1)).status == 200
+    if page == "/docs":
+        assert call(server.url, "GET", "/docs/oauth2-redirect").status == 200
+    assert call(server.url, "GET", "/docs/assets/..%2Fcore.py").status == 404
+    # Assets are counted under their route template, never their raw path.
+    metrics = call(server.url, "GET", "/metrics").text
+    assert 'http_requests_total{handler="/docs/assets/{name}",method="GET",status="200"}' in metrics
+    assert "favicon.png" not in metrics
 
 
 # --- validation --------------------------------------------------------------------------------

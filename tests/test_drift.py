@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from house_price.api import PRICE_BUCKETS, PendingHistogram
+from house_price.api.metrics import PRICE_BUCKETS, PendingHistogram
 from house_price.drift import (
     PREDICTION,
     REFERENCE_FILE,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from house_price.api import request_models
+from house_price.api.schemas import request_models
 from house_price.schema import Column, Profile, load_profile
 from house_price.scoring import RowValidator, request_rows
 

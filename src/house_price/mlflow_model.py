@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from house_price.api import load_model
+from house_price.api.model import load_model
 from house_price.scoring import RowValidator, describe_errors, frame_rows
 
 MAX_REPORTED_ROWS = 20

@@ -29,14 +29,10 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from house_price.api import (
-    DEFAULT_MAX_BATCH_ROWS,
-    Model,
-    batch_row_type,
-    error_items,
-    int_env,
-    load_model,
-)
+from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS, int_env
+from house_price.api.model import Model, load_model
+from house_price.api.responses import error_items
+from house_price.api.schemas import batch_row_type
 from house_price.cleaning import check_columns, missing_fields, to_dates, to_numbers
 from house_price.errors import DataError
 from house_price.io import atomic_path, read_raw_csv

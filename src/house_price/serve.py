@@ -25,8 +25,8 @@ def reset_multiprocess_dir(path: Path) -> None:
 
 
 def _count(name: str, default: int) -> int:
-    # Not the API's int_env: importing house_price.api here would build an app (and its
-    # metrics) in this supervising process, which never serves.
+    # Not the API's int_env: importing house_price.api here would import the whole app (FastAPI,
+    # XGBoost, prometheus-client) in this supervising process, which never serves.
     raw = os.environ.get(name, "").strip() or str(default)
     if not raw.isdigit():
         raise SystemExit(f"house_price.serve: error: {name}={raw!r}: expected an integer >= 0")

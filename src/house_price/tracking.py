@@ -207,6 +207,7 @@ SERVING_DISTRIBUTIONS = (
     "pydantic",
     "pydantic-core",
     "fastapi",
+    "fastapi-offline",
     "starlette",
     "prometheus-client",
     "typing-extensions",

@@ -1,0 +1,49 @@
+"""The serving API: the model bundle behind FastAPI, with Prometheus metrics on the same port.
+
+    uvicorn house_price.api:app --host 127.0.0.1 --port 8000     (MODEL_DIR, MAX_BATCH_ROWS)
+
+Endpoints: GET /health, POST /predict (one row), POST /predict/batch ({"rows": [...]}),
+GET /model (bundle metadata), GET /metrics (Prometheus text), /docs, /redoc (their assets
+served here: no CDN) and /openapi.json.
+
+The bundle is loaded once, at start-up (lifespan). A missing or broken bundle does not stop the
+process: it serves, /health and the predict endpoints answer 503 with the reason, and the reason
+is logged. /health is 200 only after a self-check: the profile's example row, validated by the
+request model, predicted by the fast path and by the pipeline's own transformer, agreeing.
+
+Request models are generated from the bundle's profile (types, bounds, allowed categories with
+the pipeline's normalisation, no unknown fields, no NaN/Infinity). Request bodies are validated
+straight from the raw bytes by pydantic-core (one pass, no intermediate `json.loads`): every
+error, malformed JSON included, is a 422 whose message names the field.
+
+The package, shaped like the full-stack FastAPI template:
+
+    core/config.py   Settings: every environment variable, read once (see there)
+    schemas.py       request models built from the profile; response models
+    model.py         the serving model: the bundle loaded and self-checked (load_model)
+    batching.py      MicroBatcher: concurrent /predict requests coalesced into one call
+    metrics.py       Metrics (Prometheus, drift counting, multiprocess), MetricsMiddleware
+    responses.py     JSON responses and error bodies; ApiError
+    deps.py          the app's Serving state and the dependencies (ModelDep, JsonBody, ...)
+    routes/          health (+ /model), predict, metrics, docs: one router each
+    main.py          create_app: the app factory
+
+`app` is created on first access (`house_price.api:app`, as uvicorn loads it), so importing a
+part (load_model for batch scoring or the MLflow model) builds no app and no metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from house_price.api.main import create_app
+
+__all__ = ["app", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        app = create_app()
+        globals()["app"] = app  # created once; later lookups find it directly
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,66 @@
+"""POST /predict (one row, micro-batched with concurrent requests) and POST /predict/batch."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from house_price.api.deps import JsonBody, ModelDep, ServingDep
+from house_price.api.responses import json_response, timing, validation_error
+from house_price.api.schemas import (
+    BatchPredictResponse,
+    ErrorResponse,
+    PredictResponse,
+    ValidationErrorResponse,
+)
+
+UNAVAILABLE = {503: {"model": ErrorResponse, "description": "Model not loaded."}}
+BODY_ERRORS = {
+    413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES."},
+    415: {"model": ErrorResponse, "description": "Content-Type is not application/json."},
+    422: {"model": ValidationErrorResponse, "description": "Invalid body; names the field."},
+    **UNAVAILABLE,
+}
+
+router = APIRouter()
+
+
+@router.post("/predict", response_model=PredictResponse, responses=BODY_ERRORS)
+async def predict_one(model: ModelDep, body: JsonBody, serving: ServingDep) -> Response:
+    """One house (every feature of the profile, raw values) -> its predicted price."""
+    started = time.perf_counter()
+    try:
+        row = model.row_model.model_validate_json(body)
+    except ValidationError as exc:
+        return validation_error(exc.errors(include_url=False), serving.settings.max_batch_rows)
+    # Micro-batched with the concurrent requests (see MicroBatcher).
+    value = await serving.batcher.predict(row.__dict__)  # type: ignore[union-attr]
+    serving.metrics.predict_one.inc()
+    payload = {"prediction": value, "model_version": model.version}
+    return json_response(payload, headers=timing(started))
+
+
+@router.post("/predict/batch", response_model=BatchPredictResponse, responses=BODY_ERRORS)
+async def predict_batch(model: ModelDep, body: JsonBody, serving: ServingDep) -> Response:
+    """`{"rows": [house, ...]}` (1 to MAX_BATCH_ROWS rows) -> predictions in row order."""
+    started = time.perf_counter()
+    metrics = serving.metrics
+
+    def work() -> Response:
+        try:
+            batch = model.batch_model.model_validate_json(body)
+        except ValidationError as exc:
+            return validation_error(exc.errors(include_url=False), serving.settings.max_batch_rows)
+        rows = batch.rows  # type: ignore[attr-defined]  # plain dicts (BatchRow)
+        predictions = model.predict(rows)
+        metrics.predict_batch.inc(len(rows))
+        metrics.record(metrics.batch_many, rows, predictions)
+        payload = {"predictions": predictions.tolist(), "model_version": model.version}
+        return json_response(payload, headers=timing(started))
+
+    # Thousands of rows take milliseconds: off the event loop, so /health stays responsive.
+    return await run_in_threadpool(work)

@@ -1,0 +1,199 @@
+"""Request and response bodies. The request models are generated from the bundle's profile
+(types, bounds, allowed categories with the pipeline's normalisation, no unknown fields, no
+NaN/Infinity); batch scoring (house_price.scoring) and the MLflow model validate rows with the
+very same row type."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, NotRequired, Required
+
+import pydantic_core
+from annotated_types import MultipleOf
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
+
+from house_price.schema import Column, Profile
+
+
+class PredictResponse(BaseModel):
+    prediction: float = Field(description="Predicted price.")
+    model_version: str
+
+
+class BatchPredictResponse(BaseModel):
+    predictions: list[float] = Field(description="One prediction per row, in request order.")
+    model_version: str
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description='"ok" when the model answers, else "unavailable".')
+    model_version: str | None = None
+    reason: str | None = Field(default=None, description="Why the model is unavailable.")
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description='Where: ["body", field] or ["body", "rows", i, field].'
+    )
+    msg: str = Field(description="What is wrong, prefixed with the field.")
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[FieldError]
+
+
+class Spellings(dict[str, str]):
+    """Spelling -> canonical category, as `Column.normalise` (the pipeline's rule) decides.
+
+    Its bound `__getitem__` is the validator: a spelling seen before is a C-level dict hit,
+    with no Python frame per value (10,000-row batches); a new one calls `__missing__`, which
+    asks `Column.normalise` and remembers the answer (up to `limit` spellings), or raises the
+    422 error that lists the allowed values."""
+
+    def __init__(self, column: Column, limit: int = 1024) -> None:
+        super().__init__({name: name for name in column.categories})
+        self.column = column
+        self.limit = limit
+        aliases = ", ".join(f"{alias!r} -> {target}" for alias, target in column.aliases.items())
+        self.context = {
+            "allowed": ", ".join(column.categories),
+            "hint": f" (case and spacing are ignored{'; aliases: ' + aliases if aliases else ''})",
+        }
+
+    def __missing__(self, value: str) -> str:
+        canonical = self.column.normalise(value)
+        if canonical is None:
+            raise PydanticCustomError(
+                "category", "Input should be one of: {allowed}{hint}", self.context
+            )
+        if len(self) < self.limit:
+            self[value] = canonical
+        return canonical
+
+
+def _field(column: Column) -> tuple[Any, Any]:
+    """(type, Field) of one feature in the request models. A nullable column (declared in the
+    profile) also takes null or an omitted field: the fitted transformer imputes it, exactly
+    as the pipeline does for a missing value."""
+    common: dict[str, Any] = {"description": column.description or None}
+    if column.example is not None:
+        common["examples"] = [pydantic_core.to_jsonable_python(column.example)]
+    if column.nullable:
+        common["default"] = None
+        optional = f"{column.description} Optional: null or omitted when unknown."
+        common["description"] = optional.strip()
+    kind = _value_type(column)
+    if column.is_category:
+        # The schema lists the canonical spellings; the API also accepts what the pipeline
+        # normalises to them (case, spacing, aliases), as the description says.
+        description = f"{common['description'] or ''} Accepted: a value of the enum in any case "
+        description += "and spacing"
+        if column.aliases:
+            pairs = ", ".join(f"{alias} -> {target}" for alias, target in column.aliases.items())
+            description += f", or an alias ({pairs})"
+        common["description"] = description.strip() + "."
+        common["json_schema_extra"] = {"enum": list(column.categories)}
+    if column.nullable:
+        kind = kind | None
+    return kind, Field(**common)
+
+
+def _value_type(column: Column) -> Any:
+    """The type of a present value, with the column's rules (bounds, categories) attached."""
+    if column.is_category:
+        return Annotated[
+            str, Field(min_length=1, max_length=200), AfterValidator(Spellings(column).__getitem__)
+        ]
+    # Strict: JSON numbers only (no "12" strings, no booleans), finite, within the bounds;
+    # dates as ISO strings "YYYY-MM-DD" only (no timestamps).
+    bounds = Field(strict=True, ge=column.minimum, le=column.maximum)
+    if column.is_date:
+        return Annotated[dt.date, bounds]
+    if column.kind == "float":
+        return Annotated[float, bounds, Field(allow_inf_nan=False)]
+    # An int column takes whole numbers: 3 and, as JSON Schema's "integer" allows, 3.0 (what
+    # pandas-made JSON holds); not 3.5. Validated as a float (all in pydantic-core, no Python
+    # call per value), documented as an integer. The encoder works in floats either way.
+    schema: dict[str, Any] = {"type": "integer"}
+    schema.update({key: value for key, value in _json_bounds(column).items() if value is not None})
+    return Annotated[
+        float, WithJsonSchema(schema), bounds, Field(allow_inf_nan=False), MultipleOf(1)
+    ]
+
+
+def _json_bounds(column: Column) -> dict[str, int | None]:
+    return {
+        "minimum": None if column.minimum is None else math.ceil(column.minimum),
+        "maximum": None if column.maximum is None else math.floor(column.maximum),
+    }
+
+
+def _fields(profile: Profile) -> dict[str, tuple[Any, Any]]:
+    return {column.name: _field(column) for column in profile.features}
+
+
+def _row_config(profile: Profile) -> ConfigDict:
+    example = pydantic_core.to_jsonable_python(profile.example_row())
+    return ConfigDict(
+        extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [example]}
+    )
+
+
+def _row_doc(profile: Profile) -> str:
+    return f"One house of the {profile.name!r} profile: every feature, raw values."
+
+
+def batch_row_type(profile: Profile) -> Any:
+    """The rows of a batch: a TypedDict of the same field definitions and config as the one-row
+    model (validated into plain dicts). Batch scoring of a CSV (house_price.scoring) validates
+    its rows with this very type, so the API and the batch command cannot disagree."""
+    annotated = {}
+    for column in profile.features:
+        kind, info = _field(column)
+        annotated[column.name] = (NotRequired if column.nullable else Required)[
+            Annotated[kind, info]
+        ]
+    batch_row = TypedDict("BatchRow", annotated)  # type: ignore[misc]
+    batch_row.__doc__ = _row_doc(profile)
+    batch_row.__pydantic_config__ = ConfigDict(**_row_config(profile), title="BatchRow")  # type: ignore
+    return batch_row
+
+
+def request_models(profile: Profile, max_rows: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request bodies, generated from the profile: one row, and a batch of rows.
+
+    The rows of a batch are a TypedDict built from the same field definitions and config as
+    the one-row model: the same rules, but validated into plain dicts, which is 2-3x faster
+    than 10,000 model instances."""
+    example = pydantic_core.to_jsonable_python(profile.example_row())
+    row_model = create_model(
+        "PredictRequest",
+        __config__=ConfigDict(**_row_config(profile), title="PredictRequest"),
+        __doc__=_row_doc(profile),
+        **_fields(profile),
+    )
+    batch_row = batch_row_type(profile)
+    batch_model = create_model(
+        "BatchPredictRequest",
+        __config__=ConfigDict(
+            extra="forbid",
+            title="BatchPredictRequest",
+            json_schema_extra={"examples": [{"rows": [example, example]}]},
+        ),
+        __doc__=f"1 to {max_rows} houses; the predictions come back in the same order.",
+        rows=(
+            list[batch_row],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=max_rows, description=f"1 to {max_rows} rows."),
+        ),
+    )
+    return row_model, batch_model
