@@ -140,19 +140,13 @@ def missing_monitoring_tools() -> list[str]:
     return [tool for tool in tools if not os.access(tool, os.X_OK)]
 
 
-def start_server(
-    command: list[str],
-    log: Path,
-    ready_url: str,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = SERVER_START_TIMEOUT_S,
+def spawn(
+    command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen:
     """`command` in its own process group (so its workers stop with it, and a Ctrl-C meant for
-    the caller does not reach it), output to `log`; returns once `ready_url` answers 200, else
-    stops it and fails, naming the log."""
+    the caller does not reach it), output to `log`; stop it with stop_process_group."""
     with open(log, "ab") as handle:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             cwd=cwd,
             env=env or clean_env(),
@@ -161,6 +155,19 @@ def start_server(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def start_server(
+    command: list[str],
+    log: Path,
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = SERVER_START_TIMEOUT_S,
+) -> subprocess.Popen:
+    """`command` started with spawn(); returns once `ready_url` answers 200, else stops it and
+    fails, naming the log."""
+    process = spawn(command, log, env, cwd)
     try:
         wait_for_http(ready_url, timeout, process)
     except BaseException as exc:
@@ -302,3 +309,49 @@ def prometheus_query(base: str, expr: str) -> list[dict]:
     if reply.get("status") != "success":
         raise AssertionError(f"{expr}: {reply}")
     return reply["data"]["result"]
+
+
+# --- an S3 API on loopback: moto's server, for the DVC remote's tests and `make rehearse` -----
+
+S3_START_TIMEOUT_S = 60
+# What the tests and the rehearsal give DVC (boto reads them from the environment); moto takes
+# any key. A real remote's keys go to `dvc remote modify --local` or CI secrets, never to git.
+S3_TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def loopback_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with 127.0.0.1 and localhost kept away from any proxy (boto and urllib read it)."""
+    hosts = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY", "")]))
+    return {**env, "NO_PROXY": hosts, "no_proxy": hosts}
+
+
+def start_s3_server(
+    home: Path, log: Path, buckets: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """moto's S3-compatible server (`moto_server`, state in memory) on a free loopback port, in
+    its own process group; creates `buckets`; returns once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    env = loopback_env(clean_env())
+    process = start_server(command, log, f"{url}/moto-api/", env, home, S3_START_TIMEOUT_S)
+    try:
+        for bucket in buckets:
+            create_bucket(url, bucket)
+    except BaseException:
+        stop_process_group(process)
+        raise
+    return process, url
+
+
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """`PUT /<bucket>` on a loopback S3 endpoint (moto needs no signature for it)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")
+    with opener.open(request, timeout=10) as response:
+        if response.status != 200:
+            raise AssertionError(f"creating bucket {bucket} on {endpoint}: HTTP {response.status}")
