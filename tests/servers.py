@@ -323,6 +323,15 @@ S3_TEST_CREDENTIALS = {
 }
 
 
+# The DVC commands CI runs with a remote (.github/workflows/ci.yml; the workflow's contract test
+# checks it runs exactly these), as the remote's tests and the rehearsal run them: pull what the
+# remote has of this commit's outputs and the run-cache; reproduce, taking the outputs of a
+# run-cache hit from the remote; on push to main, push outputs and run-cache.
+CI_DVC_PULL = ("pull", "--run-cache", "--allow-missing")
+CI_DVC_REPRO = ("repro", "--pull")
+CI_DVC_PUSH = ("push", "--run-cache")
+
+
 def loopback_env(env: dict[str, str]) -> dict[str, str]:
     """`env` with 127.0.0.1 and localhost kept away from any proxy (boto and urllib read it)."""
     hosts = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY", "")]))

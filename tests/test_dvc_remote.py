@@ -42,8 +42,16 @@ from conftest import (
     run,
     set_params,
 )
-from servers import S3_TEST_CREDENTIALS, clean_env, loopback_env, start_s3_server
-from servers import stop_process_group as stop
+from servers import (
+    CI_DVC_PULL,
+    CI_DVC_PUSH,
+    CI_DVC_REPRO,
+    S3_TEST_CREDENTIALS,
+    clean_env,
+    loopback_env,
+    start_s3_server,
+    stop_process_group,
+)
 from test_own_data import OWN_CSV, default_profile
 
 pytestmark = pytest.mark.slow
@@ -52,11 +60,6 @@ BUCKET = "house-price-dvc"
 PULL_AND_REPRO_BOUND_S = 10
 STAGES = ["ingest", "process", "featurize", "train", "evaluate", "package"]
 EXPERIMENT = "deep"
-# What CI runs when a remote is configured (.github/workflows/ci.yml, scripts/rehearse.py): pull
-# what the remote has of this commit's outputs and the run-cache, then reproduce, pulling the
-# outputs of any run-cache hit.
-CI_PULL = ("pull", "--run-cache", "--allow-missing")
-CI_REPRO = ("repro", "--pull")
 
 
 def dvc_env(credentials: bool = True) -> dict[str, str]:
@@ -88,7 +91,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        stop(process)
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +111,7 @@ def origin(tmp_path_factory: pytest.TempPathFactory, s3: str) -> Origin:
     dvc(repo, "remote", "modify", "storage", "endpointurl", s3)
     dvc(repo, "repro")
     commit_all(repo, "own data tracked by DVC, its pipeline, the team's remote")
-    dvc(repo, "push", "--run-cache")
+    dvc(repo, *CI_DVC_PUSH)
 
     bare = base / "shared.git"
     run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], cwd=base)
@@ -117,7 +120,7 @@ def origin(tmp_path_factory: pytest.TempPathFactory, s3: str) -> Origin:
 
     dvc(repo, "exp", "run", "--temp", "--name", EXPERIMENT, "-S", "train.max_depth=4")
     dvc(repo, "exp", "push", "origin", EXPERIMENT)  # git refs and the experiment's data
-    dvc(repo, "push", "--run-cache")  # and the run-cache of every stage run here
+    dvc(repo, *CI_DVC_PUSH)  # and the run-cache of every stage run here
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=repo).stdout
     ref = next(r for r in refs.split() if r.endswith(f"/{EXPERIMENT}"))
     lock = yaml.safe_load(run(["git", "show", f"{ref}:dvc.lock"], cwd=repo).stdout)
@@ -168,11 +171,11 @@ def test_unchanged_pipeline_after_pull_runs_no_stage_within_10_s(
 ) -> None:
     clone = fresh_clone(origin, tmp_path / "clone")
     started = time.monotonic()
-    pulled = dvc(clone, *CI_PULL)
-    repro = dvc(clone, *CI_REPRO)
+    pulled = dvc(clone, *CI_DVC_PULL)
+    repro = dvc(clone, *CI_DVC_REPRO)
     elapsed = time.monotonic() - started
     print(
-        f"\nfresh clone, warm remote: `dvc {' '.join(CI_PULL)} && dvc {' '.join(CI_REPRO)}`"
+        f"\nfresh clone, warm remote: `dvc {' '.join(CI_DVC_PULL)} && dvc {' '.join(CI_DVC_REPRO)}`"
         f" took {elapsed:.1f} s"
     )
 
@@ -190,9 +193,9 @@ def test_run_cache_restores_the_experiment_but_package_runs(origin: Origin, tmp_
     (pushed by the origin), bit for bit; package's output is `persist: true`, so DVC keeps no
     run-cache for it and it runs (it registers the bundle in this clone's MLflow store)."""
     clone = fresh_clone(origin, tmp_path / "clone")
-    dvc(clone, *CI_PULL)
+    dvc(clone, *CI_DVC_PULL)
     set_params(clone, **{"train.max_depth": 4})
-    repro = dvc(clone, *CI_REPRO)  # --pull: the outputs of a run-cache hit come from the remote
+    repro = dvc(clone, *CI_DVC_REPRO)  # --pull: the outputs of a run-cache hit come from the remote
 
     for stage in ["train", "evaluate"]:
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro.stdout
