@@ -63,9 +63,9 @@ from servers import (  # noqa: E402 (the helper module shared with the tests)
     CI_DVC_PULL,
     CI_DVC_PUSH,
     CI_DVC_REPRO,
-    S3_TEST_CREDENTIALS,
     free_port,
     loopback_env,
+    s3_remote_options,
     spawn,
     start_s3_server,
     stop_process_group,
@@ -450,25 +450,8 @@ class Rehearsal:
         self.dvc(
             clone, "remote", "add", "--local", "--force", "--default", "ci", f"s3://{BUCKET}/dvc"
         )
-        self.dvc(clone, "remote", "modify", "--local", "ci", "endpointurl", self.s3_url)
-        self.dvc(
-            clone,
-            "remote",
-            "modify",
-            "--local",
-            "ci",
-            "access_key_id",
-            S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        )
-        self.dvc(
-            clone,
-            "remote",
-            "modify",
-            "--local",
-            "ci",
-            "secret_access_key",
-            S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        for option, value in s3_remote_options(self.s3_url).items():
+            self.dvc(clone, "remote", "modify", "--local", "ci", option, value)
         self.step(f"dvc pull (run {number})")
         started = time.monotonic()
         self.dvc(clone, *CI_DVC_PULL)

@@ -332,6 +332,16 @@ CI_DVC_REPRO = ("repro", "--pull")
 CI_DVC_PUSH = ("push", "--run-cache")
 
 
+def s3_remote_options(endpoint: str) -> dict[str, str]:
+    """`dvc remote modify --local <remote> <option> <value>` for a loopback S3 server: its
+    endpoint and the test keys."""
+    return {
+        "endpointurl": endpoint,
+        "access_key_id": S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "secret_access_key": S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
 def loopback_env(env: dict[str, str]) -> dict[str, str]:
     """`env` with 127.0.0.1 and localhost kept away from any proxy (boto and urllib read it)."""
     hosts = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY", "")]))

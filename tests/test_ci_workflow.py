@@ -176,15 +176,20 @@ def pinned_mlflow_version() -> str:
 # --- (a)-(c) the linters ------------------------------------------------------------------------
 
 
+def lint(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A linter from the venv, offline, with the venv's tools first on PATH (jactionlint runs
+    shellcheck on `run:` scripts)."""
+    env = clean_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = [tool(name), *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+
+
 def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
     """check-jsonschema against GitHub's workflow schema (bundled: no network)."""
-    return subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return lint("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(path))
 
 
 def test_workflow_matches_github_schema() -> None:
@@ -199,14 +204,7 @@ def test_schema_check_can_fail(tmp_path: Path) -> None:
 
 
 def zizmor_findings(path: Path) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [tool("zizmor"), "--offline", "--format", "json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=clean_env(),
-    )
+    result = lint("zizmor", "--offline", "--format", "json", str(path))
     try:
         findings = json.loads(result.stdout)
     except ValueError:
@@ -249,16 +247,7 @@ def test_zizmor_check_can_fail(tmp_path: Path) -> None:
 
 def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
     """jactionlint offline (actionlint, with the inputs of the common actions built in)."""
-    env = clean_env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # shellcheck
-    return subprocess.run(
-        [tool("jactionlint"), "--no-online", "--no-color", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    return lint("jactionlint", "--no-online", "--no-color", str(path))
 
 
 def test_actionlint_finds_nothing() -> None:

@@ -49,6 +49,7 @@ from servers import (
     S3_TEST_CREDENTIALS,
     clean_env,
     loopback_env,
+    s3_remote_options,
     start_s3_server,
     stop_process_group,
 )
@@ -142,9 +143,8 @@ def test_pull_into_a_fresh_clone_gives_the_same_data_model_and_bundle(
 ) -> None:
     clone = fresh_clone(origin, tmp_path / "clone")
     # The keys the DVC way, in this clone only: .dvc/config.local, which git ignores.
-    keys = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
-    for option, name in keys.items():
-        value = S3_TEST_CREDENTIALS[name]
+    keys = {k: v for k, v in s3_remote_options("").items() if k != "endpointurl"}
+    for option, value in keys.items():
         dvc(clone, "remote", "modify", "--local", "storage", option, value, credentials=False)
     dvc(clone, "pull", credentials=False)
 
