@@ -435,6 +435,9 @@ def test_dvc_remote_pull_repro_push(jobs: dict[str, dict[str, Any]]) -> None:
 
     for index in (remote, credentials, anonymous, pull, push):
         assert REMOTE_SET in conjuncts(steps[index]["if"]), steps[index]["name"]
+    # A run that may not read the remote (a pull request, a private remote) does not set it up:
+    # it reproduces as without one, and compares with the base without the base's outputs.
+    assert normalize_expr(steps[remote]["if"]) == normalize_expr(steps[pull]["if"])
     configure = steps[remote]
     assert normalize_expr(configure["env"]["DVC_REMOTE_URL"]) == "vars.DVC_REMOTE_URL"
     assert "endpointurl" in configure["run"], "S3-compatible stores (MinIO) need an endpoint"
