@@ -26,8 +26,8 @@ push, pull, two smoke tests; a few minutes). .ci/run runs it as its own stage (`
 right after `make test`, so running it here too would double the cost for no extra evidence;
 its exit status is the test. The tests that need the Docker engine skip when
 scripts/container_env.sh has not started it: the test suite does not start an engine as a side
-effect (.ci/run starts it before the tests). That a rehearsal stops an engine it started is
-not tested here, since that needs no engine running, which is never the case under .ci/run.
+effect (.ci/run starts it before the tests). The one test that needs no engine running (a
+rehearsal stops the engine it started) skips when one runs, as under .ci/run.
 """
 
 from __future__ import annotations
@@ -405,3 +405,20 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
     assert returncode == 128 + signal.SIGTERM, outcome.output
     assert_failed_at(outcome, "mlflow server")
     assert_cleaned_up(outcome, scratch, registry_before, engine_was_running=True)
+
+
+@pytest.mark.container
+def test_an_engine_it_started_it_stops(pristine_copy: Path, scratch: Path) -> None:
+    """With no engine running, the rehearsal starts one (scripts/container_env.sh up) and, when
+    it stops (here: a failure injected right after), stops it again. Skipped when an engine
+    runs, as under .ci/run: the test does not stop an engine it did not start."""
+    if os.geteuid() != 0 or not shutil.which("curl"):
+        pytest.skip("container_env.sh up needs root and curl")
+    if engine_running():
+        pytest.skip("an engine is running: this test needs none")
+    outcome = rehearse(pristine_copy, scratch, timeout=1500, REHEARSE_FAIL_AT="mlflow server")
+    assert_failed_at(outcome, "mlflow server")
+    assert "started the Docker engine: it is stopped at the end" in outcome.output
+    assert "stopping the Docker engine this rehearsal started" in outcome.output
+    assert not engine_running(), outcome.output
+    assert_cleaned_up(outcome, scratch)
