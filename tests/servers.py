@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -46,20 +47,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    """Until `url` answers 200; fails after `timeout` s, or as soon as `process` exits."""
+def wait_for_http(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    status: int | None = 200,
+) -> None:
+    """Until `url` answers `status` (any status when None); fails after `timeout` s, or as soon
+    as `process` exits. Loopback: no proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise AssertionError(f"server for {url} exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
+            with opener.open(url, timeout=2) as response:
+                answered = response.status
+        except urllib.error.HTTPError as exc:
+            answered = exc.code
         except OSError as exc:
-            last = str(exc)
+            answered, last = None, str(exc)
+        if answered is not None:
+            if status is None or answered == status:
+                return
+            last = f"HTTP {answered}"
         time.sleep(0.2)
     raise AssertionError(f"{url} not ready within {timeout}s ({last})")
 
@@ -164,12 +176,13 @@ def start_server(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = SERVER_START_TIMEOUT_S,
+    status: int | None = 200,
 ) -> subprocess.Popen:
-    """`command` started with spawn(); returns once `ready_url` answers 200, else stops it and
-    fails, naming the log."""
+    """`command` started with spawn(); returns once `ready_url` answers `status` (200; any when
+    None), else stops it and fails, naming the log."""
     process = spawn(command, log, env, cwd)
     try:
-        wait_for_http(ready_url, timeout, process)
+        wait_for_http(ready_url, timeout, process, status)
     except BaseException as exc:
         stop_process_group(process)
         tail = log.read_text(errors="replace")[-3000:]

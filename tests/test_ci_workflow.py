@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
-from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO
+from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
@@ -674,12 +674,6 @@ def http_server(handle: Handler) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def status_only(status: int) -> Handler:
