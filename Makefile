@@ -55,7 +55,7 @@ image:  ## build the serving image (needs a Docker engine; see scripts/container
 	docker build -t house-price-model:local .
 
 rehearse: install  ## the CI workflow's steps on this machine, push to a local registry included
-	bash scripts/rehearse.sh
+	$(BIN)/python scripts/rehearse.py
 
 bench: install  ## pipeline, API and batch scoring benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python bench/pipeline_bench.py

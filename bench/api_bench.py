@@ -32,8 +32,6 @@ import platform
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from servers import free_port, start_server, stop_process_group  # noqa: E402 (shared with the tests)
+
 VENV_BIN = Path(sys.executable).parent
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
@@ -129,12 +130,6 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0) -> Any:
     request = urllib.request.Request(url, data=body, method=method)
     if body is not None:
@@ -146,37 +141,16 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0
 def start(
     server: Server, command: list[str], env: dict[str, str], ready: str, bound: float
 ) -> None:
+    """The server in its own process group (tests/servers.py), ready when `ready` answers 200."""
     server.port = free_port()
     command = [part.replace("{port}", str(server.port)) for part in command]
     server.log = Path(tempfile.mkstemp(prefix=f"bench-{server.name}-", suffix=".log")[1])
-    with open(server.log, "wb") as log:
-        server.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
-        try:
-            if http("GET", server.base + ready, timeout=2)[0] == 200:
-                return
-        except (OSError, urllib.error.URLError):
-            pass
-        time.sleep(0.2)
-    stop(server)
-    raise RuntimeError(f"{server.name} not ready within {bound:g}s (log: {server.log})")
+    server.process = start_server(command, server.log, server.base + ready, env, ROOT, bound)
 
 
 def stop(server: Server) -> None:
-    process = server.process
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)  # by pid: only the child we started
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    if server.process is not None:
+        stop_process_group(server.process, timeout=20)
 
 
 # --- load ----------------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ DOCKERD_PIDFILE="$STATE_DIR/dockerd.pid"
 DOCKERD_LAUNCH_PIDFILE="$STATE_DIR/dockerd.launch.pid"
 DOCKERD_LOG="$STATE_DIR/dockerd.log"
 DOCKERD_CONFIG="$STATE_DIR/daemon.json"
+# dockerd's (and so runc's exec) temporary files: in the state dir, never the caller's TMPDIR,
+# which may be a directory the caller deletes while the engine still runs.
+DOCKERD_TMPDIR="$STATE_DIR/tmp/dockerd"
 BIN_DIR="$STATE_DIR/bin"
 LOCK_FILE="$STATE_DIR/lock"
 REG_DIR="$STATE_DIR/registry"
@@ -211,7 +214,7 @@ start_dockerd() {
   if ((${#EXEC_ROOT} + 35 > 107)); then
     die "CONTAINER_STATE_DIR '$STATE_DIR' is too long for unix socket paths (keep it under ~65 chars)"
   fi
-  mkdir -p "$DATA_ROOT" "$EXEC_ROOT" "$BIN_DIR"
+  mkdir -p "$DATA_ROOT" "$EXEC_ROOT" "$BIN_DIR" "$DOCKERD_TMPDIR"
   clear_stale_pidfiles
   # Own (empty) config file so a system /etc/docker/daemon.json cannot change us.
   [[ -f "$DOCKERD_CONFIG" ]] || printf '{}\n' >"$DOCKERD_CONFIG"
@@ -221,7 +224,7 @@ start_dockerd() {
   # Bridge/iptables/forwarding off: no traffic except host networking
   # (loopback and the package registries).
   launch_bg "$DOCKERD_LAUNCH_PIDFILE" "$DOCKERD_LOG" \
-    env PATH=/usr/sbin:/usr/bin:/sbin:/bin "$DOCKERD_BIN" \
+    env PATH=/usr/sbin:/usr/bin:/sbin:/bin TMPDIR="$DOCKERD_TMPDIR" "$DOCKERD_BIN" \
     --config-file "$DOCKERD_CONFIG" \
     --data-root "$DATA_ROOT" \
     --exec-root "$EXEC_ROOT" \

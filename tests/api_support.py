@@ -1,5 +1,6 @@
 """Helpers for the API tests: a real uvicorn server on a free loopback port, started and stopped
-by pid with bounded waits, and a raw HTTP client (exact bytes, exact headers, no proxies).
+through tests/servers.py (its own process group, bounded waits), and a raw HTTP client (exact
+bytes, exact headers, no proxies).
 
 The pipeline outputs come from the shared fixtures of tests/conftest.py: `bundle_dir` (a Path
 to a model bundle) and `evaluated_rows` ((test split DataFrame, evaluate-stage predictions))."""
@@ -9,17 +10,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from servers import free_port, loopback_flags
+from servers import free_port, loopback_flags, start_server, stop_process_group
 
 from house_price.schema import Profile
 
@@ -107,39 +106,14 @@ def start_api(
         *loopback_flags(port),
         "--no-access-log",
     ]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(
-            command, env=environment, stdout=handle, stderr=subprocess.STDOUT
-        )
-    server = ApiServer(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if not server.alive():
-            raise AssertionError(f"uvicorn exited {process.returncode}:\n{server.log_text()}")
-        try:
-            status = call(server.url, "GET", "/health", timeout=2).status
-            if expect_status is None or status == expect_status:
-                return server
-            last = f"HTTP {status}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    stop_api(server)
-    raise AssertionError(f"{server.url}/health: {last} after {timeout:g}s\n{server.log_text()}")
+    url = f"http://127.0.0.1:{port}"
+    process = start_server(command, log, f"{url}/health", environment, None, timeout, expect_status)
+    return ApiServer(url, process, log)
 
 
 def stop_api(server: ApiServer) -> None:
-    """SIGTERM by pid (the uvicorn process we started, nothing else), bounded, then SIGKILL."""
-    process = server.process
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_S)
+    """The uvicorn process group we started, nothing else: TERM, bounded wait, then KILL."""
+    stop_process_group(server.process, STOP_TIMEOUT_S)
 
 
 def request_rows(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -46,20 +47,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    """Until `url` answers 200; fails after `timeout` s, or as soon as `process` exits."""
+def wait_for_http(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    status: int | None = 200,
+) -> None:
+    """Until `url` answers `status` (any status when None); fails after `timeout` s, or as soon
+    as `process` exits. Loopback: no proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise AssertionError(f"server for {url} exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
+            with opener.open(url, timeout=2) as response:
+                answered = response.status
+        except urllib.error.HTTPError as exc:
+            answered = exc.code
         except OSError as exc:
-            last = str(exc)
+            answered, last = None, str(exc)
+        if answered is not None:
+            if status is None or answered == status:
+                return
+            last = f"HTTP {answered}"
         time.sleep(0.2)
     raise AssertionError(f"{url} not ready within {timeout}s ({last})")
 
@@ -140,19 +152,13 @@ def missing_monitoring_tools() -> list[str]:
     return [tool for tool in tools if not os.access(tool, os.X_OK)]
 
 
-def start_server(
-    command: list[str],
-    log: Path,
-    ready_url: str,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = SERVER_START_TIMEOUT_S,
+def spawn(
+    command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen:
     """`command` in its own process group (so its workers stop with it, and a Ctrl-C meant for
-    the caller does not reach it), output to `log`; returns once `ready_url` answers 200, else
-    stops it and fails, naming the log."""
+    the caller does not reach it), output to `log`; stop it with stop_process_group."""
     with open(log, "ab") as handle:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             cwd=cwd,
             env=env or clean_env(),
@@ -161,8 +167,22 @@ def start_server(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def start_server(
+    command: list[str],
+    log: Path,
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = SERVER_START_TIMEOUT_S,
+    status: int | None = 200,
+) -> subprocess.Popen:
+    """`command` started with spawn(); returns once `ready_url` answers `status` (200; any when
+    None), else stops it and fails, naming the log."""
+    process = spawn(command, log, env, cwd)
     try:
-        wait_for_http(ready_url, timeout, process)
+        wait_for_http(ready_url, timeout, process, status)
     except BaseException as exc:
         stop_process_group(process)
         tail = log.read_text(errors="replace")[-3000:]
@@ -302,3 +322,68 @@ def prometheus_query(base: str, expr: str) -> list[dict]:
     if reply.get("status") != "success":
         raise AssertionError(f"{expr}: {reply}")
     return reply["data"]["result"]
+
+
+# --- an S3 API on loopback: moto's server, for the DVC remote's tests and `make rehearse` -----
+
+S3_START_TIMEOUT_S = 60
+# What the tests and the rehearsal give DVC (boto reads them from the environment); moto takes
+# any key. A real remote's keys go to `dvc remote modify --local` or CI secrets, never to git.
+S3_TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+# The DVC commands CI runs with a remote (.github/workflows/ci.yml; the workflow's contract test
+# checks it runs exactly these), as the remote's tests and the rehearsal run them: pull what the
+# remote has of this commit's outputs and the run-cache; reproduce, taking the outputs of a
+# run-cache hit from the remote; on push to main, push outputs and run-cache.
+CI_DVC_PULL = ("pull", "--run-cache", "--allow-missing")
+CI_DVC_REPRO = ("repro", "--pull")
+CI_DVC_PUSH = ("push", "--run-cache")
+
+
+def s3_remote_options(endpoint: str) -> dict[str, str]:
+    """`dvc remote modify --local <remote> <option> <value>` for a loopback S3 server: its
+    endpoint and the test keys."""
+    return {
+        "endpointurl": endpoint,
+        "access_key_id": S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "secret_access_key": S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def loopback_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with 127.0.0.1 and localhost kept away from any proxy (boto and urllib read it)."""
+    hosts = ",".join(filter(None, ["127.0.0.1,localhost", env.get("NO_PROXY", "")]))
+    return {**env, "NO_PROXY": hosts, "no_proxy": hosts}
+
+
+def start_s3_server(
+    home: Path, log: Path, buckets: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """moto's S3-compatible server (`moto_server`, state in memory) on a free loopback port, in
+    its own process group; creates `buckets`; returns once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    env = loopback_env(clean_env())
+    process = start_server(command, log, f"{url}/moto-api/", env, home, S3_START_TIMEOUT_S)
+    try:
+        for bucket in buckets:
+            create_bucket(url, bucket)
+    except BaseException:
+        stop_process_group(process)
+        raise
+    return process, url
+
+
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """`PUT /<bucket>` on a loopback S3 endpoint (moto needs no signature for it)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")
+    with opener.open(request, timeout=10) as response:
+        if response.status != 200:
+            raise AssertionError(f"creating bucket {bucket} on {endpoint}: HTTP {response.status}")

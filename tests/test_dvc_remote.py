@@ -1,0 +1,217 @@
+"""A team's DVC remote on an S3 API (issue 11): a real S3-compatible server (moto in server mode)
+on a loopback port, `dvc-s3`, and fresh git clones, as a teammate or CI would have them.
+
+The origin repository tracks a user's own CSV with `dvc add` (data/external/mydata/), runs the
+whole pipeline on it (MLflow: the clone's local store), commits, pushes git to a local bare
+repository and the data and run-cache to the bucket; then runs one experiment
+(train.max_depth=4) in a temporary copy and shares it with `dvc exp push`. The remote's URL and
+endpoint are in the committed .dvc/config (`dvc remote add -d`, `dvc remote modify
+endpointurl`, as for MinIO); the credentials are only in the environment or in a clone's
+.dvc/config.local (`dvc remote modify --local`), which git ignores.
+
+What the tests show, each in a fresh clone of the bare repository:
+- `dvc pull` gives the same CSV, data, model and bundle as the origin (equal hashes), with the
+  credentials set by `dvc remote modify --local` and nothing of them committed;
+- CI's `dvc pull --run-cache --allow-missing && dvc repro --pull` on the unchanged pipeline runs
+  no stage, within 10 s;
+- the run-cache (entries pulled, their outputs fetched by `dvc repro --pull`) restores the
+  experiment's train and evaluate stages without running them, and `package` runs: its output
+  is `persist: true`, which DVC never keeps in the run-cache;
+- `dvc exp pull` brings the experiment that `dvc exp push` sent; `dvc exp apply` gives its
+  outputs, bit for bit.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import (
+    commit_all,
+    git_copy,
+    hashed_tree_md5s,
+    lock_outs,
+    md5_of,
+    output_mismatches,
+    run,
+    set_params,
+)
+from servers import (
+    CI_DVC_PULL,
+    CI_DVC_PUSH,
+    CI_DVC_REPRO,
+    S3_TEST_CREDENTIALS,
+    clean_env,
+    loopback_env,
+    s3_remote_options,
+    start_s3_server,
+    stop_process_group,
+)
+from test_own_data import OWN_CSV, default_profile
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "house-price-dvc"
+PULL_AND_REPRO_BOUND_S = 10
+STAGES = ["ingest", "process", "featurize", "train", "evaluate", "package"]
+EXPERIMENT = "deep"
+
+
+def dvc_env(credentials: bool = True) -> dict[str, str]:
+    """A user's shell: the venv first, no tracking server, loopback never proxied; the S3 keys
+    in the environment unless they come from .dvc/config.local."""
+    env = loopback_env(clean_env())
+    for name in S3_TEST_CREDENTIALS:
+        env.pop(name, None)
+    if credentials:
+        env.update(S3_TEST_CREDENTIALS)
+    return env
+
+
+def dvc(repo: Path, *args: str, credentials: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(["dvc", *args], cwd=repo, env=dvc_env(credentials))
+
+
+@dataclass(frozen=True)
+class Origin:
+    repo: Path
+    bare: Path
+    experiment_lock: dict[str, str]  # the experiment's outputs (path -> md5)
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("s3")
+    process, url = start_s3_server(home, home / "moto.log", buckets=(BUCKET,))
+    try:
+        yield url
+    finally:
+        stop_process_group(process)
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory, s3: str) -> Origin:
+    base = tmp_path_factory.mktemp("team")
+    repo = git_copy(base / "origin")
+    # A CSV of the user's own: here the default data's raw file, under a profile naming it.
+    dvc(repo, "repro", "ingest")
+    csv = repo / OWN_CSV
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo / "data" / "raw" / "data.csv", csv)
+    (repo / "profiles" / "mydata.yaml").write_text(yaml.safe_dump(default_profile()))
+    set_params(repo, dataset="mydata")
+    dvc(repo, "add", OWN_CSV)
+    # The README's remote set-up, committed: URL and endpoint, no keys.
+    dvc(repo, "remote", "add", "--default", "storage", f"s3://{BUCKET}/cache")
+    dvc(repo, "remote", "modify", "storage", "endpointurl", s3)
+    dvc(repo, "repro")
+    commit_all(repo, "own data tracked by DVC, its pipeline, the team's remote")
+    dvc(repo, *CI_DVC_PUSH)
+
+    bare = base / "shared.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], cwd=base)
+    run(["git", "remote", "add", "origin", str(bare)], cwd=repo)
+    run(["git", "push", "-q", "origin", "main"], cwd=repo)
+
+    dvc(repo, "exp", "run", "--temp", "--name", EXPERIMENT, "-S", "train.max_depth=4")
+    dvc(repo, "exp", "push", "origin", EXPERIMENT)  # git refs and the experiment's data
+    dvc(repo, *CI_DVC_PUSH)  # and the run-cache of every stage run here
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=repo).stdout
+    ref = next(r for r in refs.split() if r.endswith(f"/{EXPERIMENT}"))
+    lock = yaml.safe_load(run(["git", "show", f"{ref}:dvc.lock"], cwd=repo).stdout)
+    outs = {o["path"]: o["md5"] for stage in lock["stages"].values() for o in stage["outs"]}
+    return Origin(repo, bare, outs)
+
+
+def fresh_clone(origin: Origin, destination: Path) -> Path:
+    run(["git", "clone", "-q", str(origin.bare), str(destination)], cwd=destination.parent)
+    return destination
+
+
+def stages_run(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+def test_pull_into_a_fresh_clone_gives_the_same_data_model_and_bundle(
+    origin: Origin, tmp_path: Path
+) -> None:
+    clone = fresh_clone(origin, tmp_path / "clone")
+    # The keys the DVC way, in this clone only: .dvc/config.local, which git ignores.
+    keys = {k: v for k, v in s3_remote_options("").items() if k != "endpointurl"}
+    for option, value in keys.items():
+        dvc(clone, "remote", "modify", "--local", "storage", option, value, credentials=False)
+    dvc(clone, "pull", credentials=False)
+
+    assert output_mismatches(clone) == []
+    for path in lock_outs(origin.repo):
+        if (origin.repo / path).is_dir():
+            ours = hashed_tree_md5s(clone, clone / path)
+            assert ours == hashed_tree_md5s(origin.repo, origin.repo / path), path
+        else:
+            assert md5_of(clone / path) == md5_of(origin.repo / path), path
+    assert md5_of(clone / OWN_CSV) == md5_of(origin.repo / OWN_CSV)
+    assert "models/house-price" in lock_outs(clone)
+    # Nothing of the keys reaches git.
+    assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
+    assert "access_key_id" in (clone / ".dvc" / "config.local").read_text()
+    run(["git", "check-ignore", "-q", ".dvc/config.local"], cwd=clone)
+    committed = run(["git", "show", "HEAD:.dvc/config"], cwd=clone).stdout
+    assert "endpointurl" in committed
+    assert not set(keys) & set(committed.replace("=", " ").split()), committed
+
+
+def test_unchanged_pipeline_after_pull_runs_no_stage_within_10_s(
+    origin: Origin, tmp_path: Path
+) -> None:
+    clone = fresh_clone(origin, tmp_path / "clone")
+    started = time.monotonic()
+    pulled = dvc(clone, *CI_DVC_PULL)
+    repro = dvc(clone, *CI_DVC_REPRO)
+    elapsed = time.monotonic() - started
+    print(
+        f"\nfresh clone, warm remote: `dvc {' '.join(CI_DVC_PULL)} && dvc {' '.join(CI_DVC_REPRO)}`"
+        f" took {elapsed:.1f} s"
+    )
+
+    assert stages_run(repro.stdout) == [], repro.stdout
+    for stage in STAGES:
+        assert f"Stage '{stage}' didn't change, skipping" in repro.stdout, repro.stdout
+    assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""  # dvc.lock as committed
+    assert output_mismatches(clone) == []
+    assert "fetched" in pulled.stdout
+    assert elapsed <= PULL_AND_REPRO_BOUND_S, f"{elapsed:.1f} s > {PULL_AND_REPRO_BOUND_S} s"
+
+
+def test_run_cache_restores_the_experiment_but_package_runs(origin: Origin, tmp_path: Path) -> None:
+    """The experiment's params in a fresh clone: train and evaluate come from the run-cache
+    (pushed by the origin), bit for bit; package's output is `persist: true`, so DVC keeps no
+    run-cache for it and it runs (it registers the bundle in this clone's MLflow store)."""
+    clone = fresh_clone(origin, tmp_path / "clone")
+    dvc(clone, *CI_DVC_PULL)
+    set_params(clone, **{"train.max_depth": 4})
+    repro = dvc(clone, *CI_DVC_REPRO)  # --pull: the outputs of a run-cache hit come from the remote
+
+    for stage in ["train", "evaluate"]:
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro.stdout
+    assert stages_run(repro.stdout) == ["package"], repro.stdout
+    assert lock_outs(clone) == origin.experiment_lock
+    assert output_mismatches(clone) == []
+
+
+def test_exp_push_and_pull_share_an_experiment(origin: Origin, tmp_path: Path) -> None:
+    clone = fresh_clone(origin, tmp_path / "clone")
+    assert dvc(clone, "exp", "list", "--name-only").stdout.split() == []
+    dvc(clone, "exp", "pull", "origin", EXPERIMENT)
+    assert dvc(clone, "exp", "list", "--name-only").stdout.split() == [EXPERIMENT]
+
+    dvc(clone, "exp", "apply", EXPERIMENT)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    assert params["train"]["max_depth"] == 4
+    assert lock_outs(clone) == origin.experiment_lock
+    assert output_mismatches(clone) == []  # the experiment's outputs came with it
