@@ -27,7 +27,7 @@ right after `make test`, so running it here too would double the cost for no ext
 its exit status is the test. The tests that need the Docker engine skip when
 scripts/container_env.sh has not started it: the test suite does not start an engine as a side
 effect (.ci/run starts it before the tests). The one test that needs no engine running (a
-rehearsal stops the engine it started) skips when one runs, as under .ci/run.
+rehearsal stops the engine it started) stops a running one first and starts it again after.
 """
 
 from __future__ import annotations
@@ -410,15 +410,22 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
 @pytest.mark.container
 def test_an_engine_it_started_it_stops(pristine_copy: Path, scratch: Path) -> None:
     """With no engine running, the rehearsal starts one (scripts/container_env.sh up) and, when
-    it stops (here: a failure injected right after), stops it again. Skipped when an engine
-    runs, as under .ci/run: the test does not stop an engine it did not start."""
+    it stops (here: a failure injected right after), stops it again. An engine already running
+    (as under .ci/run) is stopped for this test and started again after it, so that the test
+    always runs and the machine is left as it was found."""
     if os.geteuid() != 0 or not shutil.which("curl"):
         pytest.skip("container_env.sh up needs root and curl")
-    if engine_running():
-        pytest.skip("an engine is running: this test needs none")
-    outcome = rehearse(pristine_copy, scratch, timeout=1500, REHEARSE_FAIL_AT="mlflow server")
-    assert_failed_at(outcome, "mlflow server")
-    assert "started the Docker engine: it is stopped at the end" in outcome.output
-    assert "stopping the Docker engine this rehearsal started" in outcome.output
-    assert not engine_running(), outcome.output
-    assert_cleaned_up(outcome, scratch)
+    found = engine_running()
+    if found:
+        subprocess.run(["bash", str(CONTAINER_ENV), "down"], check=True, timeout=300)
+    try:
+        assert not engine_running()
+        outcome = rehearse(pristine_copy, scratch, timeout=1500, REHEARSE_FAIL_AT="mlflow server")
+        assert_failed_at(outcome, "mlflow server")
+        assert "started the Docker engine: it is stopped at the end" in outcome.output
+        assert "stopping the Docker engine this rehearsal started" in outcome.output
+        assert not engine_running(), outcome.output
+        assert_cleaned_up(outcome, scratch)
+    finally:
+        if found:
+            subprocess.run(["bash", str(CONTAINER_ENV), "up"], check=True, timeout=1800)
