@@ -19,7 +19,7 @@ import xgboost as xgb
 
 from house_price import model, stage
 from house_price.errors import QualityGateError
-from house_price.evaluation import baseline_predictions, gate_failures, plot_rows
+from house_price.evaluation import baseline_predictions, gate_failures, plot_rows, rounded
 from house_price.features import load_transformer
 from house_price.io import read_json, read_table, write_csv, write_json, write_table
 
@@ -50,10 +50,10 @@ def main() -> None:
     floor = read_json(args.source_info)["noise_floor_rmsle"]
     if floor:
         metrics.update(noise_floor_rmsle=floor, rmsle_over_noise_floor=metrics["rmsle"] / floor)
-    metrics = _rounded(metrics) | {"test_rows": len(rows)}
+    metrics = rounded(metrics) | {"test_rows": len(rows)}
     train = read_table(args.train)
     baselines = {
-        name: _rounded(model.regression_metrics(actual, prices))
+        name: rounded(model.regression_metrics(actual, prices))
         for name, prices in baseline_predictions(
             transformer.transform(train),
             train[profile.target.name].to_numpy(float),
@@ -81,11 +81,6 @@ def main() -> None:
     failures = gate_failures(metrics, baselines, settings)
     if failures:
         raise QualityGateError("quality gate failed: " + "; ".join(failures))
-
-
-def _rounded(figures: dict[str, float]) -> dict[str, float]:
-    """Six decimals: what metrics.json keeps, so that the gate judges the recorded figures."""
-    return {k: round(float(v), 6) if isinstance(v, float) else v for k, v in figures.items()}
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from house_price.bundle import (
 )
 from house_price.drift import write_reference
 from house_price.errors import BundleError
+from house_price.evaluation import rounded
 from house_price.io import atomic_dir, read_json, read_table, write_json
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
@@ -58,7 +59,7 @@ def score_champion(
     actual = test[target].to_numpy(float)
     figures = model.regression_metrics(actual, predicted)
     return promotion.Champion(
-        champion_version, str(champion.metadata["dataset"]), metrics=_rounded(figures)
+        champion_version, str(champion.metadata["dataset"]), metrics=rounded(figures)
     )
 
 
@@ -67,10 +68,6 @@ def _dataset_of(directory: Path) -> str:
         return str(read_json(directory / "metadata.json")["dataset"])
     except (OSError, ValueError, KeyError):
         return "unknown"
-
-
-def _rounded(figures: dict[str, float]) -> dict[str, float]:
-    return {key: round(float(value), 6) for key, value in figures.items()}
 
 
 def main() -> None:
@@ -145,8 +142,9 @@ def main() -> None:
         if (args.bundle / REGISTRATIONS).is_dir():  # earlier versions' records stay
             shutil.copytree(args.bundle / REGISTRATIONS, bundle / REGISTRATIONS)
         write_json(registration_path(bundle, content), record)
-    # The workspace's copy too, when this is an experiment's temporary copy.
-    write_json(registration_path(stage.workspace_root() / args.bundle, content), record)
+    workspace = stage.workspace_root()
+    if workspace != Path.cwd().resolve():  # an experiment's temporary copy: the workspace's too
+        write_json(registration_path(workspace / args.bundle, content), record)
     write_json(args.promotion, report)
     moved = f"@{alias} moved to v{registered}" if decision.promote else f"@{alias} stays"
     print(f"package: {args.bundle} version {content}, registered as {name} v{registered}")

@@ -14,6 +14,12 @@ from house_price.model import from_fit_scale, target_transform, to_fit_scale
 LOWER_IS_BETTER = {"rmse": True, "mae": True, "rmsle": True, "r2": False}
 
 
+def rounded(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Floats to six decimals, what metrics.json keeps: gate and promotion judge the recorded
+    figures, so that the same model scores the same on every machine."""
+    return {k: round(float(v), 6) if isinstance(v, float) else v for k, v in figures.items()}
+
+
 def better(metric: str, value: float, reference: float, margin: float = 0.0) -> bool:
     """Whether `value` beats `reference` on `metric` by at least the relative `margin`
     (0.01: 1 % lower RMSE, or 1 % of the remaining gap to a perfect R² of 1).
