@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from servers import free_port, loopback_flags, start_server, stop_process_group
+from servers import free_port, start_server, stop_process_group
 
 from house_price.schema import Profile
 
@@ -87,25 +87,22 @@ def start_api(
     env: dict[str, str] | None = None,
     timeout: float = START_TIMEOUT_S,
 ) -> ApiServer:
-    """`uvicorn house_price.api:app` with MODEL_DIR=model_dir; waits until GET /health answers
-    (with `expect_status`, or anything when None). Always stop it with `stop_api`."""
+    """`python -m house_price.serve` (uvicorn, as the image runs it) with MODEL_DIR=model_dir on
+    a free loopback port; waits until GET /health answers (with `expect_status`, or anything
+    when None). Always stop it with `stop_api`."""
     port = free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MAX_", "MODEL_"))},
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "MODEL_DIR": str(model_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DVC_NO_ANALYTICS": "1",
         **(env or {}),
     }
-    command = [
-        str(VENV_BIN / "python"),
-        "-m",
-        "uvicorn",
-        "house_price.api:app",
-        *loopback_flags(port),
-        "--no-access-log",
-    ]
+    command = [str(VENV_BIN / "python"), "-m", "house_price.serve"]
     url = f"http://127.0.0.1:{port}"
     process = start_server(command, log, f"{url}/health", environment, None, timeout, expect_status)
     return ApiServer(url, process, log)

@@ -1,20 +1,35 @@
 """Run the API with uvicorn: `python -m house_price.serve` (what the image and `make serve` run).
 
-Environment: HOST (default 127.0.0.1), PORT (8000), WEB_CONCURRENCY (uvicorn workers, default
-1), and the API's own settings (MODEL_DIR, ...). With several workers, each worker is its own
-process: prometheus-client's multiprocess mode makes /metrics add them all up. Its directory,
-PROMETHEUS_MULTIPROC_DIR, is emptied here before the workers start (values of an earlier run
-must not count), or is a fresh temporary directory, removed at exit, when unset.
+Every setting comes from the environment through the API's `Settings` (see
+house_price/api/core/config.py): HOST, PORT, WEB_CONCURRENCY, KEEP_ALIVE_S,
+GRACEFUL_SHUTDOWN_S, MAX_CONNECTIONS and, in each worker, the request limits of
+`house_price.api.protocol` and the model's own settings. A bad value: one line, exit 2.
+
+With several workers, each worker is its own process: prometheus-client's multiprocess mode
+makes /metrics add them all up. Its directory, PROMETHEUS_MULTIPROC_DIR, is emptied here before
+the workers start (values of an earlier run must not count), or is a fresh temporary directory,
+removed at exit, when unset.
+
+SIGTERM (`docker stop`, Kubernetes): uvicorn stops accepting, lets in-flight requests finish
+for up to GRACEFUL_SHUTDOWN_S (default 7, inside the 10 s kill window of Docker and Cloud
+Run), then runs the app's shutdown (last metrics flush) and exits 0.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
+
+# Importing it imports neither FastAPI nor XGBoost (house_price.api is lazy): this supervising
+# process never serves.
+from house_price.api.core.config import Settings
+
+PROTOCOL = "house_price.api.protocol:LimitedHttpToolsProtocol"
 
 
 def reset_multiprocess_dir(path: Path) -> None:
@@ -24,21 +39,14 @@ def reset_multiprocess_dir(path: Path) -> None:
         item.unlink()
 
 
-def _count(name: str, default: int) -> int:
-    # Not the API's int_env: importing house_price.api here would import the whole app (FastAPI,
-    # XGBoost, prometheus-client) in this supervising process, which never serves.
-    raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit():
-        raise SystemExit(f"house_price.serve: error: {name}={raw!r}: expected an integer >= 0")
-    return int(raw)
-
-
 def main() -> None:
-    workers = max(_count("WEB_CONCURRENCY", 1), 1)
-    host = os.environ.get("HOST", "127.0.0.1")
-    port = _count("PORT", 8000)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"house_price.serve: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     created = None
-    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.web_concurrency > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             created = tempfile.mkdtemp(prefix="house-price-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
@@ -46,11 +54,15 @@ def main() -> None:
     try:
         uvicorn.run(
             "house_price.api:app",
-            host=host,
-            port=port,
-            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.web_concurrency,
+            loop="uvloop",
+            http=PROTOCOL,
             access_log=False,
-            timeout_graceful_shutdown=10,
+            timeout_keep_alive=settings.keep_alive_s,
+            timeout_graceful_shutdown=settings.graceful_shutdown_s,
+            limit_concurrency=settings.max_connections,
         )
     finally:
         if created is not None:

@@ -2,7 +2,8 @@
 
     uvicorn house_price.api:app --host 127.0.0.1 --port 8000     (MODEL_DIR, MAX_BATCH_ROWS)
 
-Endpoints: GET /health, POST /predict (one row), POST /predict/batch ({"rows": [...]}),
+Endpoints: GET|HEAD /livez (liveness), /readyz and /health (readiness), / (service info),
+POST /predict (one row), POST /predict/batch ({"rows": [...]}),
 GET /model (bundle metadata), GET /metrics (Prometheus text), /docs, /redoc (their assets
 served here: no CDN) and /openapi.json.
 
@@ -25,7 +26,8 @@ The package, shaped like the full-stack FastAPI template:
     metrics.py       Metrics (Prometheus, drift counting, multiprocess), MetricsMiddleware
     responses.py     JSON responses and error bodies; ApiError
     deps.py          the app's Serving state and the dependencies (ModelDep, JsonBody, ...)
-    routes/          health (+ /model), predict, metrics, docs: one router each
+    protocol.py      the HTTP protocol of `house_price.serve`: header, count and time limits
+    routes/          health (probes, /model), predict, metrics, docs: one router each
     main.py          create_app: the app factory
 
 `app` is created on first access (`house_price.api:app`, as uvicorn loads it), so importing a
@@ -36,13 +38,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from house_price.api.main import create_app
-
 __all__ = ["app", "create_app"]
 
 
 def __getattr__(name: str) -> Any:
+    # Lazy: `house_price.serve` reads `house_price.api.core.config` in a supervising process
+    # that never serves, without importing FastAPI, XGBoost and prometheus-client.
+    if name == "create_app":
+        from house_price.api.main import create_app
+
+        return create_app
     if name == "app":
+        from house_price.api.main import create_app
+
         app = create_app()
         globals()["app"] = app  # created once; later lookups find it directly
         return app

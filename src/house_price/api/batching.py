@@ -1,13 +1,16 @@
-"""Micro-batching of concurrent single-row requests (POST /predict)."""
+"""Micro-batching of concurrent single-row requests (POST /predict), and the bounded runner of
+large batches (POST /predict/batch)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 class MicroBatcher:
@@ -55,6 +58,42 @@ class MicroBatcher:
                         future.set_result(value)
         finally:
             self._drainer = None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class BatchRunner:
+    """Runs POST /predict/batch work (validation, encoding, prediction) on one thread, one
+    call at a time, with `pending` more admitted to wait; beyond that, `admit` says no and the
+    request is answered 503 with Retry-After before its body is read.
+
+    Why: each large call runs XGBoost on MODEL_THREADS OpenMP threads, and libgomp keeps a
+    team per calling thread. Calls from a thread pool multiplied the teams: under
+    `--pids-limit 16`, 48 concurrent 1,000-row batches made thread creation fail, which
+    aborts the process. One calling thread means one team, created at start-up (the model is
+    loaded and self-checked on this thread), so the process's threads stay bounded
+    (main, this one, the micro-batch thread, MODEL_THREADS - 1 OpenMP threads, and at most
+    THREADPOOL_TOKENS threads of the app's thread pool), and memory stays bounded by the
+    bodies of `pending` + 1 batches."""
+
+    def __init__(self, pending: int) -> None:
+        self.capacity = pending + 1
+        self.admitted = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
+
+    def admit(self) -> bool:
+        """Takes a place if there is one (event loop only: no lock needed)."""
+        if self.admitted >= self.capacity:
+            return False
+        self.admitted += 1
+        return True
+
+    def release(self) -> None:
+        self.admitted -= 1
+
+    async def run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -3,22 +3,28 @@
 
 A dependency that cannot be met raises `ApiError` with the answer: 503 while no model is
 loaded, then 415 for a body that is not JSON, then 413 for one larger than MAX_BODY_BYTES (in
-that order: ModelDep resolves before the body is looked at). All are `async`: a plain `def`
+that order: ModelDep resolves before the body is looked at). POST /predict/batch takes a
+`BatchSlot` before its body: 503 with Retry-After when MAX_PENDING_BATCHES wait already. All
+are `async`: a plain `def`
 dependency would run on the thread pool, a thread hop per request on the hot path."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
 
-from house_price.api.batching import MicroBatcher
+from house_price.api.batching import BatchRunner, MicroBatcher
 from house_price.api.core.config import Settings
 from house_price.api.metrics import Metrics
 from house_price.api.model import Model
 from house_price.api.responses import (
     ApiError,
+    disconnected,
     is_json,
+    overloaded,
     read_body,
     too_large,
     unavailable,
@@ -35,6 +41,7 @@ class Serving:
         self.metrics = metrics
         self.model: Model | None = None
         self.batcher: MicroBatcher | None = None
+        self.batches = BatchRunner(settings.max_pending_batches)
         self.reason = "starting: the model bundle is not loaded yet"
 
 
@@ -61,10 +68,27 @@ async def get_json_body(request: Request, serving: ServingDep, model: ModelDep) 
     if not is_json(request):
         raise ApiError(unsupported(request))
     limit = serving.settings.max_body_bytes
-    body = await read_body(request, limit)
+    try:
+        body = await read_body(request, limit)
+    except ClientDisconnect:  # gone, or cut off by REQUEST_TIMEOUT_S: nobody reads the answer
+        raise ApiError(disconnected()) from None
     if body is None:
         raise ApiError(too_large(limit))
     return body
 
 
 JsonBody = Annotated[bytes, Depends(get_json_body)]
+
+
+async def get_batch_slot(serving: ServingDep, model: ModelDep) -> AsyncIterator[BatchRunner]:
+    """A place in the batch runner for this request, else 503 with Retry-After."""
+    runner = serving.batches
+    if not runner.admit():
+        raise ApiError(overloaded(runner.capacity))
+    try:
+        yield runner
+    finally:
+        runner.release()
+
+
+BatchSlot = Annotated[BatchRunner, Depends(get_batch_slot)]

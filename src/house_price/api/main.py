@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 import pydantic_core
 from fastapi import FastAPI, Request
@@ -30,6 +31,7 @@ from house_price.api.routes import docs, health, metrics, predict
 from house_price.bundle import BundleError
 
 SCHEMA_REF = "#/components/schemas/{model}"
+THREADPOOL_TOKENS = 4  # anyio's default is 40 threads
 
 # A child of uvicorn's logger: under uvicorn the reason a bundle did not load is printed in
 # uvicorn's format; elsewhere it still reaches stderr through logging's last-resort handler.
@@ -48,9 +50,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics.record(metrics.batch_one, rows, predictions)
         return predictions
 
+    # The app's thread pool (/metrics, the flush, static files) bounded: see BatchRunner.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_TOKENS
     try:
-        serving.model = load_model(
-            settings.model_dir, settings.model_threads, settings.max_batch_rows
+        # On the batch runner's thread: the self-check's parallel prediction creates the one
+        # OpenMP team that every large batch reuses (a failure to create it fails here).
+        serving.model = await serving.batches.run(
+            lambda: load_model(settings.model_dir, settings.model_threads, settings.max_batch_rows)
         )
         serving.batcher = MicroBatcher(predict_micro_batch)
         # Start-up objects (modules, the model) are long-lived: keep them out of the
@@ -77,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await flusher
         if serving.batcher is not None:
             serving.batcher.close()
+        serving.batches.close()
         metrics.stopped()
 
 

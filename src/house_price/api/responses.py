@@ -109,5 +109,20 @@ def unavailable(reason: str) -> Response:
     return json_response({"detail": f"model unavailable: {reason}"}, status=503)
 
 
+def overloaded(capacity: int) -> Response:
+    return json_response(
+        {
+            "detail": f"overloaded: {capacity} batch requests already running or waiting "
+            "(MAX_PENDING_BATCHES + 1); retry later"
+        },
+        status=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def disconnected() -> Response:
+    return json_response({"detail": "request body not received in full"}, status=408)
+
+
 def timing(started: float) -> dict[str, str]:
     return {"Server-Timing": f"app;dur={(time.perf_counter() - started) * 1000:.3f}"}

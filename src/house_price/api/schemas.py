@@ -34,6 +34,18 @@ class HealthResponse(BaseModel):
     reason: str | None = Field(default=None, description="Why the model is unavailable.")
 
 
+class LivenessResponse(BaseModel):
+    status: str = Field(description='Always "alive": the process answers.')
+
+
+class ServiceResponse(BaseModel):
+    service: str
+    api_version: str
+    ready: bool = Field(description="Whether the model is loaded and self-checked (/readyz).")
+    model_version: str | None = None
+    endpoints: dict[str, str]
+
+
 class ErrorResponse(BaseModel):
     detail: str
 

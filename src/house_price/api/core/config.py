@@ -1,12 +1,23 @@
-"""The API's settings, read once from the environment by `Settings.from_env`.
+"""The API's settings, read once from the environment by `Settings.from_env`: the one place
+where every environment variable of the server is named, with its default and its bounds.
 
-MODEL_DIR (default models/house-price), MAX_BATCH_ROWS (default 10000), MAX_BODY_BYTES (default
-1 MiB + 1 KiB per batch row), MODEL_THREADS (XGBoost threads for batches of 1,000 rows or more;
-default 0: XGBoost's choice, the CPUs the cgroup allows; smaller calls use one thread),
-DRIFT_METRICS (1, default: count live inputs into the bundle's drift bins; 0: do not),
-PROMETHEUS_MULTIPROC_DIR (set by `python -m house_price.serve` for several workers:
-prometheus-client's multiprocess mode, /metrics adds up every worker). A bad value fails at
-start-up with a ValueError naming the variable.
+Model: MODEL_DIR (default models/house-price), MAX_BATCH_ROWS (default 10000), MAX_BODY_BYTES
+(default 1 MiB + 1 KiB per batch row), MODEL_THREADS (XGBoost threads for batches of 1,000 rows
+or more; default 0: XGBoost's choice, the CPUs the cgroup allows; smaller calls use one thread),
+MAX_PENDING_BATCHES (POST /predict/batch calls that may wait while one runs, default 4; beyond
+them 503 with Retry-After, before the body is read), DRIFT_METRICS (1, default: count live
+inputs into the bundle's drift bins; 0: do not), PROMETHEUS_MULTIPROC_DIR (set by
+`python -m house_price.serve` for several workers: /metrics adds up every worker).
+
+Server (`python -m house_price.serve`, the image): HOST (default 127.0.0.1), PORT (8000),
+WEB_CONCURRENCY (uvicorn workers, default 1), KEEP_ALIVE_S (idle keep-alive timeout, default
+75: longer than the 60 s idle timeout of common load balancers, so the balancer closes first
+and never reuses a connection the server is closing, the cause of sporadic 502s),
+GRACEFUL_SHUTDOWN_S (default 7: in-flight requests get this long after SIGTERM, well inside the
+10 s after which Docker and Cloud Run send SIGKILL), MAX_HEADER_BYTES (request line and headers,
+default 32768; larger: 431), MAX_HEADERS (default 100; more: 431), REQUEST_TIMEOUT_S (time to
+receive one request's headers and body, default 30; slower: 408), MAX_CONNECTIONS (default 512;
+beyond: 503). A bad value fails at start-up with a ValueError naming the variable.
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ API_VERSION = "1"
 
 
 def int_env(name: str, default: int, minimum: int) -> int:
+    """The integer in environment variable `name` (`default` when unset or empty); ValueError
+    naming the variable when it is not an integer >= `minimum`."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -44,8 +57,18 @@ class Settings:
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_body_bytes: int = (1 << 20) + 1024 * DEFAULT_MAX_BATCH_ROWS
     model_threads: int = 0
+    max_pending_batches: int = 4
     drift_metrics: bool = True
     multiprocess: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_concurrency: int = 1
+    keep_alive_s: int = 75
+    graceful_shutdown_s: int = 7
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    request_timeout_s: int = 30
+    max_connections: int = 512
 
     @classmethod
     def from_env(cls, model_dir: str | Path | None = None) -> Settings:
@@ -56,6 +79,16 @@ class Settings:
             max_batch_rows=max_rows,
             max_body_bytes=int_env("MAX_BODY_BYTES", (1 << 20) + 1024 * max_rows, 1024),
             model_threads=int_env("MODEL_THREADS", 0, 0),
+            max_pending_batches=int_env("MAX_PENDING_BATCHES", 4, 0),
             drift_metrics=int_env("DRIFT_METRICS", 1, 0) > 0,
             multiprocess=multiprocess_dir() is not None,
+            host=os.environ.get("HOST", "").strip() or "127.0.0.1",
+            port=int_env("PORT", 8000, 0),
+            web_concurrency=int_env("WEB_CONCURRENCY", 1, 1),
+            keep_alive_s=int_env("KEEP_ALIVE_S", 75, 1),
+            graceful_shutdown_s=int_env("GRACEFUL_SHUTDOWN_S", 7, 0),
+            max_header_bytes=int_env("MAX_HEADER_BYTES", 32 * 1024, 1024),
+            max_headers=int_env("MAX_HEADERS", 100, 1),
+            request_timeout_s=int_env("REQUEST_TIMEOUT_S", 30, 1),
+            max_connections=int_env("MAX_CONNECTIONS", 512, 1),
         )

@@ -1,29 +1,74 @@
-"""GET /health (readiness: the bundle loaded and self-checked) and GET /model (its metadata)."""
+"""The probes and what is served: GET|HEAD /livez (liveness), /readyz and /health (readiness),
+/ (service info), and GET /model (the bundle's metadata).
+
+Kubernetes asks two questions: is the process alive (else restart it) and may it take traffic
+(else take it out of the Service). A missing or broken bundle is a readiness failure, never a
+liveness one: restarting would not fix it. HEAD is answered like GET, without the body, for
+monitors that probe with HEAD; `/` answers 200 for load balancers whose default health path
+it is."""
 
 from __future__ import annotations
 
+import pydantic_core
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from house_price.api.core.config import API_VERSION
 from house_price.api.deps import ModelDep, ServingDep
 from house_price.api.responses import json_response
 from house_price.api.routes.predict import UNAVAILABLE
-from house_price.api.schemas import HealthResponse
+from house_price.api.schemas import HealthResponse, LivenessResponse, ServiceResponse
+
+PROBE_METHODS = ["GET", "HEAD"]
+ALIVE = pydantic_core.to_json({"status": "alive"})
+ENDPOINTS = {
+    "liveness": "/livez",
+    "readiness": "/readyz",
+    "predict": "/predict",
+    "predict_batch": "/predict/batch",
+    "model": "/model",
+    "metrics": "/metrics",
+    "docs": "/docs",
+}
+NOT_READY = {503: {"model": HealthResponse, "description": "Model not ready: why."}}
 
 router = APIRouter()
 
 
-@router.get(
-    "/health",
-    response_model=HealthResponse,
-    responses={503: {"model": HealthResponse, "description": "Model not ready: why."}},
+@router.api_route("/livez", methods=PROBE_METHODS, response_model=LivenessResponse)
+async def livez() -> Response:
+    """Liveness: 200 whenever the process answers, model loaded or not."""
+    return Response(ALIVE, media_type="application/json")
+
+
+@router.api_route(
+    "/readyz", methods=PROBE_METHODS, response_model=HealthResponse, responses=NOT_READY
 )
-async def health(serving: ServingDep) -> Response:
-    """200 once the bundle is loaded and its self-check prediction passed; else 503."""
+@router.api_route(
+    "/health", methods=PROBE_METHODS, response_model=HealthResponse, responses=NOT_READY
+)
+async def readiness(serving: ServingDep) -> Response:
+    """Readiness: 200 once the bundle is loaded and its self-check prediction passed; else 503
+    with the reason."""
     model = serving.model
     if model is None:
         return json_response({"status": "unavailable", "reason": serving.reason}, status=503)
     return json_response({"status": "ok", "model_version": model.version})
+
+
+@router.api_route("/", methods=PROBE_METHODS, response_model=ServiceResponse)
+async def service(serving: ServingDep) -> Response:
+    """200 while the process answers (whether ready or not: see `ready`), with the endpoints."""
+    model = serving.model
+    return json_response(
+        {
+            "service": "house-price API",
+            "api_version": API_VERSION,
+            "ready": model is not None,
+            "model_version": model.version if model is not None else None,
+            "endpoints": ENDPOINTS,
+        }
+    )
 
 
 @router.get("/model", responses=UNAVAILABLE)

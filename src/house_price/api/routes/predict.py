@@ -7,9 +7,8 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
-from house_price.api.deps import JsonBody, ModelDep, ServingDep
+from house_price.api.deps import BatchSlot, JsonBody, ModelDep, ServingDep
 from house_price.api.responses import json_response, timing, validation_error
 from house_price.api.schemas import (
     BatchPredictResponse,
@@ -44,8 +43,19 @@ async def predict_one(model: ModelDep, body: JsonBody, serving: ServingDep) -> R
     return json_response(payload, headers=timing(started))
 
 
-@router.post("/predict/batch", response_model=BatchPredictResponse, responses=BODY_ERRORS)
-async def predict_batch(model: ModelDep, body: JsonBody, serving: ServingDep) -> Response:
+BATCH_ERRORS = {
+    **BODY_ERRORS,
+    503: {
+        "model": ErrorResponse,
+        "description": "Model not loaded, or MAX_PENDING_BATCHES batches waiting (Retry-After).",
+    },
+}
+
+
+@router.post("/predict/batch", response_model=BatchPredictResponse, responses=BATCH_ERRORS)
+async def predict_batch(
+    model: ModelDep, slot: BatchSlot, body: JsonBody, serving: ServingDep
+) -> Response:
     """`{"rows": [house, ...]}` (1 to MAX_BATCH_ROWS rows) -> predictions in row order."""
     started = time.perf_counter()
     metrics = serving.metrics
@@ -62,5 +72,6 @@ async def predict_batch(model: ModelDep, body: JsonBody, serving: ServingDep) ->
         payload = {"predictions": predictions.tolist(), "model_version": model.version}
         return json_response(payload, headers=timing(started))
 
-    # Thousands of rows take milliseconds: off the event loop, so /health stays responsive.
-    return await run_in_threadpool(work)
+    # Thousands of rows take milliseconds: off the event loop, so /health stays responsive;
+    # on the runner's one thread, so concurrent batches never multiply XGBoost's threads.
+    return await slot.run(work)

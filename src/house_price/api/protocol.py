@@ -1,0 +1,181 @@
+"""uvicorn's httptools protocol with the limits it lacks: request-head size, header count and
+the time to receive a request. `python -m house_price.serve` (the image) runs it.
+
+uvicorn bounds neither the head of a request nor the time a client may take to send it: one
+64 MB header got a 256 MB container killed for memory, and a 128 MB one blocked the event loop
+for 13-23 s (httptools gathers a header's pieces before its callback sees any). Here the bytes
+of a head are counted as they arrive, before the parser sees them, so a request is refused
+after at most MAX_HEADER_BYTES (+ one read) of its head:
+
+    head larger than MAX_HEADER_BYTES       431, connection closed
+    more than MAX_HEADERS header fields     431, connection closed
+    head and body not in within REQUEST_TIMEOUT_S (slowloris; a connection that sends nothing)
+                                            408, connection closed
+    still arriving at SIGTERM               503, connection closed (uvicorn would wait for it
+                                            until GRACEFUL_SHUTDOWN_S, then cancel it)
+
+The limits come from `Settings.from_env` in each worker process (uvicorn imports this class by
+name in every worker), so they are the API's settings like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import cache
+from typing import Any
+
+import httptools
+import pydantic_core
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from house_price.api.core.config import Settings
+
+HEAD_END = b"\r\n\r\n"
+log = logging.getLogger("uvicorn.error")
+
+
+@cache
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+class RefusedRequestError(Exception):
+    """Raised from a parser callback: answer `status` with `detail`, then close."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol that refuses oversized heads (431), too many headers (431) and
+    requests not received in time (408), each with a one-line JSON `detail`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = _settings()
+        self.max_head_bytes = settings.max_header_bytes
+        self.max_headers = settings.max_headers
+        self.request_timeout = settings.request_timeout_s
+        self._reading_head = True  # until on_headers_complete; again after each message
+        self._head_bytes = 0
+        self._tail = b""  # the last bytes of the head so far: HEAD_END may straddle two reads
+        self._header_count = 0
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()  # a connection that never sends a byte is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_head:
+            if self._deadline is None:
+                self._arm()
+            window = self._tail + data
+            end = window.find(HEAD_END)
+            self._head_bytes += len(data) if end < 0 else max(end + 4 - len(self._tail), 0)
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse(
+                    431,
+                    f"request line and headers larger than {self.max_head_bytes} bytes "
+                    "(MAX_HEADER_BYTES)",
+                )
+                return
+            self._tail = window[-3:]
+        # uvicorn's data_received, with the parser's callback errors told apart.
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__
+            if isinstance(refused, RefusedRequestError):
+                self._refuse(refused.status, refused.detail)
+            else:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def on_message_begin(self) -> None:
+        self._header_count = 0
+        super().on_message_begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.max_headers:
+            raise RefusedRequestError(
+                431, f"more than {self.max_headers} header fields (MAX_HEADERS)"
+            )
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._reading_head = True
+        self._head_bytes = 0
+        self._tail = b""
+        super().on_message_complete()
+
+    def shutdown(self) -> None:
+        """SIGTERM: a request still arriving (a stalled upload) is answered 503 and closed at
+        once; requests received in full finish within GRACEFUL_SHUTDOWN_S as uvicorn does."""
+        if self._deadline is not None:
+            self._refuse(503, "shutting down: request not received in full before SIGTERM")
+            return
+        super().shutdown()
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = None if self._reading_head else self.cycle
+        if cycle is not None and cycle.response_started:  # answered early (413, 503): just close
+            self.transport.close()
+            return
+        self._refuse(
+            408, f"request not received within {self.request_timeout} s (REQUEST_TIMEOUT_S)"
+        )
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answer `status` without the application and close: what remains unread stays
+        unread. An application task already waiting for this request's body sees a
+        disconnect, and whatever it sends is dropped."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        client = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+        log.warning("%srequest refused, %d: %s", client, status, detail)
+        body = pydantic_core.to_json({"detail": detail})
+        head = [
+            STATUS_LINE[status],
+            *(b"%s: %s\r\n" % pair for pair in self.server_state.default_headers),
+        ]
+        head.append(
+            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % len(body)
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
