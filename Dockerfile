@@ -39,15 +39,23 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     WEB_CONCURRENCY=1 \
+    KEEP_ALIVE_S=75 \
+    GRACEFUL_SHUTDOWN_S=7 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
-# 200 only once the bundle is loaded and its self-check passed (503 otherwise). No curl in
-# slim images: the venv's Python asks, without any proxy from the environment.
+# Readiness: 200 only once the bundle is loaded and its self-check passed (503 otherwise);
+# /livez is liveness, / answers too (see house_price/api/routes/health.py). No curl in slim
+# images: the venv's Python asks, without any proxy from the environment.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=2)"]
+# `docker stop` sends this, then SIGKILL after its timeout (10 s by default; Cloud Run: 10 s):
+# the server lets in-flight requests finish for GRACEFUL_SHUTDOWN_S (7 s), runs its shutdown
+# and exits inside that window. A stop timeout cannot be set in an image: compose.yaml
+# (stop_grace_period) and deploy/kubernetes (terminationGracePeriodSeconds) declare it.
+STOPSIGNAL SIGTERM
 # uvicorn through house_price.serve: one worker by default (scale with replicas), or
 # WEB_CONCURRENCY workers whose /metrics add up (prometheus-client multiprocess mode).
 # PORT may be changed at `docker run -e PORT=`. HOST: 0.0.0.0 for a container's own network;

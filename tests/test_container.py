@@ -17,6 +17,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,13 @@ from pathlib import Path
 
 import pytest
 from api_support import Reply, call, free_port, post_json
+from hostile import (
+    concurrent_batches,
+    header_flood,
+    partial_body,
+    stalled,
+    timed_get,
+)
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -127,8 +135,9 @@ class Running:
     seconds_to_healthy: float
 
 
-def run_container(engine: Engine, tag: str, names: list[str]) -> Running:
-    """`docker run` on a free host port; returns once /health answers 200 (bounded)."""
+def run_container(engine: Engine, tag: str, names: list[str], *flags: str) -> Running:
+    """`docker run` (with `flags`) on a free host port; returns once /health answers 200
+    (bounded)."""
     port = free_port()
     name = f"house-price-test-{uuid.uuid4().hex[:10]}"
     names.append(name)  # removed by the caller's finalizer, even if this fails
@@ -137,7 +146,7 @@ def run_container(engine: Engine, tag: str, names: list[str]) -> Running:
     # Host networking: bind loopback only (HOST), on a free port (PORT).
     engine.docker(
         "run", "--detach", "--name", name, "--network", "host",
-        "-e", "HOST=127.0.0.1", "-e", f"PORT={port}", tag,
+        "-e", "HOST=127.0.0.1", "-e", f"PORT={port}", *flags, tag,
     )  # fmt: skip
     last = "no answer"
     while time.monotonic() - started < HEALTHY_BOUND_S:
@@ -268,3 +277,112 @@ def test_smoke_test_script(container: Running) -> None:
     )
     print(result.stdout[-2000:])
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+# --- issue 12: the image as an SRE adopts it --------------------------------------------------
+
+PROBES = ("/", "/livez", "/readyz", "/health")
+
+
+def state(engine: Engine, name: str) -> dict[str, object]:
+    return json.loads(engine.docker("inspect", "--format", "{{json .State}}", name))
+
+
+def test_probes_answer_get_and_head(container: Running) -> None:
+    for path in PROBES:
+        got, head = call(container.url, "GET", path), call(container.url, "HEAD", path)
+        assert (path, got.status, head.status, head.body) == (path, 200, 200, b"")
+
+
+def test_stop_signal_declared(engine: Engine, image: Built) -> None:
+    config = json.loads(
+        engine.docker("image", "inspect", "--format", "{{json .Config}}", image.tag)
+    )
+    assert config["StopSignal"] == "SIGTERM"
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert int(env["GRACEFUL_SHUTDOWN_S"]) <= 7  # ends well inside Docker's default 10 s
+    assert int(env["KEEP_ALIVE_S"]) > 60  # longer than load balancers' idle timeouts
+
+
+def test_read_only_root_and_arbitrary_uid(
+    engine: Engine, image: Built, containers: list[str]
+) -> None:
+    """Regression: works under a read-only root filesystem as a UID the image never heard of,
+    with one worker (writes nothing) and with two (metric files in a tmpfs)."""
+    for flags in (
+        ("--read-only", "--user", "12345:12345"),
+        ("--read-only", "--user", "23456:0", "--tmpfs", "/tmp", "-e", "WEB_CONCURRENCY=2"),
+    ):
+        running = run_container(engine, image.tag, containers, *flags)
+        example = openapi_example(running.url)
+        assert post_json(running.url, "/predict", example).status == 200, flags
+        assert b"model_predictions_total" in call(running.url, "GET", "/metrics").body
+        uid = engine.docker("exec", running.name, "id", "-u")
+        assert uid == flags[2].split(":")[0]
+        engine.docker("rm", "--force", running.name, check=False)
+
+
+def test_header_flood_in_a_memory_limited_container(
+    engine: Engine, image: Built, containers: list[str]
+) -> None:
+    """64 MB and 128 MB headers against a 256 MB container: 431 at once, no OOM kill, no
+    restart, /health within 1 s meanwhile."""
+    running = run_container(engine, image.tag, containers, "--memory", "256m")
+    for size in (64 << 20, 128 << 20, 64 << 20):
+        reply = header_flood(running.url, size)
+        assert reply.status == 431, reply
+        status, seconds = timed_get(running.url, "/health")
+        assert status == 200
+        assert seconds < 1.0
+    after = state(engine, running.name)
+    assert after["Running"] is True
+    assert after["OOMKilled"] is False
+    assert engine.docker("inspect", "--format", "{{.RestartCount}}", running.name) == "0"
+
+
+def test_docker_stop_with_a_stalled_client(
+    engine: Engine, image: Built, containers: list[str]
+) -> None:
+    """`docker stop` (10 s before SIGKILL) with a stalled upload and a 10,000-row batch in
+    flight: the batch is answered, the process exits by itself (not 137), its shutdown ran."""
+    running = run_container(engine, image.tag, containers)
+    example = openapi_example(running.url)
+    sock = stalled(running.url, partial_body("/predict"))
+    result: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(batch=concurrent_batches(running.url, example, 10_000, 1))
+    )
+    try:
+        thread.start()
+        time.sleep(0.05)
+        started = time.monotonic()
+        engine.docker("stop", running.name, timeout=60)
+        stopped = time.monotonic() - started
+        thread.join(timeout=30)
+    finally:
+        sock.close()
+    after = state(engine, running.name)
+    logs = engine.docker("logs", running.name, check=False)
+    print(f"\ndocker stop: {stopped:.2f} s, exit code {after['ExitCode']}")
+    assert after["ExitCode"] != 137, logs[-2000:]
+    assert stopped < 9.0
+    assert "Application shutdown complete" in logs
+    assert result["batch"].statuses == {200: 1}, result  # type: ignore[attr-defined]
+
+
+def test_pid_limited_container_under_concurrent_batches(
+    engine: Engine, image: Built, containers: list[str]
+) -> None:
+    """`--pids-limit 16` and 48 concurrent 1,000-row batches: answers are 200 or 503 with
+    Retry-After, the process lives (it died of libgomp's failed thread creation before)."""
+    running = run_container(engine, image.tag, containers, "--pids-limit", "16")
+    example = openapi_example(running.url)
+    for _ in range(2):
+        outcome = concurrent_batches(running.url, example, 1000, 48)
+        assert not outcome.errors, outcome.errors[:3]
+        assert set(outcome.statuses) <= {200, 503}, outcome
+        assert outcome.statuses[200] >= 1, outcome
+        assert outcome.retry_after <= {"1"}
+    assert state(engine, running.name)["Running"] is True
+    assert timed_get(running.url, "/health")[0] == 200
+    assert "Thread creation failed" not in engine.docker("logs", running.name, check=False)
