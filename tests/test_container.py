@@ -61,6 +61,13 @@ class Engine:
             )
         return result.stdout.strip()
 
+    def logs(self, name: str) -> str:
+        """A container's output, both streams (uvicorn logs to stderr)."""
+        result = subprocess.run(
+            ["docker", "logs", name], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        return result.stdout + result.stderr
+
 
 def exported(text: str) -> dict[str, str]:
     """`export NAME=value` lines (as `container_env.sh env` prints them) -> a dict."""
@@ -159,10 +166,10 @@ def run_container(engine: Engine, tag: str, names: list[str], *flags: str) -> Ru
             last = str(exc)
         state = engine.docker("inspect", "--format", "{{.State.Status}}", name, check=False)
         if state not in ("created", "running"):
-            logs = engine.docker("logs", name, check=False)
+            logs = engine.logs(name)
             raise AssertionError(f"container {name} is {state}:\n{logs}")
         time.sleep(0.05)
-    logs = engine.docker("logs", name, check=False)
+    logs = engine.logs(name)
     raise AssertionError(f"{url}/health not 200 within {HEALTHY_BOUND_S:g} s ({last}):\n{logs}")
 
 
@@ -362,7 +369,7 @@ def test_docker_stop_with_a_stalled_client(
     finally:
         sock.close()
     after = state(engine, running.name)
-    logs = engine.docker("logs", running.name, check=False)
+    logs = engine.logs(running.name)
     print(f"\ndocker stop: {stopped:.2f} s, exit code {after['ExitCode']}")
     assert after["ExitCode"] != 137, logs[-2000:]
     assert stopped < 9.0
@@ -385,4 +392,4 @@ def test_pid_limited_container_under_concurrent_batches(
         assert outcome.retry_after <= {"1"}
     assert state(engine, running.name)["Running"] is True
     assert timed_get(running.url, "/health")[0] == 200
-    assert "Thread creation failed" not in engine.docker("logs", running.name, check=False)
+    assert "Thread creation failed" not in engine.logs(running.name)
