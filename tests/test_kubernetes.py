@@ -405,3 +405,24 @@ def test_kustomization_sets_the_published_image() -> None:
     assert image["name"] == name, "kustomize replaces images by name"
     assert image["newName"].endswith("/house-price-model")
     assert image.get("newTag") not in (None, "", "latest")
+
+
+def test_readme_describes_these_manifests() -> None:
+    """README's "Deploying the image" names every file and the values the manifests set."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Deploying the image\n", 1)[1].split("\n## ", 1)[0]
+    assert "kubectl apply -k deploy/kubernetes" in section
+    for name in kustomization()["resources"]:
+        assert f"`{name}`" in section, name
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    resources_ = container()["resources"]
+    for text in (
+        f"terminationGracePeriodSeconds: {pod['terminationGracePeriodSeconds']}",
+        f"preStop `sleep` {container()['lifecycle']['preStop']['sleep']['seconds']} s",
+        f"GRACEFUL_SHUTDOWN_S={env('GRACEFUL_SHUTDOWN_S')}",
+        f"MODEL_THREADS={env('MODEL_THREADS')}` = CPU limit {resources_['limits']['cpu']}",
+        f"memory {resources_['requests']['memory']} request / {resources_['limits']['memory']}",
+        f"Kubernetes {KUBERNETES_VERSIONS[0].rsplit('.', 1)[0]} or later",
+        f"MAX_PENDING_BATCHES={env('MAX_PENDING_BATCHES')}",
+    ):
+        assert text in section, text
