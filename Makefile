@@ -18,7 +18,23 @@ $(BIN)/activate: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(BIN)/activate
 
-install: $(BIN)/activate  ## create .venv with the pinned requirements and the package
+# Tools for tests/test_kubernetes.py that cannot share .venv: checkov (its pins conflict with
+# requirements.txt's) in .venv-checkov/, from the full lock requirements-checkov.txt; and the
+# ServiceMonitor CRD schema (npm, exact versions in its package-lock.json).
+CHECKOV_VENV ?= .venv-checkov
+CRD_SCHEMA := tools/servicemonitor-schema
+
+$(CHECKOV_VENV)/bin/activate: requirements-checkov.txt
+	test -d $(CHECKOV_VENV) || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_VENV)/bin/activate
+
+$(CRD_SCHEMA)/node_modules/.package-lock.json: $(CRD_SCHEMA)/package-lock.json $(CRD_SCHEMA)/package.json
+	cd $(CRD_SCHEMA) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CRD_SCHEMA)/node_modules/.package-lock.json
+
+install: $(BIN)/activate $(CHECKOV_VENV)/bin/activate $(CRD_SCHEMA)/node_modules/.package-lock.json  ## .venv (pinned requirements and the package) and the manifest linters
 
 run: install  ## run the pipeline on the embedded default data
 	$(BIN)/dvc repro

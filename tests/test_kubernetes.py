@@ -1,0 +1,428 @@
+"""deploy/kubernetes/ checked offline by real tools and tied to the server's contract.
+
+- kubernetes-validate (requirements.txt) validates every built-in resource strictly (unknown
+  fields rejected) against the bundled Kubernetes API schemas of the oldest supported version
+  (1.30: the preStop `sleep` action is beta and on by default from 1.30) and of the newest one
+  it bundles. It has no schema for the ServiceMonitor (a CRD): it reports it as not found.
+- The ServiceMonitor is validated against the Prometheus Operator's CRD schema, compiled by the
+  npm package @kubernetes-models/prometheus-operator (tools/servicemonitor-schema/, make install).
+- checkov (its own venv, .venv-checkov/, make install) finds nothing; its only skips are
+  `checkov.io/skipN` annotations that give a reason.
+- The manifests agree with the server contract: probe paths and port, shutdown timing, threads
+  and CPU, memory and the measured peak, the image's user, labels and selectors, the job label
+  the alerts query.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import REPO
+from servers import clean_env
+
+DEPLOY = REPO / "deploy" / "kubernetes"
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+CRD_SCHEMA = REPO / "tools" / "servicemonitor-schema"
+INSTALL_HINT = "run `make install` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+
+# Oldest supported (first with the preStop sleep action on by default) and newest bundled.
+KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
+
+# The server's contract (house_price.serve and the API; README "Serving").
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+GRACEFUL_SHUTDOWN_DEFAULT_S = 7  # uvicorn's graceful shutdown when GRACEFUL_SHUTDOWN_S is unset
+MEASURED_PEAK_MIB = 180  # one worker, 8 concurrent 10,000-row batches (1 running, 7 waiting)
+MEASURED_CONCURRENT_BATCHES = 8
+SHUTDOWN_MARGIN_S = 5  # grace period left after preStop + graceful shutdown
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def kustomization() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+
+
+def resources() -> list[dict[str, Any]]:
+    """Every resource of the kustomization, in its order."""
+    docs = []
+    for name in kustomization()["resources"]:
+        docs.extend(doc for doc in yaml.safe_load_all((DEPLOY / name).read_text()) if doc)
+    return docs
+
+
+def one(kind: str, docs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    found = [doc for doc in (docs if docs is not None else resources()) if doc["kind"] == kind]
+    assert len(found) == 1, f"{len(found)} {kind} resources"
+    return found[0]
+
+
+def container(deployment: dict[str, Any] | None = None) -> dict[str, Any]:
+    containers = (deployment or one("Deployment"))["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env(name: str) -> str | None:
+    values = {item["name"]: item.get("value") for item in container().get("env", [])}
+    return values.get(name)
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes quantity as a number: CPU in cores, memory in MiB."""
+    text = str(value)
+    units = {"m": 1e-3, "Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def dockerfile_user() -> tuple[int, int]:
+    text = (REPO / "Dockerfile").read_text()
+    user = re.findall(r"^USER\s+(\d+):(\d+)\s*$", text, re.MULTILINE)
+    assert len(user) == 1, "the Dockerfile has one numeric USER uid:gid"
+    created = re.search(r"useradd\b.*--uid\s+(\d+)", text)
+    assert created is not None
+    assert created.group(1) == user[0][0]
+    return int(user[0][0]), int(user[0][1])
+
+
+def run_checkov(directory: Path) -> dict[str, Any]:
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} missing; {INSTALL_HINT}")
+    result = subprocess.run(
+        # --skip-download: offline (no guideline or policy download)
+        [
+            *(str(CHECKOV), "-d", str(directory), "--framework", "kubernetes"),
+            *("--quiet", "--compact", "--output", "json", "--skip-download"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # 1: failed checks
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict), "one framework, one report"
+    assert report["check_type"] == "kubernetes"
+    return report
+
+
+def validate_servicemonitors(docs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node missing (Node.js 20 or later)")
+    if not (CRD_SCHEMA / "node_modules" / "@kubernetes-models" / "prometheus-operator").is_dir():
+        pytest.fail(f"{CRD_SCHEMA}/node_modules missing; {INSTALL_HINT}")
+    return subprocess.run(
+        [node, "validate.mjs"],
+        cwd=CRD_SCHEMA,
+        input=json.dumps(docs),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# --- kubernetes-validate ------------------------------------------------------------------------
+
+
+def test_kustomization_lists_every_manifest_in_one_namespace() -> None:
+    kust = kustomization()
+    files = {path.name for path in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kust["resources"]) == sorted(files)
+    kinds = [doc["kind"] for doc in resources()]
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        assert kinds.count(kind) == 1, kind
+    assert kinds.count("ServiceMonitor") == 1
+    # each file names the namespace too (checkov and a plain `kubectl apply -f` see the files)
+    for doc in resources():
+        if doc["kind"] == "Namespace":
+            assert doc["metadata"]["name"] == kust["namespace"]
+        else:
+            assert doc["metadata"]["namespace"] == kust["namespace"], doc["kind"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_builtin_resources_validate_strictly(version: str) -> None:
+    validated = []
+    for doc in resources():
+        if doc["kind"] == "ServiceMonitor":
+            with pytest.raises(kubernetes_validate.utils.SchemaNotFoundError):
+                kubernetes_validate.validate(doc, version, strict=True)
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+        validated.append(doc["kind"])
+    assert len(validated) == len(resources()) - 1
+
+
+def test_strict_validation_catches_a_misspelt_field_and_a_too_old_version() -> None:
+    """The validation above can fail: an unknown field, and the preStop sleep action on a
+    Kubernetes version whose API does not have it (1.28)."""
+    deployment = one("Deployment")
+    broken = copy.deepcopy(deployment)
+    probe = container(broken).pop("readinessProbe")
+    container(broken)["readynessProbe"] = probe
+    with pytest.raises(kubernetes_validate.ValidationError, match="readynessProbe"):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
+    with pytest.raises(kubernetes_validate.ValidationError, match="sleep"):
+        kubernetes_validate.validate(deployment, "1.28.0", strict=True)
+
+
+def test_the_cli_validates_every_file_strictly() -> None:
+    """The same through the tool's command line, as a user would run it."""
+    cli = Path(kubernetes_validate.__file__).parents[4] / "bin" / "kubernetes-validate"
+    assert cli.exists(), cli
+    files = [str(DEPLOY / name) for name in kustomization()["resources"]]
+    result = subprocess.run(
+        [str(cli), "--strict", "-k", KUBERNETES_VERSIONS[0], *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("INFO ") == len(resources()) - 1
+    assert "ERROR" not in result.stdout
+    # the one resource it cannot check: the CRD kind (next test)
+    (warning,) = [line for line in result.stdout.splitlines() if line.startswith("WARN")]
+    assert "ServiceMonitor" in warning
+
+
+# --- the ServiceMonitor against its CRD schema --------------------------------------------------
+
+
+def test_servicemonitor_matches_the_prometheus_operator_crd_schema() -> None:
+    monitor = one("ServiceMonitor")
+    result = validate_servicemonitors([monitor])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == {"name": monitor["metadata"]["name"], "errors": []}
+
+
+def test_crd_schema_validation_catches_bad_fields() -> None:
+    broken = copy.deepcopy(one("ServiceMonitor"))
+    endpoint = broken["spec"]["endpoints"][0]
+    endpoint["port"] = 8000  # must be the port's name (a string)
+    endpoint["interval"] = "30 seconds"  # a Prometheus duration
+    endpoint["scheme"] = "ftp"  # http or https
+    result = validate_servicemonitors([broken])
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = json.loads(result.stdout)["errors"][0]
+    for field in ("port", "interval", "scheme"):
+        assert f"/spec/endpoints/0/{field}" in errors, errors
+
+
+# --- checkov ------------------------------------------------------------------------------------
+
+
+def skip_annotations() -> dict[str, str]:
+    """checkov.io/skipN annotations of every resource: check id -> reason."""
+    skips = {}
+    for doc in resources():
+        annotations = doc["metadata"].get("annotations", {})
+        for key, value in annotations.items():
+            if key.startswith("checkov.io/skip"):
+                check, _, reason = value.partition("=")
+                assert re.fullmatch(r"CKV2?_K8S_\d+", check), value
+                assert len(reason.split()) >= 5, f"{check}: give a reason ({value!r})"
+                skips[check] = reason
+    return skips
+
+
+def test_checkov_finds_nothing() -> None:
+    report = run_checkov(DEPLOY)
+    summary = report["summary"]
+    assert report["results"]["failed_checks"] == [], json.dumps(report, indent=1)[:4000]
+    assert summary["failed"] == 0
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] >= 80, summary  # the Deployment's pod checks ran
+    # every skip is an annotation with a reason; nothing else is skipped
+    assert summary["skipped"] == len(skip_annotations())
+
+
+def test_checkov_fails_an_insecure_copy(tmp_path: Path) -> None:
+    copy_dir = tmp_path / "kubernetes"
+    shutil.copytree(DEPLOY, copy_dir)
+    path = copy_dir / "deployment.yaml"
+    deployment = yaml.safe_load(path.read_text())
+    security = container(deployment)["securityContext"]
+    security["readOnlyRootFilesystem"] = False
+    security["allowPrivilegeEscalation"] = True
+    del security["capabilities"]
+    path.write_text(yaml.safe_dump(deployment))
+    report = run_checkov(copy_dir)
+    failed = {check["check_id"] for check in report["results"]["failed_checks"]}
+    assert {"CKV_K8S_22", "CKV_K8S_20", "CKV_K8S_28", "CKV_K8S_37"} <= failed, failed
+
+
+# --- the server contract ------------------------------------------------------------------------
+
+
+def test_probes_use_the_servers_endpoints_on_its_port() -> None:
+    api = container()
+    (port,) = api["ports"]
+    assert port["containerPort"] == int(env("PORT")) == 8000
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^EXPOSE 8000$", dockerfile, re.MULTILINE)
+    assert re.search(r"^\s+PORT=8000\b", dockerfile, re.MULTILINE)
+    expected = {
+        "startupProbe": LIVENESS_PATH,
+        "livenessProbe": LIVENESS_PATH,
+        "readinessProbe": READINESS_PATH,
+    }
+    for probe, path in expected.items():
+        check = api[probe]["httpGet"]
+        assert check["path"] == path, probe
+        assert check["port"] in (port["name"], port["containerPort"]), probe
+        # a probe that times out is a failure: the timeout is below the period
+        assert api[probe]["timeoutSeconds"] <= api[probe]["periodSeconds"], probe
+    # liveness only starts after startup succeeded: startup allows a minute at least
+    startup = api["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
+
+
+def test_shutdown_fits_the_grace_period() -> None:
+    """SIGTERM comes after the preStop sleep; uvicorn then takes up to GRACEFUL_SHUTDOWN_S;
+    SIGKILL comes terminationGracePeriodSeconds after the start of it all."""
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    pre_stop = container()["lifecycle"]["preStop"]["sleep"]["seconds"]
+    graceful = int(env("GRACEFUL_SHUTDOWN_S") or GRACEFUL_SHUTDOWN_DEFAULT_S)
+    assert pre_stop >= 3, "endpoint removal needs a few seconds to reach every proxy"
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + graceful + SHUTDOWN_MARGIN_S
+    # the managed platforms' 10 s SIGTERM-to-SIGKILL window (README) holds the graceful part
+    assert graceful < 10
+
+
+def test_threads_and_workers_match_the_cpu_limit() -> None:
+    resources_ = container()["resources"]
+    cpu_limit = quantity(resources_["limits"]["cpu"])
+    assert cpu_limit == int(cpu_limit), "a whole number of cores, as MODEL_THREADS is"
+    assert int(env("MODEL_THREADS")) == cpu_limit
+    workers = int(env("WEB_CONCURRENCY"))
+    assert 1 <= workers <= cpu_limit
+    assert quantity(resources_["requests"]["cpu"]) <= cpu_limit
+
+
+def test_memory_covers_the_measured_peak() -> None:
+    resources_ = container()["resources"]
+    workers = int(env("WEB_CONCURRENCY"))
+    request = quantity(resources_["requests"]["memory"])
+    limit = quantity(resources_["limits"]["memory"])
+    assert request >= MEASURED_PEAK_MIB * workers * 1.25
+    assert limit >= request
+    assert limit <= 4 * MEASURED_PEAK_MIB * workers, "a leak should still hit the limit"
+    # the peak was measured with one batch running and 7 waiting: no more may wait
+    assert int(env("MAX_PENDING_BATCHES")) + 1 <= MEASURED_CONCURRENT_BATCHES
+
+
+def test_the_container_is_locked_down() -> None:
+    deployment = one("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    api = container(deployment)
+    security = api["securityContext"]
+    uid, gid = dockerfile_user()
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert "add" not in security["capabilities"]
+    assert security["runAsUser"] == pod["securityContext"]["runAsUser"] == uid == 10001
+    assert security["runAsGroup"] == pod["securityContext"]["runAsGroup"] == gid
+    assert pod["automountServiceAccountToken"] is False
+    # read-only root: the one writable place is an emptyDir at /tmp, and TMPDIR points there
+    (mount,) = api["volumeMounts"]
+    assert mount["mountPath"] == "/tmp" == env("TMPDIR")
+    (volume,) = pod["volumes"]
+    assert volume["name"] == mount["name"]
+    assert "emptyDir" in volume
+
+
+def test_labels_and_selectors_connect_the_resources() -> None:
+    docs = resources()
+    deployment = one("Deployment", docs)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    service = one("Service", docs)
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert one("PodDisruptionBudget", docs)["spec"]["selector"]["matchLabels"] == selector
+    policy = one("NetworkPolicy", docs)
+    assert policy["spec"]["podSelector"]["matchLabels"] == selector
+    # the policy lets in the port that the Service and Prometheus use
+    (port,) = container(deployment)["ports"]
+    (rule,) = policy["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [port["name"]]
+    # the HPA owns the replica count: none in the Deployment; min 2 so the PDB can drain one
+    hpa = one("HorizontalPodAutoscaler", docs)
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert "replicas" not in deployment["spec"]
+    assert hpa["spec"]["minReplicas"] >= 2
+    assert one("PodDisruptionBudget", docs)["spec"]["maxUnavailable"] < hpa["spec"]["minReplicas"]
+    # the pods run under their own service account
+    account = one("ServiceAccount", docs)
+    assert (
+        deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    )
+
+
+def test_servicemonitor_scrapes_the_services_named_port() -> None:
+    docs = resources()
+    service = one("Service", docs)
+    monitor = one("ServiceMonitor", docs)
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (port,) = service["spec"]["ports"]
+    assert endpoint["port"] == port["name"]
+    assert endpoint["path"] == METRICS_PATH
+    assert port["targetPort"] == container()["ports"][0]["name"]
+    # the job label is the one the alert rules and dashboards select (prometheus.yml's job)
+    prometheus = yaml.safe_load((REPO / "monitoring" / "prometheus.yml").read_text())
+    job = prometheus["scrape_configs"][0]["job_name"]
+    assert job == "house-price-api"
+    relabel = {r["targetLabel"]: r for r in endpoint["relabelings"]}["job"]
+    assert (relabel["action"], relabel["replacement"]) == ("replace", job)
+    assert f'job="{job}"' in (REPO / "monitoring" / "rules" / "alerts.yml").read_text()
+
+
+def test_kustomization_sets_the_published_image() -> None:
+    (image,) = kustomization()["images"]
+    name = container()["image"].split(":")[0]
+    assert image["name"] == name, "kustomize replaces images by name"
+    assert image["newName"].endswith("/house-price-model")
+    assert image.get("newTag") not in (None, "", "latest")
+
+
+def test_readme_describes_these_manifests() -> None:
+    """README's "Deploying the image" names every file and the values the manifests set."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Deploying the image\n", 1)[1].split("\n## ", 1)[0]
+    assert "kubectl apply -k deploy/kubernetes" in section
+    for name in kustomization()["resources"]:
+        assert f"`{name}`" in section, name
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    resources_ = container()["resources"]
+    for text in (
+        f"terminationGracePeriodSeconds: {pod['terminationGracePeriodSeconds']}",
+        f"preStop `sleep` {container()['lifecycle']['preStop']['sleep']['seconds']} s",
+        f"GRACEFUL_SHUTDOWN_S={env('GRACEFUL_SHUTDOWN_S')}",
+        f"MODEL_THREADS={env('MODEL_THREADS')}` = CPU limit {resources_['limits']['cpu']}",
+        f"memory {resources_['requests']['memory']} request / {resources_['limits']['memory']}",
+        f"Kubernetes {KUBERNETES_VERSIONS[0].rsplit('.', 1)[0]} or later",
+        f"MAX_PENDING_BATCHES={env('MAX_PENDING_BATCHES')}",
+    ):
+        assert text in section, text
