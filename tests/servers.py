@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +389,87 @@ def create_bucket(endpoint: str, bucket: str) -> None:
     with opener.open(request, timeout=10) as response:
         if response.status != 200:
             raise AssertionError(f"creating bucket {bucket} on {endpoint}: HTTP {response.status}")
+
+
+# --- the container engine (scripts/container_env.sh) --------------------------------------------
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine could not be prepared; the message says why."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The project's private Docker engine, as `container_env.sh env` points a client at it."""
+
+    env: dict[str, str]
+    base_image: str
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+        """`docker <args>`'s stdout; AssertionError with both streams when it fails."""
+        result = subprocess.run(
+            ["docker", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker {shlex.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout.strip()
+
+    def logs(self, name: str) -> str:
+        """A container's output, both streams (uvicorn logs to stderr)."""
+        result = subprocess.run(
+            ["docker", "logs", name], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        return result.stdout + result.stderr
+
+    def memory_peak(self, name: str) -> int | None:
+        """Peak memory of a running container's cgroup, bytes (cgroup v1 or v2), if readable."""
+        full = self.docker("inspect", "--format", "{{.Id}}", name)
+        for path in (
+            f"/sys/fs/cgroup/memory/docker/{full}/memory.max_usage_in_bytes",
+            f"/sys/fs/cgroup/system.slice/docker-{full}.scope/memory.peak",
+        ):
+            if os.path.exists(path):
+                return int(Path(path).read_text())
+        return None
+
+
+def exported(text: str) -> dict[str, str]:
+    """`export NAME=value` lines (as `container_env.sh env` prints them) -> a dict."""
+    values = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            name, value = words[1].split("=", 1)
+            values[name] = value
+    return values
+
+
+def prepare_engine(script: Path) -> Engine:
+    """`script up` (idempotent), then an Engine on its socket; EngineUnavailableError with the
+    reason when the engine cannot be prepared."""
+    if not script.is_file():
+        raise EngineUnavailableError(f"{script} is missing")
+    try:
+        up = subprocess.run(
+            ["bash", str(script), "up"], capture_output=True, text=True, timeout=1800
+        )
+    except subprocess.TimeoutExpired:
+        raise EngineUnavailableError(f"{script} up did not finish within 1800 s") from None
+    if up.returncode != 0:
+        raise EngineUnavailableError(
+            f"the container engine could not be prepared: {up.stderr[-1500:]}"
+        )
+    printed = subprocess.run(
+        ["bash", str(script), "env"], capture_output=True, text=True, timeout=60, check=True
+    )
+    values = exported(printed.stdout)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DOCKER_")}
+    env.update(values)
+    for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+        env.pop(name, None)
+    engine = Engine(env, values.get("BASE_IMAGE", "local/python:3.11"))
+    engine.docker("info", "--format", "{{.ServerVersion}}", timeout=60)
+    return engine

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from hostile import (
     stalled,
     timed_get,
 )
+from servers import Engine, EngineUnavailableError, prepare_engine
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -45,64 +45,12 @@ HEALTHY_BOUND_S = 60.0
 HEALTHCHECK_BOUND_S = 90.0
 
 
-@dataclass(frozen=True)
-class Engine:
-    env: dict[str, str]
-    base_image: str
-
-    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
-        result = subprocess.run(
-            ["docker", *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker {shlex.join(args)} exited {result.returncode}:\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
-        return result.stdout.strip()
-
-    def logs(self, name: str) -> str:
-        """A container's output, both streams (uvicorn logs to stderr)."""
-        result = subprocess.run(
-            ["docker", "logs", name], env=self.env, capture_output=True, text=True, timeout=60
-        )
-        return result.stdout + result.stderr
-
-
-def exported(text: str) -> dict[str, str]:
-    """`export NAME=value` lines (as `container_env.sh env` prints them) -> a dict."""
-    values = {}
-    for line in text.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            name, value = words[1].split("=", 1)
-            values[name] = value
-    return values
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    if not CONTAINER_ENV.is_file():
-        pytest.skip(f"{CONTAINER_ENV} is missing")
     try:
-        up = subprocess.run(
-            ["bash", str(CONTAINER_ENV), "up"], capture_output=True, text=True, timeout=1800
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip("scripts/container_env.sh up did not finish within 1800 s")
-    if up.returncode != 0:
-        pytest.skip(f"the container engine could not be prepared: {up.stderr.strip()[-1500:]}")
-    printed = subprocess.run(
-        ["bash", str(CONTAINER_ENV), "env"], capture_output=True, text=True, timeout=60, check=True
-    )
-    values = exported(printed.stdout)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DOCKER_")}
-    env.update(values)
-    for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-        env.pop(name, None)
-    engine = Engine(env, values.get("BASE_IMAGE", "local/python:3.11"))
-    engine.docker("info", "--format", "{{.ServerVersion}}", timeout=60)
-    return engine
+        return prepare_engine(CONTAINER_ENV)
+    except EngineUnavailableError as exc:
+        pytest.skip(str(exc))
 
 
 @dataclass
