@@ -125,7 +125,7 @@ def test_corrupt_bundle_starts_and_answers_503_over_http(bundle_dir: Path, tmp_p
 @pytest.mark.parametrize(
     ("file", "content", "reason"),
     [
-        ("transformer.joblib", b"garbage", "unreadable bundle"),
+        ("encoder.json", b"{not json", "unreadable bundle"),
         ("metadata.json", b"{not json", "unreadable bundle"),
         ("profile.yaml", b"name: [unclosed", "unreadable bundle"),
     ],
@@ -151,6 +151,63 @@ def test_failed_self_check_is_503(bundle_dir: Path, monkeypatch: pytest.MonkeyPa
     assert health.status_code == 503
     assert "self-check" in health.json()["reason"]
     assert name in health.json()["reason"]
+
+
+WITHOUT_PIPELINE_LIBRARIES = """
+import json, sys, warnings
+
+BLOCKED = {"sklearn", "scipy", "pandas", "joblib", "xgboost"}
+
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"{name}: not installed in the serving image")
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+warnings.simplefilter("ignore")  # starlette's TestClient: "use httpx2"
+from fastapi.testclient import TestClient
+
+from house_price.api import create_app
+
+bundle_dir, rows = sys.argv[1], json.loads(sys.stdin.read())
+with TestClient(create_app(bundle_dir)) as client:
+    health = client.get("/health").status_code
+    single = client.post("/predict", json=rows[0]).json()["prediction"]
+    batch = client.post("/predict/batch", json={"rows": rows}).json()["predictions"]
+loaded = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
+print(json.dumps({"health": health, "single": single, "batch": batch, "loaded": loaded}))
+"""
+
+
+def test_the_api_serves_without_pandas_sklearn_scipy_joblib_or_xgboost(
+    bundle_dir: Path, bundle: Bundle, evaluated_rows: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """What the serving image has: any import of those fails. The API still loads the bundle,
+    passes its self-check and predicts what the pipeline path predicts, on single rows and on
+    a batch large enough for the parallel booster."""
+    test, expected = evaluated_rows
+    mask = test[bundle.profile.feature_names].notna().all(axis=1).to_numpy()
+    complete = pd.concat([test[mask]] * 2)  # >= PARALLEL_MIN_ROWS rows
+    rows = request_rows(complete, bundle.profile)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PIPELINE_LIBRARIES, str(bundle_dir)],
+        input=json.dumps(rows),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["loaded"] == []
+    assert answer["health"] == 200
+    pipeline = bundle.predict_frame(complete)
+    assert answer["single"] == pipeline[0]
+    assert answer["batch"] == pipeline.tolist()
+    evaluated = np.concatenate([expected[mask]] * 2)
+    assert relative_difference(np.array(answer["batch"]), evaluated) <= PARITY_RTOL
 
 
 # --- predictions -------------------------------------------------------------------------------
