@@ -40,6 +40,7 @@ from house_price.api import create_app
 from house_price.api.batching import MicroBatcher
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
+from house_price.serving import load_serving_bundle
 
 with warnings.catch_warnings():  # "use httpx2 instead of httpx": the TestClient works with both
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -637,17 +638,24 @@ def test_parity_with_the_evaluate_stage_through_the_api(
 
 
 def test_parity_of_the_fast_paths_on_all_rows(
-    bundle: Bundle, evaluated_rows: tuple[pd.DataFrame, np.ndarray], profile: Profile
+    bundle_dir: Path,
+    bundle: Bundle,
+    evaluated_rows: tuple[pd.DataFrame, np.ndarray],
+    profile: Profile,
 ) -> None:
     """All evaluated rows, missing values included: the serving encoders (row by row, column
-    by column) build the pipeline transformer's matrix exactly, and predict its predictions."""
+    by column), built from the bundle's encoder.json, build the pipeline transformer's matrix
+    exactly, and the serving booster predicts its predictions."""
     test, expected = evaluated_rows
+    served = load_serving_bundle(bundle_dir, nthread=1)
+    assert served.encoder == bundle.transformer.row_encoder()
     rows = request_rows(test, profile)
     reference = bundle.transformer.transform(test)
-    assert np.array_equal(bundle.encoder.encode_rows(rows), reference)
-    assert np.array_equal(bundle.encoder.encode_columns(rows), reference)
+    assert np.array_equal(served.encoder.encode_rows(rows), reference)
+    assert np.array_equal(served.encoder.encode_columns(rows), reference)
     frame = bundle.predict_frame(test)
-    fast = bundle.predict_rows(rows)
+    fast = served.predict_rows(rows)
+    assert np.array_equal(fast, frame)
     print(f"\nfast-path parity: all {len(test)} evaluated rows, matrices identical")
     assert relative_difference(frame, expected) <= PARITY_RTOL
     assert relative_difference(fast, expected) <= PARITY_RTOL
