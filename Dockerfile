@@ -9,7 +9,8 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# binutils: `strip`, for the debug symbols below (this stage only).
+# binutils: `strip`, for the debug symbols below (this stage only; the base image's version).
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install --yes --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
