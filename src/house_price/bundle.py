@@ -29,7 +29,7 @@ from house_price.errors import BundleError
 from house_price.features import FeatureTransformer, load_transformer
 from house_price.io import write_json
 from house_price.prediction import predict
-from house_price.schema import Profile, load_profile
+from house_price.schema import Profile
 from house_price.serving import (
     ENCODER_FILE,
     EXAMPLE_PREDICTION,
@@ -66,23 +66,20 @@ def write_bundle(
 ) -> None:
     """Fill `directory` (a fresh, temporary one: see io.atomic_dir) with the bundle files:
     the inputs, encoder.json from the fitted transformer, and `metadata` plus the pipeline
-    path's prediction for the profile's example row (what the API's self-check reproduces)."""
+    path's prediction for the profile's example row (what the API's self-check reproduces).
+    Raises BundleError when a part is unreadable."""
     for source, name in (
         (profile_path, PROFILE_FILE),
         (transformer_path, TRANSFORMER_FILE),
         (model_path, MODEL_FILE),
     ):
         shutil.copyfile(source, directory / name)
-    profile = load_profile(profile_path, int(metadata["reference_year"]))
-    transformer = load_transformer(transformer_path)
-    booster = xgb.Booster(model_file=str(model_path))
-    bundle = Bundle(directory, profile, transformer, booster, dict(metadata))
-    example = example_request(request_models(profile, 1)[0], profile)
-    write_json(directory / ENCODER_FILE, transformer.row_encoder().to_json())
-    write_json(
-        directory / METADATA_FILE,
-        {**metadata, EXAMPLE_PREDICTION: float(bundle.predict_frame(pd.DataFrame([example]))[0])},
-    )
+    write_json(directory / METADATA_FILE, dict(metadata))
+    bundle = load_bundle(directory, nthread=1)  # BundleError if a part is unreadable
+    write_json(directory / ENCODER_FILE, bundle.transformer.row_encoder().to_json())
+    example = example_request(request_models(bundle.profile, 1)[0], bundle.profile)
+    prediction = float(bundle.predict_frame(pd.DataFrame([example]))[0])
+    write_json(directory / METADATA_FILE, {**metadata, EXAMPLE_PREDICTION: prediction})
 
 
 @dataclass(frozen=True)
