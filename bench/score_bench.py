@@ -41,7 +41,7 @@ import pandas as pd
 from house_price.bundle import load_bundle
 from house_price.cleaning import clean
 from house_price.io import atomic_path, read_raw_csv
-from house_price.model import predict
+from house_price.prediction import predict
 
 source, output, model_dir = sys.argv[1:]
 bundle = load_bundle(model_dir, nthread=0)

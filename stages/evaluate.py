@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import xgboost as xgb
 
-from house_price import model, stage
+from house_price import model, prediction, stage
 from house_price.errors import QualityGateError
 from house_price.evaluation import baseline_predictions, gate_failures, plot_rows, rounded
 from house_price.features import load_transformer
@@ -43,7 +43,7 @@ def main() -> None:
     booster = xgb.Booster(model_file=str(args.model))
     log_target = params["train"]["log_target"]
     test_features = transformer.transform(rows)
-    predicted = model.predict(booster, test_features, model.target_transform(log_target))
+    predicted = prediction.predict(booster, test_features, prediction.target_transform(log_target))
     actual = rows[profile.target.name].to_numpy(float)
 
     metrics = model.regression_metrics(actual, predicted)

@@ -23,19 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from house_price import model, promotion, stage, tracking
+from house_price import model, prediction, promotion, stage, tracking
 from house_price.api.model import load_model
-from house_price.bundle import (
-    REGISTRATIONS,
-    content_version,
-    load_bundle,
-    registration_path,
-    write_bundle,
-)
+from house_price.bundle import content_version, load_bundle, write_bundle
 from house_price.drift import write_reference
 from house_price.errors import BundleError
 from house_price.evaluation import rounded
 from house_price.io import atomic_dir, read_json, read_table, write_json
+from house_price.serving import REGISTRATIONS, registration_path
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
 
@@ -95,7 +90,7 @@ def main() -> None:
         "model_version": content,
         "dataset": profile.name,
         "target": profile.target.name,
-        "target_transform": model.target_transform(params["train"]["log_target"]),
+        "target_transform": prediction.target_transform(params["train"]["log_target"]),
         "reference_year": profile.reference_year,
         "metrics": metrics,
         "params": tracking.flatten(params["train"]),

@@ -40,6 +40,7 @@ from house_price.api import create_app
 from house_price.api.batching import MicroBatcher
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
+from house_price.serving import load_serving_bundle
 
 with warnings.catch_warnings():  # "use httpx2 instead of httpx": the TestClient works with both
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -125,7 +126,7 @@ def test_corrupt_bundle_starts_and_answers_503_over_http(bundle_dir: Path, tmp_p
 @pytest.mark.parametrize(
     ("file", "content", "reason"),
     [
-        ("transformer.joblib", b"garbage", "unreadable bundle"),
+        ("encoder.json", b"{not json", "unreadable bundle"),
         ("metadata.json", b"{not json", "unreadable bundle"),
         ("profile.yaml", b"name: [unclosed", "unreadable bundle"),
     ],
@@ -151,6 +152,63 @@ def test_failed_self_check_is_503(bundle_dir: Path, monkeypatch: pytest.MonkeyPa
     assert health.status_code == 503
     assert "self-check" in health.json()["reason"]
     assert name in health.json()["reason"]
+
+
+WITHOUT_PIPELINE_LIBRARIES = """
+import json, sys, warnings
+
+BLOCKED = {"sklearn", "scipy", "pandas", "joblib", "xgboost"}
+
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"{name}: not installed in the serving image")
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+warnings.simplefilter("ignore")  # starlette's TestClient: "use httpx2"
+from fastapi.testclient import TestClient
+
+from house_price.api import create_app
+
+bundle_dir, rows = sys.argv[1], json.loads(sys.stdin.read())
+with TestClient(create_app(bundle_dir)) as client:
+    health = client.get("/health").status_code
+    single = client.post("/predict", json=rows[0]).json()["prediction"]
+    batch = client.post("/predict/batch", json={"rows": rows}).json()["predictions"]
+loaded = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
+print(json.dumps({"health": health, "single": single, "batch": batch, "loaded": loaded}))
+"""
+
+
+def test_the_api_serves_without_pandas_sklearn_scipy_joblib_or_xgboost(
+    bundle_dir: Path, bundle: Bundle, evaluated_rows: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """What the serving image has: any import of those fails. The API still loads the bundle,
+    passes its self-check and predicts what the pipeline path predicts, on single rows and on
+    a batch large enough for the parallel booster."""
+    test, expected = evaluated_rows
+    mask = test[bundle.profile.feature_names].notna().all(axis=1).to_numpy()
+    complete = pd.concat([test[mask]] * 2)  # >= PARALLEL_MIN_ROWS rows
+    rows = request_rows(complete, bundle.profile)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PIPELINE_LIBRARIES, str(bundle_dir)],
+        input=json.dumps(rows),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["loaded"] == []
+    assert answer["health"] == 200
+    pipeline = bundle.predict_frame(complete)
+    assert answer["single"] == pipeline[0]
+    assert answer["batch"] == pipeline.tolist()
+    evaluated = np.concatenate([expected[mask]] * 2)
+    assert relative_difference(np.array(answer["batch"]), evaluated) <= PARITY_RTOL
 
 
 # --- predictions -------------------------------------------------------------------------------
@@ -580,17 +638,24 @@ def test_parity_with_the_evaluate_stage_through_the_api(
 
 
 def test_parity_of_the_fast_paths_on_all_rows(
-    bundle: Bundle, evaluated_rows: tuple[pd.DataFrame, np.ndarray], profile: Profile
+    bundle_dir: Path,
+    bundle: Bundle,
+    evaluated_rows: tuple[pd.DataFrame, np.ndarray],
+    profile: Profile,
 ) -> None:
     """All evaluated rows, missing values included: the serving encoders (row by row, column
-    by column) build the pipeline transformer's matrix exactly, and predict its predictions."""
+    by column), built from the bundle's encoder.json, build the pipeline transformer's matrix
+    exactly, and the serving booster predicts its predictions."""
     test, expected = evaluated_rows
+    served = load_serving_bundle(bundle_dir, nthread=1)
+    assert served.encoder == bundle.transformer.row_encoder()
     rows = request_rows(test, profile)
     reference = bundle.transformer.transform(test)
-    assert np.array_equal(bundle.encoder.encode_rows(rows), reference)
-    assert np.array_equal(bundle.encoder.encode_columns(rows), reference)
+    assert np.array_equal(served.encoder.encode_rows(rows), reference)
+    assert np.array_equal(served.encoder.encode_columns(rows), reference)
     frame = bundle.predict_frame(test)
-    fast = bundle.predict_rows(rows)
+    fast = served.predict_rows(rows)
+    assert np.array_equal(fast, frame)
     print(f"\nfast-path parity: all {len(test)} evaluated rows, matrices identical")
     assert relative_difference(frame, expected) <= PARITY_RTOL
     assert relative_difference(fast, expected) <= PARITY_RTOL

@@ -1,9 +1,11 @@
 """Features: fitted on the train split only, never from the target, never from the wall clock,
-and the serving `RowEncoder` equal to the fitted transformer bit for bit."""
+and the serving `RowEncoder` equal to the fitted transformer bit for bit, also when rebuilt
+from the parameters the bundle stores (encoder.json)."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import pickle
 import time
 import warnings
@@ -14,7 +16,8 @@ import pandas as pd
 import pytest
 
 from house_price.cleaning import split
-from house_price.features import FeatureTransformer, RowEncoder, add_derived
+from house_price.encoding import RowEncoder
+from house_price.features import FeatureTransformer, add_derived
 from house_price.schema import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,20 +220,24 @@ def assert_encoder_matches(transformer: FeatureTransformer, rows: list[dict]) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "unknown categories ... all zeros"
         expected = transformer.transform(frame)
-    actual = RowEncoder(transformer).encode(rows)
-    assert actual.shape == expected.shape
-    np.testing.assert_array_equal(actual, expected)  # exact, NaN-free on both sides
-    assert not np.isnan(actual).any()
+    encoder = transformer.row_encoder()
+    stored = RowEncoder.from_json(json.loads(json.dumps(encoder.to_json())), transformer.profile)
+    assert stored == encoder  # the bundle's encoder.json holds every parameter exactly
+    for built in (encoder, stored):
+        for actual in (built.encode_rows(rows), built.encode_columns(rows)):
+            assert actual.shape == expected.shape
+            np.testing.assert_array_equal(actual, expected)  # exact, NaN-free on both sides
+            assert not np.isnan(actual).any()
 
 
 def test_row_encoder_equals_the_transformer_on_awkward_rows() -> None:
     transformer = fitted(houses_frame(rows=1000))
     assert_encoder_matches(transformer, HOUSES_ROWS)
-    unknown = RowEncoder(transformer).encode([HOUSES_ROWS[3]])[0]
+    unknown = transformer.row_encoder().encode([HOUSES_ROWS[3]])[0]
     names = list(transformer.get_feature_names_out())
     location = [i for i, name in enumerate(names) if name.startswith("location_")]
     assert unknown[location].tolist() == [0.0] * len(location)
-    missing = RowEncoder(transformer).encode([HOUSES_ROWS[1]])[0]
+    missing = transformer.row_encoder().encode([HOUSES_ROWS[1]])[0]
     assert missing[names.index("year_built")] == medians(transformer)["year_built"]
     assert missing[names.index("house_age")] == medians(transformer)["house_age"]
 
@@ -268,3 +275,17 @@ def test_row_encoder_ratio_features_with_zero_and_missing_denominators() -> None
     for row in awkward:
         del row["median_house_value"]
     assert_encoder_matches(transformer, awkward)
+
+
+def test_a_stored_encoder_must_fit_the_profile() -> None:
+    transformer = fitted(houses_frame())
+    data = transformer.row_encoder().to_json()
+    profile = transformer.profile
+    with pytest.raises(ValueError, match="encoder format 99"):
+        RowEncoder.from_json({**data, "format": 99}, profile)
+    with pytest.raises(ValueError, match="numeric columns"):
+        RowEncoder.from_json({**data, "numeric": data["numeric"][1:]}, profile)
+    with pytest.raises(ValueError, match="categories"):
+        RowEncoder.from_json({**data, "categories": data["categories"][::-1]}, profile)
+    with pytest.raises(ValueError, match="feature names"):
+        RowEncoder.from_json({**data, "feature_names": data["feature_names"][:-1]}, profile)

@@ -14,14 +14,8 @@ import xgboost as xgb
 
 from house_price.evaluation import baseline_predictions, gate_failures, plot_rows
 from house_price.io import atomic_dir, atomic_path, write_csv, write_json, write_table
-from house_price.model import (
-    feature_importance,
-    fit,
-    from_fit_scale,
-    predict,
-    regression_metrics,
-    to_fit_scale,
-)
+from house_price.model import feature_importance, fit, regression_metrics
+from house_price.prediction import from_fit_scale, predict, to_fit_scale
 
 PARAMS = {
     "seed": 42,

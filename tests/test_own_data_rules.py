@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from house_price.cleaning import check_columns, clean, rows_needed, split, split_warnings
+from house_price.encoding import date_parts
 from house_price.errors import DataError, name_list
-from house_price.features import FeatureTransformer, RowEncoder, date_parts
+from house_price.features import FeatureTransformer
 from house_price.io import read_raw_csv
 from house_price.schema import load_profile, profile_from_dict, read_profile_yaml
 
@@ -410,7 +411,7 @@ def test_dates_parse_by_the_declared_format_and_derive_year_month_age(tmp_path: 
     # The serving encoder takes dates as the API gives them (datetime.date, or None).
     rows_in = [{**frame.iloc[0].to_dict(), "sold": dt.date(2014, 10, 13)},
                {**frame.iloc[1].to_dict(), "sold": None}]  # fmt: skip
-    encoder = RowEncoder(transformer)
+    encoder = transformer.row_encoder()
     assert np.array_equal(encoder.encode_rows(rows_in), matrix)
     assert np.array_equal(encoder.encode_columns(rows_in), matrix)
 

@@ -25,13 +25,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from house_price.io import read_json, write_json
 from house_price.schema import Column, Profile
+
+if TYPE_CHECKING:  # imported where used, at package time: the API imports this module
+    import pandas as pd
 
 REFERENCE_FILE = "drift.json"
 REFERENCE_FORMAT = 1
@@ -197,6 +199,8 @@ def _numeric_counts(binning: Binning, values: np.ndarray) -> np.ndarray:
 
 
 def category_binning(column: Column, values: pd.Series) -> Binning:
+    import pandas as pd
+
     labels = tuple(column.categories) + ((MISSING,) if column.nullable else ())
     binning = Binning(
         column.name,
@@ -218,6 +222,8 @@ def category_binning(column: Column, values: pd.Series) -> Binning:
 
 
 def _as_numbers(column: Column, series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     if column.is_date:
         days = pd.to_datetime(series).to_numpy(dtype="datetime64[D]")
         numbers = days.astype(np.int64).astype(np.float64)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from house_price.model import from_fit_scale, target_transform, to_fit_scale
+from house_price.prediction import from_fit_scale, target_transform, to_fit_scale
 
 # For each metric of model.regression_metrics: True when lower is better.
 LOWER_IS_BETTER = {"rmse": True, "mae": True, "rmsle": True, "r2": False}

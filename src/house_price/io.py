@@ -10,11 +10,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from house_price.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: the API reads JSON through here without pandas
+    import pandas as pd
 
 
 @contextmanager
@@ -68,6 +69,8 @@ def write_table(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(path, engine="pyarrow")
 
 
@@ -92,6 +95,8 @@ def read_raw_csv(path: str | Path) -> pd.DataFrame:
     declares them. Header names are trimmed and kept as written, repeats included, so that
     validation can refuse a repeated column by name. Rows are indexed by their file line.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -140,6 +145,8 @@ def _data_line_numbers(path: Path, rows: int) -> pd.Index:
     """The file line (from 1) of each data row, so errors can point into the file even when
     blank lines were skipped. Falls back to header-on-line-1 counting when a quoted field
     spans lines and the two counts disagree."""
+    import pandas as pd
+
     with open(path, "rb") as handle:
         lines = [number for number, line in enumerate(handle, 1) if line.strip()]
     if len(lines) - 1 != rows:

@@ -8,12 +8,10 @@ import numpy as np
 import xgboost as xgb
 from sklearn import metrics
 
+from house_price.prediction import to_fit_scale
+
 # Keys of the `train` params that configure the procedure; all others go to XGBoost.
 PROCEDURE_KEYS = ("log_target", "validation_size", "early_stopping_rounds", "seed")
-
-
-def target_transform(log_target: bool) -> str:
-    return "log1p" if log_target else "identity"
 
 
 def fit(
@@ -47,31 +45,6 @@ def fit(
         "train_rows": len(fit_rows),
         "validation_rows": len(validation_rows),
     }
-
-
-def to_fit_scale(target: np.ndarray, log_target: bool) -> np.ndarray:
-    """The target as the model fits it, shape (n,), float32 (what XGBoost stores labels as).
-
-    Rounded to float32 on purpose: numpy's log1p/expm1 take AVX-512 (SVML) code on CPUs that
-    have it and differ from the scalar code by one float64 ULP in about 1 value in 10; float32
-    absorbs that, so every machine fits and predicts the same bits."""
-    values = np.asarray(target, dtype=np.float64)
-    return (np.log1p(values) if log_target else values).astype(np.float32)
-
-
-def from_fit_scale(raw: np.ndarray, transform: str) -> np.ndarray:
-    """Prices, shape (n,), float64 holding float32 values, from the model's output scale.
-
-    The model's margin is float32, so float32 is the precision a prediction has; rounding to
-    it makes the result independent of the CPU (see to_fit_scale)."""
-    raw = np.asarray(raw, dtype=np.float64)
-    prices = np.expm1(raw) if transform == "log1p" else raw
-    return prices.astype(np.float32).astype(np.float64)
-
-
-def predict(booster: xgb.Booster, features: np.ndarray, transform: str) -> np.ndarray:
-    """Prices from a feature matrix; the one prediction function of pipeline and API."""
-    return from_fit_scale(booster.inplace_predict(features), transform)
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -10,7 +10,9 @@ served here: no CDN) and /openapi.json.
 The bundle is loaded once, at start-up (lifespan). A missing or broken bundle does not stop the
 process: it serves, /health and the predict endpoints answer 503 with the reason, and the reason
 is logged. /health is 200 only after a self-check: the profile's example row, validated by the
-request model, predicted by the fast path and by the pipeline's own transformer, agreeing.
+request model, predicted by every fast path as the pipeline's own transformer predicted it when
+the bundle was packaged (metadata.json). Serving needs numpy, PyYAML, pydantic and XGBoost's C
+library only (house_price.serving): no pandas, scikit-learn, SciPy or xgboost Python package.
 
 Request models are generated from the bundle's profile (types, bounds, allowed categories with
 the pipeline's normalisation, no unknown fields, no NaN/Infinity). Request bodies are validated

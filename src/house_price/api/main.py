@@ -28,7 +28,7 @@ from house_price.api.metrics import FLUSH_INTERVAL_S, Metrics, MetricsMiddleware
 from house_price.api.model import Model, load_model
 from house_price.api.responses import ApiError, validation_error
 from house_price.api.routes import docs, health, metrics, predict
-from house_price.bundle import BundleError
+from house_price.errors import BundleError
 
 SCHEMA_REF = "#/components/schemas/{model}"
 THREADPOOL_TOKENS = 4  # anyio's default is 40 threads

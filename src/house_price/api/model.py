@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pydantic_core
-import xgboost as xgb
 from pydantic import BaseModel, ValidationError
 
 from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS
-from house_price.api.schemas import request_models
-from house_price.bundle import Bundle, BundleError, load_bundle
+from house_price.api.schemas import example_request, request_models
+from house_price.booster import ServingBooster
 from house_price.drift import Reference, load_reference
-from house_price.features import ROW_ENCODER_MAX_ROWS
-from house_price.model import predict
+from house_price.encoding import ROW_ENCODER_MAX_ROWS
+from house_price.errors import BundleError
+from house_price.prediction import predict
+from house_price.serving import MODEL_FILE, ServingBundle, load_serving_bundle
 
 SELF_CHECK_RTOL = 1e-6
 PARALLEL_MIN_ROWS = 1000  # from this many rows, XGBoost predicts on MODEL_THREADS threads
@@ -31,8 +30,8 @@ PARALLEL_MIN_ROWS = 1000  # from this many rows, XGBoost predicts on MODEL_THREA
 class Model:
     """Everything the hot path needs, built once at start-up."""
 
-    bundle: Bundle  # its booster predicts on one thread: single rows and micro-batches
-    parallel: xgb.Booster  # the same booster on MODEL_THREADS threads, for large batches
+    bundle: ServingBundle  # its booster predicts on one thread: single rows and micro-batches
+    parallel: ServingBooster  # the same model on MODEL_THREADS threads, for large batches
     row_model: type[BaseModel]
     batch_model: type[BaseModel]
     version: str
@@ -47,9 +46,8 @@ class Model:
 
 
 def _load(model_dir: Path, max_rows: int, threads: int) -> Model:
-    bundle = load_bundle(model_dir, nthread=1)
-    parallel = bundle.booster.copy()
-    parallel.set_param({"nthread": threads})
+    bundle = load_serving_bundle(model_dir, nthread=1)
+    parallel = ServingBooster(bundle.directory / MODEL_FILE, nthread=threads)
     row_model, batch_model = request_models(bundle.profile, max_rows)
     reference = load_reference(bundle.directory)
     model = Model(bundle, parallel, row_model, batch_model, bundle.version, reference)
@@ -72,17 +70,17 @@ def load_model(
 
 
 def _self_check(model: Model) -> None:
-    """The documented example must validate, and predict the same through every path."""
+    """The documented example must validate, and predict through every path what the pipeline
+    path (fitted transformer + xgboost) predicted for it at package time."""
     profile = model.bundle.profile
     try:
-        example = pydantic_core.to_json(profile.example_row())  # as a client sends it
-        row = model.row_model.model_validate_json(example).__dict__
+        row = example_request(model.row_model, profile)
     except ValidationError as exc:
         raise BundleError(f"self-check: the profile's example row is invalid: {exc}") from exc
     fast = float(model.predict([row])[0])
     many = float(model.predict([row] * (ROW_ENCODER_MAX_ROWS + 1))[-1])
     parallel = float(model.predict([row] * PARALLEL_MIN_ROWS)[-1])
-    reference = float(model.bundle.predict_frame(pd.DataFrame([row]))[0])
+    reference = model.bundle.example_prediction
     if not all(math.isfinite(value) for value in (fast, many, parallel, reference)):
         raise BundleError(f"self-check: non-finite prediction {fast!r}/{many!r}/{reference!r}")
     for value in (fast, many, parallel):

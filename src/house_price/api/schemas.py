@@ -209,3 +209,9 @@ def request_models(profile: Profile, max_rows: int) -> tuple[type[BaseModel], ty
         ),
     )
     return row_model, batch_model
+
+
+def example_request(row_model: type[BaseModel], profile: Profile) -> dict[str, Any]:
+    """The profile's example row as the API receives it: sent as JSON, validated by
+    `row_model` (a field -> value dict). Raises pydantic.ValidationError when it is invalid."""
+    return row_model.model_validate_json(pydantic_core.to_json(profile.example_row())).__dict__
