@@ -209,6 +209,7 @@ SERVING_DISTRIBUTIONS = (
     "fastapi",
     "fastapi-offline",
     "starlette",
+    "anyio",
     "prometheus-client",
     "typing-extensions",
     "annotated-types",
