@@ -19,7 +19,13 @@ import xgboost as xgb
 
 from house_price import model, prediction, stage
 from house_price.errors import QualityGateError
-from house_price.evaluation import baseline_predictions, gate_failures, plot_rows, rounded
+from house_price.evaluation import (
+    baseline_predictions,
+    gate_failures,
+    ordered_metrics,
+    plot_rows,
+    rounded,
+)
 from house_price.features import load_transformer
 from house_price.io import read_json, read_table, write_csv, write_json, write_table
 
@@ -61,7 +67,7 @@ def main() -> None:
             log_target,
         ).items()
     }
-    write_json(args.metrics, metrics | {"baselines": baselines})
+    write_json(args.metrics, ordered_metrics(metrics, baselines), sort_keys=False)
     write_table(args.predictions, pd.DataFrame({"prediction": predicted}))
 
     seed = int(params["process"]["seed"])

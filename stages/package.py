@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--figures", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--plots", type=Path, required=True)  # logged with their figures
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--promotion", type=Path, required=True)
     args = parser.parse_args()
@@ -110,6 +111,7 @@ def main() -> None:
             params={key: params[key] for key in ("dataset", "process", "features", "train")},
             tags=tracking.run_tags(profile.name, manifest["md5"]) | {"model_version": content},
             metrics={"training": read_json(args.figures), **metrics},
+            plots_dir=args.plots,
         )
         registered = tracking.log_bundle(
             run_id, bundle, profile, test[profile.feature_names].dropna().head(5), name

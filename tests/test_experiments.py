@@ -145,15 +145,19 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     }  # fmt: skip
     head = run(["git", "rev-parse", "HEAD"], cwd=committed).stdout.strip()
     assert runs[third["run_id"]]["git_commit"] == head
-    # The report that `dvc metrics show` reads.
+    # The decision's report, read as a file.
     report = json.loads((committed / "reports" / "promotion.json").read_text())
     assert report["promoted"] is False
     assert report["champion"]["version"] == "2"
     assert report["challenger"]["rmse"] == depth4["rmse"]
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=committed).stdout)
-    workspace = shown[""]["data"]  # "": the workspace
-    assert workspace["reports/promotion.json"]["data"]["promoted"] is False
-    assert workspace["reports/promotion.json"]["data"]["champion"]["version"] == "2"
+    # `dvc plots diff` draws the experiments side by side (README: comparing experiments).
+    diff = json.loads(
+        run(["dvc", "plots", "diff", "depth4", "depth6", "--json"], cwd=committed).stdout
+    )["data"]
+    revisions = diff["plots/predicted_vs_actual.csv"][0]["revisions"]
+    assert sorted(revisions) == ["depth4", "depth6"]
+    values = diff["plots/predicted_vs_actual.csv"][0]["content"]["data"]["values"]
+    assert {value["rev"] for value in values} == {"depth4", "depth6"}
     shown = experiments(committed)
     assert shown["depth4"]["params"]["train"]["max_depth"] == 4
     assert shown["depth4"]["metrics"]["rmse"] == depth4["rmse"]

@@ -40,9 +40,9 @@ pytestmark = pytest.mark.slow
 
 STAGES = ["ingest", "process", "featurize", "train", "evaluate", "package"]
 PLOT_TITLES = [
-    "Predicted vs actual price (test split)",
-    "Residuals (actual - predicted) vs predicted",
-    "Feature importance (total gain)",
+    "Predicted vs actual price (test split; dashed line y = x)",
+    "Residuals vs predicted price (test split)",
+    "Feature importance by total gain, largest first",
 ]
 
 
@@ -101,17 +101,54 @@ def test_dvc_reads_yaml_with_libyaml() -> None:
 
 
 def test_metrics_show(pipeline_repo: Path) -> None:
+    """`dvc metrics show`: the model's figures only, R² and RMSE first; the cleaning report is
+    a tracked output read as a file (issue 13: its 26 counts buried the model's figures)."""
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=pipeline_repo).stdout)
     files = shown[""]["data"]
     metrics = json.loads((pipeline_repo / "metrics.json").read_text())
+    assert list(files) == ["metrics.json"]
     assert files["metrics.json"]["data"] == metrics
-    assert {"rmse", "mae", "r2", "rmsle", "noise_floor_rmsle", "test_rows"} <= set(metrics)
-    report = files["reports/process.json"]["data"]
-    written = json.loads((pipeline_repo / "reports/process.json").read_text())
-    # DVC shows numbers (and nested numbers); the list of ignored columns is not a metric.
-    assert report == {key: value for key, value in written.items() if key != "ignored_columns"}
+    assert list(metrics)[:4] == ["r2", "rmse", "mae", "rmsle"]
+    assert list(metrics)[-1] == "baselines"
+    assert {"noise_floor_rmsle", "rmsle_over_noise_floor", "test_rows"} <= set(metrics)
+    table = run(["dvc", "metrics", "show"], cwd=pipeline_repo).stdout
+    assert "dropped" not in table
+    assert max(len(line) for line in table.splitlines()) < 400
+    report = json.loads((pipeline_repo / "reports/process.json").read_text())
     assert report["train_rows"] + report["test_rows"] == report["rows_out"]
     assert report["test_rows"] == metrics["test_rows"]
+    status = run(["dvc", "status", "process"], cwd=pipeline_repo).stdout
+    assert "reports/process.json" not in status  # tracked, and up to date
+
+
+def test_exp_show_leads_with_r2_and_rmse(pipeline_repo: Path) -> None:
+    header = run(["dvc", "exp", "show", "--csv"], cwd=pipeline_repo).stdout.splitlines()[0]
+    columns = header.split(",")
+    first_metric = columns.index("parent") + 1
+    assert columns[first_metric : first_metric + 2] == ["r2", "rmse"], header[:300]
+    assert not [name for name in columns if name.startswith(("dropped.", "categories_"))]
+
+
+def test_plot_specs_read_well(pipeline_repo: Path) -> None:
+    """Predicted vs actual has the y = x line (as numbers: CSV values reach Vega as strings),
+    axes carry units, importance is sorted by gain."""
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], cwd=pipeline_repo).stdout)["data"]
+    scatter = shown["plots/predicted_vs_actual.csv"][0]["content"]
+    points, identity = scatter["layer"]
+    assert points["mark"]["type"] == "point"
+    assert identity["mark"]["type"] == "line"
+    assert identity["transform"][0] == {"calculate": "toNumber(datum['actual'])", "as": "value"}
+    assert identity["encoding"]["x"]["field"] == identity["encoding"]["y"]["field"]
+    assert points["encoding"]["x"]["title"] == "actual price (USD)"
+    assert points["encoding"]["y"]["title"] == "predicted price (USD)"
+    residuals = shown["plots/residuals.csv"][0]["content"]
+    assert "(USD)" in residuals["encoding"]["y"]["title"]
+    importance = shown["plots/feature_importance.csv"][0]["content"]
+    assert importance["encoding"]["y"]["sort"] == "-x"
+    assert importance["encoding"]["x"]["title"].startswith("total gain")
+    table = (pipeline_repo / "plots" / "feature_importance.csv").read_text().splitlines()[1:]
+    gains = [float(line.rsplit(",", 1)[1]) for line in table]
+    assert gains == sorted(gains, reverse=True)
 
 
 def test_plots_show_renders_html(pipeline_repo: Path, tmp_path: Path) -> None:

@@ -116,6 +116,23 @@ def test_run_has_the_metrics(server_run: dict[str, Any], pipeline_repo: Path) ->
     )
 
 
+def test_run_has_the_plots(api: Api, run_id: str, mlflow_server, pipeline_repo: Path) -> None:
+    """The evaluate stage's tables and their figures are artifacts of the run (issue 13)."""
+    listed = api.get("artifacts/list", run_id=run_id, path="plots")["files"]
+    names = {Path(item["path"]).name: item for item in listed}
+    for table in ("predicted_vs_actual", "residuals", "feature_importance"):
+        assert int(names[f"{table}.png"]["file_size"]) > 10_000, table
+        assert (
+            int(names[f"{table}.csv"]["file_size"])
+            == (pipeline_repo / "plots" / f"{table}.csv").stat().st_size
+        )
+    url = f"{mlflow_server.url}/get-artifact?" + urllib.parse.urlencode(
+        {"path": "plots/predicted_vs_actual.png", "run_uuid": run_id}
+    )
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def test_run_has_the_lineage_tags(server_run: dict[str, Any], pipeline_repo: Path) -> None:
     tags = as_dict(server_run["data"]["tags"])
     manifest = json.loads((pipeline_repo / "data" / "processed" / "manifest.json").read_text())

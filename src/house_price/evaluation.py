@@ -14,6 +14,26 @@ from house_price.prediction import from_fit_scale, target_transform, to_fit_scal
 LOWER_IS_BETTER = {"rmse": True, "mae": True, "rmsle": True, "r2": False}
 
 
+# The order of metrics.json, which `dvc metrics show` and `dvc exp show` keep: what a person
+# reads first (R², RMSE) leads; the baselines, nested, come last.
+METRICS_ORDER = ("r2", "rmse", "mae", "rmsle", "rmsle_over_noise_floor", "noise_floor_rmsle")
+
+
+def ordered_metrics(
+    metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """metrics.json's content: METRICS_ORDER first, then any other figure (test_rows), then
+    `baselines` with each baseline's figures in METRICS_ORDER."""
+
+    def order(figures: Mapping[str, Any]) -> dict[str, Any]:
+        first = {key: figures[key] for key in METRICS_ORDER if key in figures}
+        return first | {key: figures[key] for key in sorted(figures) if key not in first}
+
+    return order(metrics) | {
+        "baselines": {name: order(baselines[name]) for name in sorted(baselines)}
+    }
+
+
 def rounded(figures: Mapping[str, Any]) -> dict[str, Any]:
     """Floats to six decimals, what metrics.json keeps: gate and promotion judge the recorded
     figures, so that the same model scores the same on every machine."""

@@ -53,9 +53,11 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_json(path: str | Path, data: Any) -> None:
+def write_json(path: str | Path, data: Any, sort_keys: bool = True) -> None:
+    """`data` as indented JSON, written atomically; keys sorted unless `sort_keys` is False
+    (the caller's order is then kept: DVC shows metrics in file order)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

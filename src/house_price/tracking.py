@@ -161,9 +161,11 @@ def log_run(
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     metrics: Mapping[str, Any],
+    plots_dir: Path | None = None,
 ) -> str:
     """Record one finished run: flattened params, tags, metrics (nested mappings flattened
-    to `a.b.c`). Returns its id."""
+    to `a.b.c`) and, from `plots_dir`, the evaluate stage's plot tables with their figures
+    (artifacts `plots/*.csv`, `plots/*.png`). Returns its id."""
     import mlflow
 
     experiment_id = use_experiment(experiment)
@@ -171,6 +173,12 @@ def log_run(
         mlflow.log_params(flatten(params))
         mlflow.set_tags(dict(tags))
         mlflow.log_metrics(flatten(metrics))
+        if plots_dir is not None:
+            from house_price.figures import draw_all
+
+            mlflow.log_artifacts(str(plots_dir), "plots")
+            for name, figure in draw_all(plots_dir).items():
+                mlflow.log_figure(figure, f"plots/{name}")
         return run.info.run_id
 
 
