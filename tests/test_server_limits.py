@@ -109,6 +109,23 @@ def test_head_within_limits_is_served(server: ApiServer) -> None:
     assert raw_exchange(server.url, [many_headers(90)]).status == 200
 
 
+def test_pipelined_requests_are_answered_in_order(server: ApiServer, example: dict) -> None:
+    """Two requests in one write (HTTP/1.1 pipelining), the second a POST: both answered, in
+    order, on the same connection."""
+    body = json.dumps(example).encode()
+    second = (
+        "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    with stalled(server.url, b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n" + second) as sock:
+        sock.settimeout(10)
+        data = b""
+        while piece := sock.recv(65536):
+            data += piece
+    assert data.count(b"HTTP/1.1 200 OK") == 2, data[:500]
+    assert data.index(b'{"status":"alive"}') < data.index(b'"prediction"')
+
+
 @pytest.mark.parametrize(
     ("count", "limit"),
     [(101, "(MAX_HEADERS)"), (1000, "(MAX_HEADERS)"), (20_000, "(MAX_HEADER_BYTES)")],

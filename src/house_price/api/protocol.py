@@ -134,10 +134,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         """SIGTERM: a request still arriving (a stalled upload) is answered 503 and closed at
         once; requests received in full finish within GRACEFUL_SHUTDOWN_S as uvicorn does."""
-        if self._deadline is not None:
+        if self._deadline is not None and not self._answering_earlier():
             self._refuse(503, "shutting down: request not received in full before SIGTERM")
             return
         super().shutdown()
+
+    def _answering_earlier(self) -> bool:
+        """A pipelined request's head is arriving while the app still answers the one before
+        it: that answer must go out first, whole."""
+        return self._reading_head and self.cycle is not None and not self.cycle.response_complete
 
     def _arm(self) -> None:
         self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
@@ -150,6 +155,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _timed_out(self) -> None:
         self._deadline = None
         if self.transport.is_closing():
+            return
+        if self._answering_earlier():  # the clock starts once the earlier answer is out
+            self._arm()
             return
         cycle = None if self._reading_head else self.cycle
         if cycle is not None and cycle.response_started:  # answered early (413, 503): just close
