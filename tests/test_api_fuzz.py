@@ -26,7 +26,14 @@ pytestmark = pytest.mark.slow  # the session pipeline run, real uvicorn servers
 MAX_EXAMPLES = 50
 CHECKS = [not_a_server_error, response_schema_conformance]
 OPERATIONS = [
+    ("GET", "/"),
+    ("HEAD", "/"),
+    ("GET", "/livez"),
+    ("HEAD", "/livez"),
+    ("GET", "/readyz"),
+    ("HEAD", "/readyz"),
     ("GET", "/health"),
+    ("HEAD", "/health"),
     ("GET", "/model"),
     ("GET", "/metrics"),
     ("POST", "/predict"),
@@ -87,7 +94,7 @@ def test_valid_requests(
     statuses = fuzz(api_schema, http_session, method, path, GenerationMode.POSITIVE)
     assert all(status < 500 for status in statuses)
     assert statuses[200] >= 1  # schema-valid requests do get predictions
-    if method == "GET":
+    if method in ("GET", "HEAD"):
         assert set(statuses) == {200}
 
 

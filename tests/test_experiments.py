@@ -25,7 +25,7 @@ from conftest import (
     run,
     shared_csv,
 )
-from servers import free_port, start_server, stop_process_group
+from servers import MLFLOW_START_TIMEOUT_S, free_port, start_server, stop_process_group
 
 from house_price.bundle import load_bundle
 
@@ -166,7 +166,10 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     port, venv = free_port(), REPO / ".venv"
     command = ["make", "ui", f"UI_PORT={port}", f"VENV={venv}", "-o", f"{venv}/bin/activate"]
     base = f"http://127.0.0.1:{port}"
-    ui = start_server(command, committed.parent / "ui.log", f"{base}/health", cwd=committed)
+    ui = start_server(
+        command, committed.parent / "ui.log", f"{base}/health", cwd=committed,
+        timeout=MLFLOW_START_TIMEOUT_S,
+    )  # fmt: skip
     try:
         url = f"{base}/api/2.0/mlflow/registered-models/get?name={MODEL}"
         with urllib.request.urlopen(url, timeout=30) as response:
