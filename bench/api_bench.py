@@ -186,6 +186,47 @@ def wrk(server: Server, connections: int, seconds: float, lua: Path, body: Path)
     }
 
 
+def in_turns(
+    targets: dict[str, Any],
+    levels: list[int],
+    rounds: int,
+    seconds: float,
+    warmup: float,
+    lua: Path,
+    body: Path,
+) -> dict[tuple[str, int], dict[str, float]]:
+    """`wrk` on each target (anything with `base` and `path`) at each connection count, in
+    turns (a, b, b, a, ...: both see the same machine), after a warm-up of each. Returns the
+    median rps, p50_ms, p99_ms and the summed errors per (target name, connections)."""
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for count in levels:
+        for target in targets.values():
+            wrk(target, count, warmup, lua, body)
+        for number in range(rounds):
+            for name in list(targets)[:: 1 if number % 2 == 0 else -1]:
+                runs.setdefault((name, count), []).append(
+                    wrk(targets[name], count, seconds, lua, body)
+                )
+    return {
+        key: {
+            **{m: statistics.median(run[m] for run in cell) for m in ("rps", "p50_ms", "p99_ms")},
+            "errors": sum(run["errors"] for run in cell),
+        }
+        for key, cell in runs.items()
+    }
+
+
+def print_turns(medians: dict[tuple[str, int], dict[str, float]], column: str) -> None:
+    """`in_turns`' medians as a markdown table, `column` naming the targets."""
+    print(f"| connections | {column} | req/s | p50 ms | p99 ms | errors |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for (name, count), m in sorted(medians.items(), key=lambda item: item[0][1]):
+        print(
+            f"| {count} | {name} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+            f"{m['errors']:.0f} |"
+        )
+
+
 def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return

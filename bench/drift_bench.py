@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,7 +28,14 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from api_bench import LUA, ensure_wrk, rows_for, wrk  # noqa: E402 (the API benchmark's load)
+from api_bench import (  # noqa: E402 (the API benchmark's load)
+    LUA,
+    ensure_wrk,
+    in_turns,
+    print_turns,
+    rows_for,
+    wrk,
+)
 from servers import start_api_workers, stop_process_group  # noqa: E402 (shared with the tests)
 
 from house_price.bundle import load_bundle  # noqa: E402
@@ -73,36 +79,19 @@ def main() -> int:
                 args.model_dir, temp / f"api-{mode}.log", args.workers, DRIFT_METRICS=flag
             )
             servers[mode] = (process, Target(url))
-        results: dict[tuple[str, int], list[dict]] = {}
-        for count in connections:
-            for mode in servers:  # warm-up
-                wrk(servers[mode][1], count, args.warmup, lua, body)
-            for number in range(args.rounds):  # on, off; then off, on; ...
-                for mode in list(servers)[:: 1 if number % 2 == 0 else -1]:
-                    figures = wrk(servers[mode][1], count, args.duration, lua, body)
-                    results.setdefault((mode, count), []).append(figures)
+        medians = in_turns(
+            {mode: target for mode, (_, target) in servers.items()}, connections, args.rounds,
+            args.duration, args.warmup, lua, body,
+        )  # fmt: skip
         print(
             f"POST /predict, {args.workers} worker(s), {args.rounds} x {args.duration:g} s per "
             "cell, medians; drift on and off in turns"
         )
-        print("| connections | drift | req/s | p50 ms | p99 ms | errors |")
-        print("| ---: | --- | ---: | ---: | ---: | ---: |")
-        ratios = {}
-        for count in connections:
-            medians = {}
-            for mode in servers:
-                runs = results[(mode, count)]
-                medians[mode] = {
-                    key: statistics.median(run[key] for run in runs)
-                    for key in ("rps", "p50_ms", "p99_ms")
-                }
-                errors = sum(run["errors"] for run in runs)
-                m = medians[mode]
-                print(
-                    f"| {count} | {mode} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | "
-                    f"{m['p99_ms']:.2f} | {errors} |"
-                )
-            ratios[count] = medians["on"]["rps"] / medians["off"]["rps"]
+        print_turns(medians, "drift")
+        ratios = {
+            count: medians[("on", count)]["rps"] / medians[("off", count)]["rps"]
+            for count in connections
+        }
         for count, ratio in ratios.items():
             verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
             print(f"{count} connections: drift on / off = {ratio:.1%} ({verdict}, target >= 95 %)")

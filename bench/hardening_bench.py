@@ -36,7 +36,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from api_bench import LUA, ensure_wrk, rows_for, wrk  # noqa: E402 (the API benchmark's load)
+from api_bench import (  # noqa: E402 (the API benchmark's load)
+    LUA,
+    ensure_wrk,
+    in_turns,
+    print_turns,
+    rows_for,
+    wrk,
+)
 from drift_bench import Target  # noqa: E402
 from hostile import (  # noqa: E402 (shared with the tests)
     concurrent_batches,
@@ -76,38 +83,18 @@ def throughput(args: argparse.Namespace, body: Path, lua: Path, temp: Path) -> N
     )  # fmt: skip
     servers = {"hardened": Target(url), "plain": Target(plain_url)}
     try:
-        results: dict[tuple[str, int], list[dict]] = {}
-        for count in args.levels:
-            for target in servers.values():
-                wrk(target, count, 2, lua, body)
-            for number in range(args.rounds):
-                for name in list(servers)[:: 1 if number % 2 == 0 else -1]:
-                    figures = wrk(servers[name], count, args.duration, lua, body)
-                    results.setdefault((name, count), []).append(figures)
+        medians = in_turns(servers, args.levels, args.rounds, args.duration, 2, lua, body)
     finally:
         stop_process_group(hardened)
         stop_process_group(plain)
     print(f"\nPOST /predict, 1 worker, {args.rounds} x {args.duration:g} s per cell, medians")
-    print("| connections | server | req/s | p50 ms | p99 ms | errors |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    print_turns(medians, "server")
     for count in args.levels:
-        medians = {}
-        for name in servers:
-            runs = results[(name, count)]
-            medians[name] = {
-                key: statistics.median(run[key] for run in runs)
-                for key in ("rps", "p50_ms", "p99_ms")
-            }
-            m = medians[name]
-            errors = sum(run["errors"] for run in runs)
-            print(
-                f"| {count} | {name} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                f"{errors} |"
-            )
-        ratio = medians["hardened"]["rps"] / medians["plain"]["rps"]
+        hardened_m, plain_m = medians[("hardened", count)], medians[("plain", count)]
         print(
-            f"{count} connections: hardened / plain throughput {ratio:.1%}, p99 "
-            f"{medians['hardened']['p99_ms']:.2f} vs {medians['plain']['p99_ms']:.2f} ms"
+            f"{count} connections: hardened / plain throughput "
+            f"{hardened_m['rps'] / plain_m['rps']:.1%}, p99 {hardened_m['p99_ms']:.2f} vs "
+            f"{plain_m['p99_ms']:.2f} ms"
         )
 
 
