@@ -1,4 +1,5 @@
-"""train: fit the XGBoost regressor on the transformed train split.
+"""train: fit the XGBoost regressor on the transformed train split, its number of trees chosen by
+k-fold cross-validation on that split (one progress line per fold).
 
 Its outputs are deterministic: the MLflow run is made by package, once the model has passed
 the gate, so nothing here names a run.
@@ -29,11 +30,16 @@ def main() -> None:
     transformer = load_transformer(args.transformer)
     features = transformer.transform(rows)
     target = rows[profile.target.name].to_numpy(float)
-    booster, figures = model.fit(features, target, params["train"])
+    booster, figures = model.fit(
+        features, target, params["train"], progress=lambda line: print(f"train: {line}", flush=True)
+    )
     with atomic_path(args.model) as tmp:
         booster.save_model(tmp)
     write_json(args.figures, figures)
-    print(f"train: {figures['best_iteration'] + 1} trees")
+    print(
+        f"train: {figures['trees']} trees on {figures['train_rows']} rows "
+        f"(cv rmse {figures['cv_rmse_fit_scale']:.4f} on the fit scale)"
+    )
 
 
 if __name__ == "__main__":

@@ -296,7 +296,7 @@ def test_package_logs_to_a_local_store_without_a_server(forced_repro: Path) -> N
         ).stdout
     )
     assert found["params"]["train.max_depth"] == "6"
-    assert found["metrics"]["training.best_iteration"] == training["best_iteration"]
+    assert found["metrics"]["training.trees"] == training["trees"]
     assert "r2" in found["metrics"]
     assert "baselines.linear.rmse" in found["metrics"]
     assert found["champion_run"] == registration["run_id"]

@@ -56,7 +56,7 @@ class Train(Section):
     # the procedure (model.PROCEDURE_KEYS)
     seed: Seed
     log_target: bool
-    validation_size: Fraction
+    cv_folds: int = Field(ge=2, le=20)  # k of the k-fold cross-validation choosing the trees
     early_stopping_rounds: int = Field(ge=1)
     # XGBoost's
     n_estimators: int = Field(ge=1, le=100_000)
