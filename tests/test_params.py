@@ -66,6 +66,8 @@ BAD_VALUES = [
     ("train.reg_lambda", math.inf, "Infinity", "a number >= 0"),
     ("train.tree_method", "gpu_hist", '"gpu_hist"', "one of hist, approx, exact"),
     ("train.n_jobs", -1, "-1", "an integer >= 0 and <= 1024"),
+    ("tune.trials", -1, "-1", "an integer >= 0 and <= 10000"),
+    ("tune.seed", 1.5, "1.5", "an integer >= 0 and <= 4294967295"),
     ("train.gamma", -1, "-1", "a number >= 0"),
     ("train.gamma", None, "null", "a number >= 0"),
     ("train.reg_alpha", "0", '"0"', "a number >= 0"),
@@ -167,7 +169,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     message = load_error(tmp_path, with_change("datset", "houses"))
     assert message == (
         "datset is not a known param (the top level takes dataset, synthetic, process, "
-        "features, train, evaluate, mlflow)"
+        "features, train, tune, evaluate, mlflow)"
     )
 
 
@@ -201,13 +203,13 @@ def test_every_problem_on_one_line(tmp_path: Path) -> None:
     [
         (
             "",
-            "should be a mapping of dataset, synthetic, process, features, train, evaluate, "
-            "mlflow (got null)",
+            "should be a mapping of dataset, synthetic, process, features, train, tune, "
+            "evaluate, mlflow (got null)",
         ),
         ("- dataset\n", "should be a mapping of dataset, "),
         (
             "houses\n",
-            "should be a mapping of dataset, synthetic, process, features, train, "
+            "should be a mapping of dataset, synthetic, process, features, train, tune, "
             'evaluate, mlflow (got "houses")',
         ),
         ("train: {max_depth: 6\n", "not valid YAML (while parsing a flow mapping"),
@@ -264,12 +266,13 @@ PIPELINE_CASES = {
         "process",
         "process.test_size = 0 is not allowed: a number > 0 and < 1",
     ),
+    # tune reads the train params too (its trials start from them): it runs first
     "train.max_depth=-1": (
-        "train",
+        "tune",
         "train.max_depth = -1 is not allowed: an integer >= 1 and <= 30",
     ),
     "train.learning_rate=0": (
-        "train",
+        "tune",
         "train.learning_rate = 0 is not allowed: a number > 0 and <= 1",
     ),
 }

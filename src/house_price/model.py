@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,46 +69,79 @@ def fold_fit(
     return int(regressor.best_iteration) + 1, float(regressor.best_score)
 
 
+@dataclass(frozen=True)
+class CrossValidation:
+    """Each fold's early-stopped tree count and held-out RMSE (fit scale), in fold order."""
+
+    fold_trees: list[int]
+    fold_rmse: list[float]
+
+    @property
+    def rmse(self) -> float:
+        """The mean held-out RMSE over the folds: what tuning minimises."""
+        return float(np.mean(self.fold_rmse))
+
+
+def xgboost_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The `train` params that go to XGBoost as they are (all but PROCEDURE_KEYS)."""
+    return {key: value for key, value in params.items() if key not in PROCEDURE_KEYS}
+
+
+def cross_validate(
+    features: np.ndarray,
+    target: np.ndarray,
+    params: dict[str, Any],
+    progress: Callable[[str], None] = lambda line: None,
+) -> CrossValidation:
+    """k-fold cross-validation of the `train` params on `features` (shape (n, features)) and
+    `target` (prices, shape (n,)): each of `cv_folds` seeded folds fits on the other folds and
+    stops early on its held-out part (`fold_fit`, at most `n_estimators` trees). The folds run
+    one per thread, `n_jobs` at a time (0: every core), which on small data beats XGBoost's own
+    threads. `progress` receives one short line per fold, in fold order. Raises DataError when
+    there are too few rows for the folds."""
+    seed = int(params["seed"])
+    folds = int(params["cv_folds"])
+    fit_target = to_fit_scale(target, params["log_target"])
+    hyper = xgboost_params(params)
+    splits = fold_splits(len(features), folds, seed)
+    stopping = int(params["early_stopping_rounds"])
+    workers = min(folds, int(hyper["n_jobs"]) or os.cpu_count() or 1)
+    result = CrossValidation([], [])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        fitted = pool.map(
+            lambda rows: fold_fit(features, fit_target, rows, hyper, stopping, seed), splits
+        )
+        for index, (trees, rmse) in enumerate(fitted, 1):
+            result.fold_trees.append(trees)
+            result.fold_rmse.append(rmse)
+            progress(f"fold {index}/{folds}: {trees} trees, rmse {rmse:.4f}")
+    return result
+
+
 def fit(
     features: np.ndarray,
     target: np.ndarray,
     params: dict[str, Any],
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
-    """Train on `features` (shape (n, features)) and `target` (prices, shape (n,)).
-
-    Each of `cv_folds` seeded folds fits on the other folds and stops early on its held-out
-    part (`fold_fit`, at most `n_estimators` trees); the folds run one per thread, `n_jobs` at
-    a time (0: every core), which on small data beats XGBoost's own threads. `tree_count` turns
-    the fold counts into the final model's, then fitted on all rows with `n_jobs` threads.
-    `progress` receives one short line per fold, in fold order. Returns the booster and its
-    figures (RMSE on the fit scale: log1p(price) when `log_target`). Raises DataError when
-    there are too few rows for the folds."""
-    seed = int(params["seed"])
+    """Train on `features` (shape (n, features)) and `target` (prices, shape (n,)):
+    `cross_validate` on these rows, `tree_count` from the folds' counts, then the final model
+    with that many trees on all rows (`n_jobs` threads). Returns the booster and its figures
+    (RMSE on the fit scale: log1p(price) when `log_target`). Raises DataError when there are
+    too few rows for the folds."""
     folds = int(params["cv_folds"])
-    fit_target = to_fit_scale(target, params["log_target"])
-    hyper = {key: value for key, value in params.items() if key not in PROCEDURE_KEYS}
-    splits = fold_splits(len(features), folds, seed)
-    stopping = int(params["early_stopping_rounds"])
-    workers = min(folds, int(hyper["n_jobs"]) or os.cpu_count() or 1)
-    fold_trees, fold_rmse = [], []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(
-            lambda rows: fold_fit(features, fit_target, rows, hyper, stopping, seed), splits
-        )
-        for index, (trees, rmse) in enumerate(results, 1):
-            fold_trees.append(trees)
-            fold_rmse.append(rmse)
-            progress(f"fold {index}/{folds}: {trees} trees, rmse {rmse:.4f}")
-    trees = tree_count(fold_trees, folds)
-    final = xgb.XGBRegressor(**{**hyper, "n_estimators": trees}, random_state=seed)
-    final.fit(features, fit_target)
+    validation = cross_validate(features, target, params, progress)
+    trees = tree_count(validation.fold_trees, folds)
+    final = xgb.XGBRegressor(
+        **{**xgboost_params(params), "n_estimators": trees}, random_state=int(params["seed"])
+    )
+    final.fit(features, to_fit_scale(target, params["log_target"]))
     return final.get_booster(), {
         "trees": trees,
-        "cv_rmse_fit_scale": float(np.mean(fold_rmse)),
-        "cv_rmse_fit_scale_sd": float(np.std(fold_rmse)),
+        "cv_rmse_fit_scale": validation.rmse,
+        "cv_rmse_fit_scale_sd": float(np.std(validation.fold_rmse)),
         "cv_folds": folds,
-        "fold_trees_mean": float(np.mean(fold_trees)),
+        "fold_trees_mean": float(np.mean(validation.fold_trees)),
         "train_rows": len(features),
     }
 

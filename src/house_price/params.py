@@ -76,6 +76,11 @@ class Train(Section):
     grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)
 
 
+class Tune(Section):
+    trials: int = Field(ge=0, le=10_000)  # Optuna trials; 0: no tuning
+    seed: Seed  # of the TPE sampler
+
+
 class Evaluate(Section):
     metric: Literal["rmse", "mae", "rmsle", "r2"]  # what the gate and promotion compare
     must_beat: list[Literal["median", "linear"]]  # the baselines the gate requires beating
@@ -101,6 +106,7 @@ class Params(Section):
     process: Process
     features: Features
     train: Train
+    tune: Tune
     evaluate: Evaluate
     mlflow: Mlflow
 
