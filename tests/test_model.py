@@ -23,6 +23,7 @@ from house_price.model import (
     tree_count,
 )
 from house_price.prediction import from_fit_scale, predict, to_fit_scale
+from house_price.tuning import tune
 
 PARAMS = {
     "seed": 42,
@@ -306,3 +307,18 @@ def test_atomic_dir_swaps_in_a_complete_directory_only(tmp_path: Path) -> None:
         crash_while_building(target)
     assert (target / "model.ubj").read_text() == "v1"
     assert leftovers(target.parent) == ["house-price"]
+
+
+def test_tuning_is_seeded_and_picks_the_best_cross_validated_trial(data) -> None:
+    features, price = data
+    params = {**PARAMS, "n_estimators": 40}
+    reports: list[tuple[int, dict, float]] = []
+
+    def report(number: int, chosen: dict, validation) -> None:
+        reports.append((number, chosen, validation.rmse))
+
+    best, rmse = tune(features[:400], price[:400], params, trials=3, seed=1, report=report)
+    assert [number for number, _, _ in reports] == [0, 1, 2]
+    assert rmse == min(score for _, _, score in reports)
+    assert best == next(chosen for _, chosen, score in reports if score == rmse)
+    assert tune(features[:400], price[:400], params, trials=3, seed=1) == (best, rmse)
