@@ -44,7 +44,9 @@ def main() -> None:
     def report(number: int, chosen: dict[str, Any], validation: model.CrossValidation) -> None:
         nonlocal best_rmse
         best_rmse = min(best_rmse, validation.rmse)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"trial {number}", nested=True):
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"trial {number + 1}", nested=True
+        ):
             mlflow.log_params(chosen)
             trees = model.tree_count(validation.fold_trees, len(validation.fold_trees))
             mlflow.log_metrics({"cv_rmse_fit_scale": validation.rmse, "trees": trees})
