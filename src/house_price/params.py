@@ -69,9 +69,9 @@ class Train(Section):
     tree_method: Literal["hist", "approx", "exact"]
     n_jobs: int = Field(ge=0, le=1024)  # 0: every core
     # optional (model.fit passes them on): absent means XGBoost's default; null is not a value
+    max_bin: int = Field(default=None, ge=2, le=65_536)
     gamma: float = Field(default=None, ge=0)
     reg_alpha: float = Field(default=None, ge=0)
-    max_bin: int = Field(default=None, ge=2, le=65_536)
     max_leaves: int = Field(default=None, ge=0)  # 0: no limit
     grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)
 
