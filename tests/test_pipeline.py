@@ -38,7 +38,7 @@ from house_price.drift import REFERENCE_FILE
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "process", "featurize", "train", "evaluate", "package"]
+STAGES = ["ingest", "process", "featurize", "tune", "train", "evaluate", "package"]
 PLOT_TITLES = [
     "Predicted vs actual price (test split)",
     "Residuals (actual - predicted) vs predicted",
@@ -207,7 +207,7 @@ def test_quality_gate_fails_evaluate_and_stops_package(workspace: Path) -> None:
     assert len(errors) == 1, result.stderr
     assert re.search(r"quality gate failed: r2 0\.\d{4} < min_r2 0\.999$", errors[0])
     assert "Traceback" not in result.stderr
-    for stage in ("ingest", "process", "featurize", "train"):
+    for stage in ("ingest", "process", "featurize", "tune", "train"):
         assert f"Stage '{stage}' didn't change, skipping" in log
     assert "Running stage 'evaluate'" in log
     assert "Running stage 'package'" not in log
