@@ -183,7 +183,7 @@ def test_default_data_is_near_the_noise_floor(pipeline_repo: Path) -> None:
     floor = metrics["noise_floor_rmsle"]
     assert floor == source["noise_floor_rmsle"]
     assert floor == pytest.approx(params["synthetic"]["noise_sigma"], rel=0.05)
-    assert floor <= metrics["rmsle"] <= 1.10 * floor, metrics
+    assert floor <= metrics["rmsle"] <= 1.07 * floor, metrics  # issue 13: within 7 %
     assert metrics["rmsle_over_noise_floor"] == pytest.approx(metrics["rmsle"] / floor, rel=1e-5)
     assert params["evaluate"]["min_r2"] is None  # the default gate is relative
     for baseline in ("median", "linear"):
