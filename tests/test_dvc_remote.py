@@ -59,7 +59,7 @@ pytestmark = pytest.mark.slow
 
 BUCKET = "house-price-dvc"
 PULL_AND_REPRO_BOUND_S = 10
-STAGES = ["ingest", "process", "featurize", "train", "evaluate", "package"]
+STAGES = ["ingest", "process", "featurize", "tune", "train", "evaluate", "package"]
 EXPERIMENT = "deep"
 
 

@@ -339,3 +339,26 @@ def test_a_queued_experiment_names_git_ignored_data_it_cannot_see(committed: Pat
         "--queue --copy-paths data/external/kingcounty/kc_house_data.csv`"
     ], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tuning_is_one_param_with_a_child_run_per_trial(committed: Path) -> None:
+    """`dvc exp run -S tune.trials=N` tunes on the train split's folds, logs each trial as an
+    MLflow child run of one parent, and train fits with the best params found."""
+    log = exp_run(committed, "tuned", "tune.trials=3")
+    assert "Running stage 'tune'" in log
+    assert [f"tune: trial {i}/3" in log for i in (1, 2, 3)] == [True] * 3
+    tuned = json.loads((committed / "artifacts" / "tuned.json").read_text())
+    assert tuned["trials"] == 3
+    assert set(tuned["params"]) == {
+        "learning_rate",
+        "max_depth",
+        "min_child_weight",
+        "subsample",
+        "colsample_bytree",
+        "reg_lambda",
+    }
+    assert "train: tuned params" in log
+    runs = registry(committed)["runs"]
+    (parent,) = [run_id for run_id, tags in runs.items() if tags.get("stage") == "tune"]
+    children = [tags for tags in runs.values() if tags.get("mlflow.parentRunId") == parent]
+    assert len(children) == 3

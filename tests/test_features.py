@@ -252,7 +252,7 @@ def test_row_encoder_equals_the_transformer_on_the_fitted_rows() -> None:
     assert_encoder_matches(transformer, rows)
 
 
-def test_row_encoder_ratio_features_with_zero_and_missing_denominators() -> None:
+def test_row_encoder_ratio_and_projection_features_with_zero_and_missing_inputs() -> None:
     california = profile("california")
     rng = np.random.default_rng(1)
     rows = 200
@@ -271,6 +271,7 @@ def test_row_encoder_ratio_features_with_zero_and_missing_denominators() -> None
         {**frame.iloc[1].to_dict(), "total_bedrooms": None, "ocean_proximity": "ISLAND"},
         {**frame.iloc[2].to_dict(), "households": None, "ocean_proximity": None},
         {**frame.iloc[3].to_dict(), "ocean_proximity": "ON THE MOON"},
+        {**frame.iloc[4].to_dict(), "latitude": None},  # its projections -> missing -> imputed
     ]
     for row in awkward:
         del row["median_house_value"]

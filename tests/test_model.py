@@ -12,15 +12,23 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from house_price.errors import DataError
 from house_price.evaluation import baseline_predictions, gate_failures, plot_rows
 from house_price.io import atomic_dir, atomic_path, write_csv, write_json, write_table
-from house_price.model import feature_importance, fit, regression_metrics
+from house_price.model import (
+    feature_importance,
+    fit,
+    fold_splits,
+    regression_metrics,
+    tree_count,
+)
 from house_price.prediction import from_fit_scale, predict, to_fit_scale
+from house_price.tuning import tune
 
 PARAMS = {
     "seed": 42,
     "log_target": True,
-    "validation_size": 0.1,
+    "cv_folds": 4,
     "early_stopping_rounds": 20,
     "n_estimators": 300,
     "learning_rate": 0.1,
@@ -56,17 +64,42 @@ def test_fit_is_deterministic(data) -> None:
     assert other.save_raw("ubj") != first.save_raw("ubj"), "the seed is used"
 
 
-def test_fit_stops_early_and_learns(data) -> None:
+def test_fit_picks_the_trees_by_cross_validation_and_learns(data) -> None:
     features, price = data
-    booster, figures = fit(features, price, PARAMS)
-    assert figures["validation_rows"] == 200
-    assert figures["train_rows"] == 1800
-    assert 0 < figures["best_iteration"] < PARAMS["n_estimators"] - 1
-    assert booster.num_boosted_rounds() == figures["best_iteration"] + 1  # cut at the best
-    assert figures["validation_rmse_fit_scale"] < 0.1  # log scale: noise is 0.05
+    lines: list[str] = []
+    booster, figures = fit(features, price, PARAMS, progress=lines.append)
+    assert figures["train_rows"] == 2000  # the final model sees every row
+    assert figures["cv_folds"] == 4
+    assert [line.split(":")[0] for line in lines] == [f"fold {i}/4" for i in range(1, 5)]
+    assert figures["trees"] == tree_count([int(line.split()[2]) for line in lines], 4)
+    assert 1 < figures["trees"] < PARAMS["n_estimators"]
+    assert booster.num_boosted_rounds() == figures["trees"]
+    assert figures["cv_rmse_fit_scale"] < 0.1  # log scale: noise is 0.05
     scores = regression_metrics(price, predict(booster, features, "log1p"))
     assert scores["r2"] > 0.95
     assert scores["rmsle"] < 0.1
+
+
+def test_folds_hold_out_every_row_once() -> None:
+    splits = fold_splits(103, 5, seed=1)
+    held_out = np.concatenate([rows for _, rows in splits])
+    assert sorted(held_out) == list(range(103))
+    for fit_rows, rows in splits:
+        assert set(fit_rows).isdisjoint(rows)
+        assert len(fit_rows) + len(rows) == 103
+    again = fold_splits(103, 5, seed=1)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
+
+
+def test_too_few_rows_for_the_folds_is_one_line() -> None:
+    with pytest.raises(DataError, match=r"train.cv_folds = 5 needs at least 10 train rows, got 9"):
+        fold_splits(9, 5, seed=0)
+
+
+def test_tree_count_scales_the_fold_mean_to_all_rows() -> None:
+    assert tree_count([100, 200, 300, 400, 500], 5) == 375  # 300 * 5 / 4
+    assert tree_count([1, 1], 2) == 2
+    assert tree_count([1], 20) == 1
 
 
 def test_log_target_is_inverted_on_predict(data) -> None:
@@ -274,3 +307,18 @@ def test_atomic_dir_swaps_in_a_complete_directory_only(tmp_path: Path) -> None:
         crash_while_building(target)
     assert (target / "model.ubj").read_text() == "v1"
     assert leftovers(target.parent) == ["house-price"]
+
+
+def test_tuning_is_seeded_and_picks_the_best_cross_validated_trial(data) -> None:
+    features, price = data
+    params = {**PARAMS, "n_estimators": 40}
+    reports: list[tuple[int, dict, float]] = []
+
+    def report(number: int, chosen: dict, validation) -> None:
+        reports.append((number, chosen, validation.rmse))
+
+    best, rmse = tune(features[:400], price[:400], params, trials=3, seed=1, report=report)
+    assert [number for number, _, _ in reports] == [0, 1, 2]
+    assert rmse == min(score for _, _, score in reports)
+    assert best == next(chosen for _, chosen, score in reports if score == rmse)
+    assert tune(features[:400], price[:400], params, trials=3, seed=1) == (best, rmse)

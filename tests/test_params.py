@@ -45,7 +45,8 @@ BAD_VALUES = [
     ("train.seed", False, "false", "an integer >= 0 and <= 4294967295"),
     ("train.log_target", 1, "1", "true or false"),
     ("train.log_target", "yes", '"yes"', "true or false"),
-    ("train.validation_size", 1, "1", "a number > 0 and < 1"),
+    ("train.cv_folds", 1, "1", "an integer >= 2 and <= 20"),
+    ("train.cv_folds", 5.0, "5.0", "an integer >= 2 and <= 20"),
     ("train.early_stopping_rounds", 0, "0", "an integer >= 1"),
     ("train.n_estimators", 0, "0", "an integer >= 1 and <= 100000"),
     ("train.n_estimators", 10**6, "1000000", "an integer >= 1 and <= 100000"),
@@ -65,6 +66,8 @@ BAD_VALUES = [
     ("train.reg_lambda", math.inf, "Infinity", "a number >= 0"),
     ("train.tree_method", "gpu_hist", '"gpu_hist"', "one of hist, approx, exact"),
     ("train.n_jobs", -1, "-1", "an integer >= 0 and <= 1024"),
+    ("tune.trials", -1, "-1", "an integer >= 0 and <= 10000"),
+    ("tune.seed", 1.5, "1.5", "an integer >= 0 and <= 4294967295"),
     ("train.gamma", -1, "-1", "a number >= 0"),
     ("train.gamma", None, "null", "a number >= 0"),
     ("train.reg_alpha", "0", '"0"', "a number >= 0"),
@@ -82,7 +85,7 @@ BAD_VALUES = [
     ("mlflow.min_improvement", 1, "1", "a number >= 0 and < 1"),
     ("mlflow.min_improvement", -0.1, "-0.1", "a number >= 0 and < 1"),
     ("mlflow.alias", None, "null", "a non-empty string"),
-    ("train", 5, "5", "a mapping of seed, log_target, validation_size, early_stopping_rounds, "),
+    ("train", 5, "5", "a mapping of seed, log_target, cv_folds, early_stopping_rounds, "),
     (
         "evaluate",
         [],
@@ -166,7 +169,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     message = load_error(tmp_path, with_change("datset", "houses"))
     assert message == (
         "datset is not a known param (the top level takes dataset, synthetic, process, "
-        "features, train, evaluate, mlflow)"
+        "features, train, tune, evaluate, mlflow)"
     )
 
 
@@ -200,13 +203,13 @@ def test_every_problem_on_one_line(tmp_path: Path) -> None:
     [
         (
             "",
-            "should be a mapping of dataset, synthetic, process, features, train, evaluate, "
-            "mlflow (got null)",
+            "should be a mapping of dataset, synthetic, process, features, train, tune, "
+            "evaluate, mlflow (got null)",
         ),
         ("- dataset\n", "should be a mapping of dataset, "),
         (
             "houses\n",
-            "should be a mapping of dataset, synthetic, process, features, train, "
+            "should be a mapping of dataset, synthetic, process, features, train, tune, "
             'evaluate, mlflow (got "houses")',
         ),
         ("train: {max_depth: 6\n", "not valid YAML (while parsing a flow mapping"),
@@ -263,12 +266,13 @@ PIPELINE_CASES = {
         "process",
         "process.test_size = 0 is not allowed: a number > 0 and < 1",
     ),
+    # tune reads the train params too (its trials start from them): it runs first
     "train.max_depth=-1": (
-        "train",
+        "tune",
         "train.max_depth = -1 is not allowed: an integer >= 1 and <= 30",
     ),
     "train.learning_rate=0": (
-        "train",
+        "tune",
         "train.learning_rate = 0 is not allowed: a number > 0 and <= 1",
     ),
 }

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
+from house_price.encoding import derived_value
 from house_price.errors import DataError
 from house_price.schema import category_key, load_profile, profile_from_dict
 
@@ -131,8 +135,45 @@ def test_derived_feature_with_an_unknown_op_is_rejected() -> None:
     spec = houses_spec()
     spec["derived"][0]["op"] = "log"
     assert rejected(spec) == (
-        "derived[0] (house_age).op: Input should be 'age', 'ratio', 'year' or 'month' (got 'log')"
+        "derived[0] (house_age).op: Input should be 'age', 'ratio', 'year', 'month' or "
+        "'projection' (got 'log')"
     )
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"op": "projection", "inputs": ["sqft", "bedrooms"]}, "projection needs degrees"),
+        ({"op": "ratio", "inputs": ["sqft", "bedrooms"], "degrees": 30}, "no other op takes"),
+        (
+            {"op": "projection", "inputs": ["sqft", "location"], "degrees": 30},
+            "[numeric, category]",
+        ),
+        (
+            {"op": "projection", "inputs": ["sqft", "bedrooms"], "degrees": 181},
+            "less than or equal",
+        ),
+    ],
+)
+def test_projection_takes_two_numbers_and_degrees(item: dict[str, Any], problem: str) -> None:
+    spec = houses_spec()
+    spec["derived"].append({"name": "turned", **item})
+    assert problem in rejected(spec)
+
+
+def test_projection_is_the_coordinate_on_a_turned_axis() -> None:
+    spec = houses_spec()
+    spec["derived"].append(
+        {"name": "turned", "op": "projection", "inputs": ["sqft", "bedrooms"], "degrees": 90}
+    )
+    (turned,) = [item for item in profile_from_dict(spec, 2025).derived if item.name == "turned"]
+    assert turned.degrees == 90
+    values = {"sqft": np.array([2.0, np.nan]), "bedrooms": np.array([3.0, 1.0])}
+    result = derived_value(turned, values, 2025)
+    assert result[0] == pytest.approx(3.0)  # 90 degrees: the second input's axis
+    assert np.isnan(result[1])  # missing in, missing out
+    half = derived_value(replace(turned, degrees=45.0), {"sqft": 2.0, "bedrooms": 2.0}, 2025)
+    assert half == pytest.approx(2 * math.sqrt(2))
 
 
 def test_unknown_column_type_is_rejected() -> None:

@@ -56,7 +56,7 @@ class Train(Section):
     # the procedure (model.PROCEDURE_KEYS)
     seed: Seed
     log_target: bool
-    validation_size: Fraction
+    cv_folds: int = Field(ge=2, le=20)  # k of the k-fold cross-validation choosing the trees
     early_stopping_rounds: int = Field(ge=1)
     # XGBoost's
     n_estimators: int = Field(ge=1, le=100_000)
@@ -69,11 +69,16 @@ class Train(Section):
     tree_method: Literal["hist", "approx", "exact"]
     n_jobs: int = Field(ge=0, le=1024)  # 0: every core
     # optional (model.fit passes them on): absent means XGBoost's default; null is not a value
+    max_bin: int = Field(default=None, ge=2, le=65_536)
     gamma: float = Field(default=None, ge=0)
     reg_alpha: float = Field(default=None, ge=0)
-    max_bin: int = Field(default=None, ge=2, le=65_536)
     max_leaves: int = Field(default=None, ge=0)  # 0: no limit
     grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)
+
+
+class Tune(Section):
+    trials: int = Field(ge=0, le=10_000)  # Optuna trials; 0: no tuning
+    seed: Seed  # of the TPE sampler
 
 
 class Evaluate(Section):
@@ -101,6 +106,7 @@ class Params(Section):
     process: Process
     features: Features
     train: Train
+    tune: Tune
     evaluate: Evaluate
     mlflow: Mlflow
 

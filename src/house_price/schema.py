@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from house_price.errors import DataError, name_list
 
 ColumnKind = Literal["float", "int", "category", "date"]
-DerivedOp = Literal["age", "ratio", "year", "month"]
+DerivedOp = Literal["age", "ratio", "year", "month", "projection"]
 REFERENCE_YEAR = "reference_year"  # a bound that stands for the features.reference_year param
 DEFAULT_MISSING_VALUES = ("",)  # only the empty field means missing, unless a profile says more
 # pandas: any ISO 8601 date or date-time (2014-10-13, 2014-10-13T00:00:00)
@@ -105,12 +105,15 @@ class Derived:
     """A feature computed from other columns; never from the target.
 
     age: [year] -> reference_year - year; [year, date] -> the date's year - year (age at sale).
-    ratio: [a, b] -> a / b. year, month: [date] -> the date's calendar year, month (1-12)."""
+    ratio: [a, b] -> a / b. year, month: [date] -> the date's calendar year, month (1-12).
+    projection: [a, b] -> a cos(degrees) + b sin(degrees), the coordinate along an axis turned
+    `degrees` from a's towards b's (e.g. [lat, long]: an oblique map coordinate)."""
 
     name: str
     op: DerivedOp
     inputs: tuple[str, ...]
     description: str = ""
+    degrees: float | None = None  # projection only
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ class DerivedSpec(_Spec):
     op: DerivedOp
     inputs: list[Name] = Field(min_length=1)
     description: str = ""
+    degrees: float | None = Field(default=None, ge=-180, le=180)  # projection only
 
 
 class ProfileSpec(_Spec):
@@ -206,6 +210,7 @@ OP_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ratio": (("numeric", "numeric"),),
     "year": (("date",),),
     "month": (("date",),),
+    "projection": (("numeric", "numeric"),),
 }
 
 
@@ -325,7 +330,9 @@ def _derived(item: DerivedSpec, where: str, features: Mapping[str, Column]) -> D
         raise ValueError(
             f"{where}.inputs: {item.op} takes {wanted} columns, got [{', '.join(kinds)}]"
         )
-    return Derived(item.name, item.op, tuple(item.inputs), item.description)
+    if (item.op == "projection") != (item.degrees is not None):
+        raise ValueError(f"{where}.degrees: projection needs degrees, no other op takes them")
+    return Derived(item.name, item.op, tuple(item.inputs), item.description, item.degrees)
 
 
 def _located(error: Mapping[str, Any], raw: Any) -> str:
