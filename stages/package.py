@@ -29,6 +29,7 @@ from house_price.bundle import content_version, load_bundle, write_bundle
 from house_price.drift import write_reference
 from house_price.errors import BundleError
 from house_price.evaluation import rounded
+from house_price.figures import draw_all
 from house_price.io import atomic_dir, read_json, read_table, write_json
 from house_price.serving import REGISTRATIONS, registration_path
 
@@ -112,6 +113,7 @@ def main() -> None:
             tags=tracking.run_tags(profile.name, manifest["md5"]) | {"model_version": content},
             metrics={"training": read_json(args.figures), **metrics},
             plots_dir=args.plots,
+            figures=draw_all(args.plots),
         )
         registered = tracking.log_bundle(
             run_id, bundle, profile, test[profile.feature_names].dropna().head(5), name

@@ -15,13 +15,16 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from house_price.errors import TrackingError
 from house_price.schema import Profile
 from house_price.stage import workspace_root
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STORE_DIR = "mlruns"  # in the workspace and git-ignored; used when no server is set
 HEALTH_TIMEOUT_S = 10.0
@@ -162,10 +165,11 @@ def log_run(
     tags: Mapping[str, str],
     metrics: Mapping[str, Any],
     plots_dir: Path | None = None,
+    figures: Mapping[str, Figure] | None = None,
 ) -> str:
     """Record one finished run: flattened params, tags, metrics (nested mappings flattened
-    to `a.b.c`) and, from `plots_dir`, the evaluate stage's plot tables with their figures
-    (artifacts `plots/*.csv`, `plots/*.png`). Returns its id."""
+    to `a.b.c`), the files of `plots_dir` (artifacts `plots/`) and `figures` ({"name.png":
+    matplotlib figure}, artifacts `plots/name.png`). Returns its id."""
     import mlflow
 
     experiment_id = use_experiment(experiment)
@@ -174,11 +178,9 @@ def log_run(
         mlflow.set_tags(dict(tags))
         mlflow.log_metrics(flatten(metrics))
         if plots_dir is not None:
-            from house_price.figures import draw_all
-
             mlflow.log_artifacts(str(plots_dir), "plots")
-            for name, figure in draw_all(plots_dir).items():
-                mlflow.log_figure(figure, f"plots/{name}")
+        for name, figure in (figures or {}).items():
+            mlflow.log_figure(figure, f"plots/{name}")
         return run.info.run_id
 
 
