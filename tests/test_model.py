@@ -29,6 +29,7 @@ PARAMS = {
     "seed": 42,
     "log_target": True,
     "cv_folds": 4,
+    "cv_max_rows": 100_000,
     "early_stopping_rounds": 20,
     "n_estimators": 300,
     "learning_rate": 0.1,
@@ -78,6 +79,20 @@ def test_fit_picks_the_trees_by_cross_validation_and_learns(data) -> None:
     scores = regression_metrics(price, predict(booster, features, "log1p"))
     assert scores["r2"] > 0.95
     assert scores["rmsle"] < 0.1
+
+
+def test_above_cv_max_rows_only_the_first_fold_is_fitted(data) -> None:
+    features, price = data
+    lines: list[str] = []
+    booster, figures = fit(features, price, {**PARAMS, "cv_max_rows": 1999}, lines.append)
+    assert lines[0] == "2000 rows > cv_max_rows: the first fold only"
+    assert [line.split(":")[0] for line in lines[1:]] == ["fold 1/4"]
+    full: list[str] = []
+    fit(features, price, PARAMS, full.append)
+    assert lines[1] == full[0]  # the same first fold, on 2 threads instead of 1
+    assert figures["trees"] == tree_count([int(lines[1].split()[2])], 4)
+    assert booster.num_boosted_rounds() == figures["trees"]
+    assert figures["train_rows"] == 2000
 
 
 def test_folds_hold_out_every_row_once() -> None:

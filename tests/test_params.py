@@ -47,6 +47,7 @@ BAD_VALUES = [
     ("train.log_target", "yes", '"yes"', "true or false"),
     ("train.cv_folds", 1, "1", "an integer >= 2 and <= 20"),
     ("train.cv_folds", 5.0, "5.0", "an integer >= 2 and <= 20"),
+    ("train.cv_max_rows", 0, "0", "an integer >= 1"),
     ("train.early_stopping_rounds", 0, "0", "an integer >= 1"),
     ("train.n_estimators", 0, "0", "an integer >= 1 and <= 100000"),
     ("train.n_estimators", 10**6, "1000000", "an integer >= 1 and <= 100000"),
@@ -85,7 +86,12 @@ BAD_VALUES = [
     ("mlflow.min_improvement", 1, "1", "a number >= 0 and < 1"),
     ("mlflow.min_improvement", -0.1, "-0.1", "a number >= 0 and < 1"),
     ("mlflow.alias", None, "null", "a non-empty string"),
-    ("train", 5, "5", "a mapping of seed, log_target, cv_folds, early_stopping_rounds, "),
+    (
+        "train",
+        5,
+        "5",
+        "a mapping of seed, log_target, cv_folds, cv_max_rows, early_stopping_rounds, ",
+    ),
     (
         "evaluate",
         [],

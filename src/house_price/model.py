@@ -18,7 +18,7 @@ from house_price.errors import DataError
 from house_price.prediction import to_fit_scale
 
 # Keys of the `train` params that configure the procedure; all others go to XGBoost.
-PROCEDURE_KEYS = ("log_target", "cv_folds", "early_stopping_rounds", "seed")
+PROCEDURE_KEYS = ("log_target", "cv_folds", "cv_max_rows", "early_stopping_rounds", "seed")
 
 
 def fold_splits(rows: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -51,12 +51,14 @@ def fold_fit(
     hyper: dict[str, Any],
     early_stopping_rounds: int,
     seed: int,
+    threads: int = 1,
 ) -> tuple[int, float]:
-    """(trees, held-out RMSE on the fit scale) of one fold: fitted on `rows[0]` on one thread,
-    stopped early on `rows[1]` after `early_stopping_rounds` rounds without improvement."""
+    """(trees, held-out RMSE on the fit scale) of one fold: fitted on `rows[0]` on `threads`
+    threads (0: every core), stopped early on `rows[1]` after `early_stopping_rounds` rounds
+    without improvement."""
     fit_rows, held_out = rows
     regressor = xgb.XGBRegressor(
-        **{**hyper, "n_jobs": 1},
+        **{**hyper, "n_jobs": threads},
         random_state=seed,
         early_stopping_rounds=early_stopping_rounds,
         eval_metric="rmse",
@@ -98,19 +100,26 @@ def cross_validate(
     `target` (prices, shape (n,)): each of `cv_folds` seeded folds fits on the other folds and
     stops early on its held-out part (`fold_fit`, at most `n_estimators` trees). The folds run
     one per thread, `n_jobs` at a time (0: every core), which on small data beats XGBoost's own
-    threads. `progress` receives one short line per fold, in fold order. Raises DataError when
-    there are too few rows for the folds."""
+    threads. Above `cv_max_rows` rows only the first fold is fitted, on `n_jobs` threads: its
+    held-out 1/k of the rows is a large validation set, and k fits would cost k times the time.
+    `progress` receives one short line per fold, in fold order. Raises DataError when there
+    are too few rows for the folds."""
     seed = int(params["seed"])
     folds = int(params["cv_folds"])
     fit_target = to_fit_scale(target, params["log_target"])
     hyper = xgboost_params(params)
     splits = fold_splits(len(features), folds, seed)
+    threads = 1
+    if len(features) > int(params["cv_max_rows"]):
+        splits, threads = splits[:1], int(hyper["n_jobs"])
+        progress(f"{len(features)} rows > cv_max_rows: the first fold only")
     stopping = int(params["early_stopping_rounds"])
-    workers = min(folds, int(hyper["n_jobs"]) or os.cpu_count() or 1)
+    workers = min(len(splits), int(hyper["n_jobs"]) or os.cpu_count() or 1)
     result = CrossValidation([], [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         fitted = pool.map(
-            lambda rows: fold_fit(features, fit_target, rows, hyper, stopping, seed), splits
+            lambda rows: fold_fit(features, fit_target, rows, hyper, stopping, seed, threads),
+            splits,
         )
         for index, (trees, rmse) in enumerate(fitted, 1):
             result.fold_trees.append(trees)
