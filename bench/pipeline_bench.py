@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from servers import clean_env, start_mlflow_server, stop_process_group  # noqa: E402 (shared with the tests)
 
-STAGES = ("ingest", "process", "featurize", "train", "evaluate", "package")
+STAGES = ("ingest", "process", "featurize", "tune", "train", "evaluate", "package")
 SECTION = "## Pipeline"
 # `dvc <args>` with ruamel.yaml.clib hidden, so ruamel falls back to its pure-Python parser.
 DVC_WITH_PURE_YAML = (
