@@ -97,17 +97,18 @@ def exp_run(repo: Path, name: str, *changes: str) -> str:
 
 
 def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed: Path) -> None:
-    """The README's first experiment, shallower trees, is worse than the baseline: it is
-    registered but the champion stays. Each decision is made on the current test split."""
+    """Deeper trees (max_depth 10: RMSE ~63,700 against the baseline's ~60,700 on the default
+    data) are worse: registered, but the champion stays. Each decision is made on the current
+    test split."""
     baseline = json.loads((committed / "metrics.json").read_text())
-    log = exp_run(committed, "depth4", "train.max_depth=4")
+    log = exp_run(committed, "depth10", "train.max_depth=10")
     for stage in UPSTREAM:
         assert f"Stage '{stage}' didn't change, skipping" in log
         assert f"Running stage '{stage}'" not in log
     for stage in DOWNSTREAM:
         assert f"Running stage '{stage}'" in log
-    depth4 = json.loads((committed / "metrics.json").read_text())
-    assert depth4["rmse"] > baseline["rmse"], "the shallower model should be the worse one"
+    deep = json.loads((committed / "metrics.json").read_text())
+    assert deep["rmse"] > baseline["rmse"], "the deeper model should be the worse one"
     # This store has no champion yet (the session's run went to a server): the first takes it.
     first = registration(committed)
     assert first["promoted"] is True
@@ -119,7 +120,7 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     assert second["promoted"] is True, log
     assert re.search(r"@champion moved to v2: rmse \S+ beats the champion v1's", log), log
 
-    log = exp_run(committed, "depth4-again", "train.max_depth=4")
+    log = exp_run(committed, "depth10-again", "train.max_depth=10")
     third = registration(committed)
     assert third["version"] == "3"
     assert third["promoted"] is False
@@ -135,13 +136,13 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     assert tags["promoted"] == "false"
     assert tags["champion.version"] == "2"
     assert float(tags["champion.rmse"]) == pytest.approx(baseline["rmse"], rel=1e-9)
-    assert float(tags["challenger.rmse"]) == pytest.approx(depth4["rmse"], rel=1e-9)
+    assert float(tags["challenger.rmse"]) == pytest.approx(deep["rmse"], rel=1e-9)
     assert float(tags["promotion.improvement"]) < 0
     assert state["versions"]["3"]["description"] == tags["promotion.reason"]
     # The runs carry the experiment's name and commit; every version's run exists.
     runs = state["runs"]
     assert {runs[record["run_id"]]["dvc_exp_name"] for record in (first, second, third)} == {
-        "depth4", "depth6", "depth4-again"
+        "depth10", "depth6", "depth10-again"
     }  # fmt: skip
     head = run(["git", "rev-parse", "HEAD"], cwd=committed).stdout.strip()
     assert runs[third["run_id"]]["git_commit"] == head
@@ -149,18 +150,18 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     report = json.loads((committed / "reports" / "promotion.json").read_text())
     assert report["promoted"] is False
     assert report["champion"]["version"] == "2"
-    assert report["challenger"]["rmse"] == depth4["rmse"]
+    assert report["challenger"]["rmse"] == deep["rmse"]
     # `dvc plots diff` draws the experiments side by side (README: comparing experiments).
     diff = json.loads(
-        run(["dvc", "plots", "diff", "depth4", "depth6", "--json"], cwd=committed).stdout
+        run(["dvc", "plots", "diff", "depth10", "depth6", "--json"], cwd=committed).stdout
     )["data"]
     revisions = diff["plots/predicted_vs_actual.csv"][0]["revisions"]
-    assert sorted(revisions) == ["depth4", "depth6"]
+    assert sorted(revisions) == ["depth10", "depth6"]
     values = diff["plots/predicted_vs_actual.csv"][0]["content"]["data"]["values"]
-    assert {value["rev"] for value in values} == {"depth4", "depth6"}
+    assert {value["rev"] for value in values} == {"depth10", "depth6"}
     shown = experiments(committed)
-    assert shown["depth4"]["params"]["train"]["max_depth"] == 4
-    assert shown["depth4"]["metrics"]["rmse"] == depth4["rmse"]
+    assert shown["depth10"]["params"]["train"]["max_depth"] == 10
+    assert shown["depth10"]["metrics"]["rmse"] == deep["rmse"]
 
     # `make ui` serves this store: the same aliases over the UI server's REST API.
     port, venv = free_port(), REPO / ".venv"
