@@ -4,6 +4,7 @@ small model trained here (fast), and on the pipeline's bundle (`bundle_dir` from
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,35 @@ def test_same_bits_as_xgboost_on_many_rows_with_missing_values(small_model: Path
     assert_same_bits(small_model, matrix)
     assert_same_bits(small_model, matrix[:1])  # one row, as a single request
     assert_same_bits(small_model, matrix.astype(np.float32))
+
+
+def test_kept_proxies_give_each_call_its_own_data(small_model: Path) -> None:
+    """Each thread reuses one proxy DMatrix: calls of different sizes in turn, and from four
+    threads at once, give what a fresh xgboost.Booster gives for each matrix alone."""
+    rng = np.random.default_rng(6)
+    matrices = [
+        with_missing(rng.normal(size=(rows, 6)) * 3, seed=rows, share=0.2)
+        for rows in (1, 5000, 3, 64, 1, 200)
+    ]
+    reference = xgb.Booster(model_file=str(small_model))
+    reference.set_param({"nthread": 1})
+    expected = [reference.inplace_predict(matrix) for matrix in matrices]
+    booster = ServingBooster(small_model, nthread=1)
+    for _ in range(2):  # the same thread, the proxy reused with other shapes
+        for matrix, want in zip(matrices, expected, strict=True):
+            np.testing.assert_array_equal(booster.inplace_predict(matrix), want)
+
+    def predict_all(offset: int) -> list[np.ndarray]:
+        order = matrices[offset:] + matrices[:offset]
+        return [booster.inplace_predict(matrix) for matrix in order * 20]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(predict_all, range(4)))
+    for offset, got in enumerate(results):
+        wanted = (expected[offset:] + expected[:offset]) * 20
+        for actual, want in zip(got, wanted, strict=True):
+            np.testing.assert_array_equal(actual, want)
+    assert len(booster._proxies) >= 2  # one per calling thread, freed with the booster
 
 
 def test_reads_the_model_features_and_refuses_another_width(small_model: Path) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from house_price.api.deps import BatchSlot, JsonBody, ModelDep, ServingDep
+from house_price.api.deps import BatchSlot, ScoringDep
 from house_price.api.responses import json_response, timing, validation_error
 from house_price.api.schemas import (
     BatchPredictResponse,
@@ -29,11 +29,12 @@ router = APIRouter()
 
 
 @router.post("/predict", response_model=PredictResponse, responses=BODY_ERRORS)
-async def predict_one(model: ModelDep, body: JsonBody, serving: ServingDep) -> Response:
+async def predict_one(scoring: ScoringDep) -> Response:
     """One house (every feature of the profile, raw values) -> its predicted price."""
     started = time.perf_counter()
+    serving, model = scoring.serving, scoring.model
     try:
-        row = model.row_model.model_validate_json(body)
+        row = model.row_model.model_validate_json(scoring.body)
     except ValidationError as exc:
         return validation_error(exc.errors(include_url=False), serving.settings.max_batch_rows)
     # Micro-batched with the concurrent requests (see MicroBatcher).
@@ -53,11 +54,10 @@ BATCH_ERRORS = {
 
 
 @router.post("/predict/batch", response_model=BatchPredictResponse, responses=BATCH_ERRORS)
-async def predict_batch(
-    model: ModelDep, slot: BatchSlot, body: JsonBody, serving: ServingDep
-) -> Response:
+async def predict_batch(slot: BatchSlot, scoring: ScoringDep) -> Response:
     """`{"rows": [house, ...]}` (1 to MAX_BATCH_ROWS rows) -> predictions in row order."""
     started = time.perf_counter()
+    serving, model, body = scoring.serving, scoring.model, scoring.body
     metrics = serving.metrics
 
     def work() -> Response:
