@@ -81,12 +81,12 @@ DESIGN_NOTES = """### Design measurements (single-row `/predict`, req/s; p99 at 
 | `async`, one model call per request on the event loop | 566 | 514 | 452 | 3,715 ms |
 | threadpool (`def`-style), one model call per request | 504 | 746 | 697 | 406 ms |
 | `async`, requests coalesced, model call on the event loop | 500 | 1,418 | 1,792 | 231 ms |
-| **`async`, coalesced, model call on a worker thread** (kept) | 653 | 1,730 | 2,408 | 47 ms |
+| `async`, coalesced, model call on a thread (until 2026-11-30) | 653 | 1,730 | 2,408 | 47 ms |
 
 - An XGBoost `inplace_predict` call costs ~0.2-0.45 ms here whatever the rows (its Python
   wrapper plus a fixed C-side cost), ~1 µs per extra row: one call per request caps a worker
   near 1/0.45 ms. Coalescing the requests that wait into one call (`MicroBatcher`: at most one
-  call in flight, on a worker thread, so the event loop keeps parsing and answering while
+  call in flight, then on a worker thread, so the event loop kept parsing and answering while
   XGBoost runs without the GIL) is what lifts throughput and cuts the tail under concurrency.
 - 10,000-row batch, in-process: validating into 10,000 pydantic model instances took ~53 ms,
   into plain dicts (a TypedDict generated from the same fields) ~21 ms; a Python category
@@ -112,7 +112,16 @@ in turns):
   us, 8 rows 160 -> 126 us. The rest is inside XGBoost 3.2 (newer XGBoost skips the depth
   pass for one row; 3.3 needs Python 3.12).
 - Micro-batch predicted on the event loop instead of the worker thread: 2,666 / 3,060 /
-  2,775 against 2,902 / 2,752 / 2,351 req/s, no difference beyond noise; kept on the thread.
+  2,775 against 2,902 / 2,752 / 2,351 req/s, no difference beyond noise alone. The batches
+  were small (4-6 rows at 8 connections): the drainer ran at the first loop pass after the
+  first request, before the other clients' requests were read. Lingering while each loop
+  pass queues another row (`MicroBatcher._linger`, at most 8 passes), on the thread: 2,104 /
+  2,187 / 2,216 -> 2,331 / 2,627 / 2,454; on the loop: 2,323 / 2,643 / 2,835 -> 2,861 / 2,917
+  / 3,355. Kept: linger, then on the loop up to 64 rows (on the thread above). Against the
+  thread without linger, same run: 8 connections 2,705 / 2,700 / 3,064 / 2,909 -> 2,947 /
+  3,378 / 3,957 / 3,987; 64: 4,673 / 4,414 / 4,515 -> 5,056 / 4,652 / 5,087; 1: 1,244 /
+  1,443 / 1,420 -> 1,402 / 1,546 / 1,454 req/s. On the thread, each call waited for the
+  GIL to start and again to come back from the C library while the loop ran Python.
 - Where a `/predict` goes (`perf record`, 8 connections): ~65 % of the server's CPU is the
   Python interpreter (uvicorn's protocol, Starlette and FastAPI's middleware and routing, the
   handler), ~16 % XGBoost, ~7 % the kernel. The same app answers `GET /livez` at ~9,700 req/s:

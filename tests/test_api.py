@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from api_support import (
 from starlette.exceptions import StarletteDeprecationWarning
 
 from house_price.api import create_app
-from house_price.api.batching import MicroBatcher
+from house_price.api.batching import LINGER_PASSES, MicroBatcher
 from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
 from house_price.serving import load_serving_bundle
@@ -256,6 +257,40 @@ def test_concurrent_single_requests_get_their_own_predictions(
     assert all(reply.status == 200 for reply in replies)
     got = np.array([reply.json()["prediction"] for reply in replies])
     assert relative_difference(got, expected[mask][: len(rows)]) <= PARITY_RTOL
+
+
+def test_micro_batcher_lingers_for_requests_arriving_over_loop_passes() -> None:
+    """Requests sent one event-loop pass apart (as responses free clients one by one) join
+    the same batch while each pass brings another; small batches run on the loop's thread,
+    a lone request is answered at once, and results stay in request order."""
+    calls: list[tuple[int, int]] = []
+
+    def double(rows: Any) -> np.ndarray:
+        calls.append((len(rows), threading.get_ident()))
+        return np.array([2.0 * row["x"] for row in rows])
+
+    async def scenario() -> tuple[list[float], list[float], int]:
+        batcher = MicroBatcher(double)
+        try:
+            alone = [await batcher.predict({"x": 7})]
+            tasks = []
+            for index in range(20):
+                tasks.append(asyncio.ensure_future(batcher.predict({"x": index})))
+                await asyncio.sleep(0)  # the next request arrives one pass later
+            staggered = list(await asyncio.gather(*tasks))
+        finally:
+            batcher.close()
+        return alone, staggered, threading.get_ident()
+
+    alone, staggered, loop_thread = asyncio.run(scenario())
+    assert alone == [14.0]
+    assert calls[0][0] == 1
+    assert staggered == [2.0 * i for i in range(20)]
+    sizes = [size for size, _ in calls[1:]]
+    assert sum(sizes) == 20
+    assert len(sizes) <= 3  # one call per request without the linger
+    assert max(sizes) >= LINGER_PASSES
+    assert {thread for _, thread in calls} == {loop_thread}  # <= INLINE_MAX_ROWS: on the loop
 
 
 def test_micro_batcher_coalesces_and_propagates_errors() -> None:

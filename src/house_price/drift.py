@@ -286,7 +286,7 @@ def load_reference(bundle_dir: Path) -> Reference | None:
 
 class LiveCounts:
     """Rows per bin since the last `take`, for every feature and the prediction; thread-safe
-    (the micro-batcher's thread and the batch endpoint's threads add concurrently)."""
+    (the API's metrics flush adds on a worker thread while /metrics may take)."""
 
     def __init__(self, reference: Reference) -> None:
         self.reference = reference

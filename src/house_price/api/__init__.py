@@ -27,7 +27,7 @@ The package, shaped like the full-stack FastAPI template:
     batching.py      MicroBatcher: concurrent /predict requests coalesced into one call
     metrics.py       Metrics (Prometheus, drift counting, multiprocess), MetricsMiddleware
     responses.py     JSON responses and error bodies; ApiError
-    deps.py          the app's Serving state and the dependencies (ModelDep, JsonBody, ...)
+    deps.py          the app's Serving state and the dependencies (ScoringDep, ModelDep, ...)
     protocol.py      the HTTP protocol of `house_price.serve`: header, count and time limits
     routes/          health (probes, /model), predict, metrics, docs: one router each
     main.py          create_app: the app factory
