@@ -4,7 +4,8 @@ importing the `xgboost` Python package, which imports SciPy.
 
 `ServingBooster.inplace_predict` makes the call `xgboost.Booster.inplace_predict` makes for a
 dense numpy matrix (XGBoosterPredictFromDense with the same array interface and the same
-configuration), so it returns the same bits; tests/test_booster.py checks it."""
+configuration; the data goes through a proxy DMatrix kept per thread rather than one XGBoost
+builds per call), so it returns the same bits; tests/test_booster.py checks it."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ class ServingBooster:
         count = BstUlong()
         _check(lib.XGBoosterGetNumFeature(self._handle, ctypes.byref(count)))
         self.num_features = int(count.value)
-        self._proxies: list[ctypes.c_void_p] = []  # freed with the booster
+        self._proxies: list[ctypes.c_void_p] = []  # one per calling thread, freed with us
         self._local = threading.local()
 
     def _proxy(self) -> ctypes.c_void_p:
