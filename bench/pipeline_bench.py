@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -41,8 +42,16 @@ DVC_WITH_PURE_YAML = (
 NOOP = "`dvc repro`, nothing changed (median of 5)"
 
 
-def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None):
-    """(wall seconds, peak tree RSS in MiB) of one command; fails loudly if it fails."""
+@dataclass(frozen=True)
+class Measured:
+    wall: float  # s, the whole process
+    tree_mib: float  # peak of the summed RSS of the process and all its descendants
+    process_mib: float  # peak RSS of any one process of the tree
+
+
+def run_measured(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> Measured:
+    """Wall time and peak RSS (sampled every 20 ms) of one command and every process it
+    starts; fails loudly if it fails."""
     start = time.perf_counter()
     process = psutil.Popen(
         args,
@@ -51,11 +60,12 @@ def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    peak = 0
+    tree_peak = process_peak = 0
     while process.poll() is None:
         try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            sizes = [p.memory_info().rss for p in [process, *process.children(recursive=True)]]
+            tree_peak = max(tree_peak, sum(sizes))
+            process_peak = max(process_peak, *sizes)
         except psutil.Error:
             pass
         time.sleep(0.02)
@@ -63,7 +73,13 @@ def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None)
     output = process.stdout.read().decode()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{output}")
-    return wall, peak / 2**20
+    return Measured(wall, tree_peak / 2**20, process_peak / 2**20)
+
+
+def measure(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None):
+    """(wall seconds, peak tree RSS in MiB) of one command; fails loudly if it fails."""
+    measured = run_measured(args, cwd, extra_env)
+    return measured.wall, measured.tree_mib
 
 
 def set_rows(repo: Path, rows: int) -> None:
@@ -152,7 +168,7 @@ def main() -> None:
     ]
     print("\n".join(table))
     if args.write:
-        write_section(REPO / "BENCHMARKS.md", "\n".join(table))
+        write_section(REPO / "BENCHMARKS.md", "\n".join(table), SECTION)
 
 
 def target_lines(figures: dict[str, tuple[float, float]]) -> list[str]:
@@ -172,10 +188,10 @@ def target_lines(figures: dict[str, tuple[float, float]]) -> list[str]:
     ]
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or add) the pipeline section, leaving other sections as they are."""
+def write_section(path: Path, section: str, title: str) -> None:
+    """Replace (or add) the section headed `title` (`## ...`), leaving the others as they are."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"(?ms)^{re.escape(SECTION)}\n.*?(?=^## |\Z)")
+    pattern = re.compile(rf"(?ms)^{re.escape(title)}\n.*?(?=^## |\Z)")
     text = pattern.sub(section + "\n", text) if pattern.search(text) else text + "\n" + section
     path.write_text(text.rstrip() + "\n")
 

@@ -88,12 +88,7 @@ def raw_rows(
             seed=int(settings["seed"]),
             noise_sigma=float(settings["noise_sigma"]),
             reference_year=year,
-            dirt=Dirt(
-                settings["missing_rate"],
-                settings["duplicate_rate"],
-                settings["messy_category_rate"],
-                settings["impossible_rate"],
-            ),
+            dirt=Dirt.from_params(settings),
         )
         path = Path(tempfile.mkdtemp()) / "houses.csv"
         write_csv(path, drawn.frame)

@@ -4,7 +4,8 @@ Predictions go through the same transformer and prediction function as the bundl
 kept (artifacts) so that serving can be checked against them row by row. The gate is relative:
 the model must beat two baselines fitted on the train split (its median price, and a ridge
 regression on the same features), scored on the same test rows; `evaluate.min_r2` adds an
-optional absolute floor.
+optional absolute floor. The Dask engine scores the test partitions on the cluster and adds up
+their error sums (model.error_sums): the same figures, from partitions.
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -19,15 +20,10 @@ import xgboost as xgb
 
 from house_price import model, prediction, stage
 from house_price.errors import QualityGateError
-from house_price.evaluation import (
-    baseline_predictions,
-    gate_failures,
-    ordered_metrics,
-    plot_rows,
-    rounded,
-)
+from house_price.evaluation import fit_baselines, gate_failures, ordered_metrics, plot_rows, rounded
 from house_price.features import load_transformer
-from house_price.io import read_json, read_table, write_csv, write_json, write_table
+from house_price.io import atomic_dir, read_json, write_csv, write_json
+from house_price.tables import read_head, read_table, table_rows, write_table
 
 
 def main() -> None:
@@ -43,35 +39,53 @@ def main() -> None:
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
     settings = params["evaluate"]
-
-    rows = read_table(args.test)
     transformer = load_transformer(args.transformer)
     booster = xgb.Booster(model_file=str(args.model))
     log_target = params["train"]["log_target"]
-    test_features = transformer.transform(rows)
-    predicted = prediction.predict(booster, test_features, prediction.target_transform(log_target))
-    actual = rows[profile.target.name].to_numpy(float)
+    transform = prediction.target_transform(log_target)
+    target = profile.target.name
+    points = int(settings["plot_points"])
+    if params["engine"] == "dask":
+        from house_price import cluster, dask_engine  # the Dask engine's only
 
-    metrics = model.regression_metrics(actual, predicted)
+        with cluster.connect(params["dask"]) as client:
+            # The ridge fits one frame, a random sample of the split; the median is exact.
+            sample = read_head(args.train, int(params["dask"]["sample_rows"]))
+            baselines = fit_baselines(
+                transformer.transform(sample),
+                sample[target].to_numpy(float),
+                log_target,
+                median=dask_engine.median_target(args.train, target),
+            )
+            with atomic_dir(args.predictions) as predictions:
+                scorer = dask_engine.Scorer(transformer, booster, baselines, target, transform)
+                scored = dask_engine.score(client, args.test, scorer, predictions)
+        metrics = scored.pop("model")
+        actual = read_head(args.test, points)[target].to_numpy(float)
+        predicted = read_head(args.predictions, points)["prediction"].to_numpy(float)
+    else:
+        rows = read_table(args.test)
+        test_features = transformer.transform(rows)
+        predicted = prediction.predict(booster, test_features, transform)
+        actual = rows[target].to_numpy(float)
+        metrics = model.regression_metrics(actual, predicted)
+        train = read_table(args.train)
+        baselines = fit_baselines(
+            transformer.transform(train), train[target].to_numpy(float), log_target
+        )
+        scored = {
+            name: model.regression_metrics(actual, prices)
+            for name, prices in baselines.predict(test_features).items()
+        }
+        write_table(args.predictions, pd.DataFrame({"prediction": predicted}))
     floor = read_json(args.source_info)["noise_floor_rmsle"]
     if floor:
         metrics.update(noise_floor_rmsle=floor, rmsle_over_noise_floor=metrics["rmsle"] / floor)
-    metrics = rounded(metrics) | {"test_rows": len(rows)}
-    train = read_table(args.train)
-    baselines = {
-        name: rounded(model.regression_metrics(actual, prices))
-        for name, prices in baseline_predictions(
-            transformer.transform(train),
-            train[profile.target.name].to_numpy(float),
-            test_features,
-            log_target,
-        ).items()
-    }
+    metrics = rounded(metrics) | {"test_rows": table_rows(args.test)}
+    baselines = {name: rounded(figures) for name, figures in scored.items()}
     write_json(args.metrics, ordered_metrics(metrics, baselines), sort_keys=False)
-    write_table(args.predictions, pd.DataFrame({"prediction": predicted}))
-
     seed = int(params["process"]["seed"])
-    points = plot_rows(actual, predicted, int(settings["plot_points"]), seed)
+    points = plot_rows(actual, predicted, points, seed)
     write_csv(args.plots / "predicted_vs_actual.csv", points[["actual", "predicted"]])
     write_csv(args.plots / "residuals.csv", points[["predicted", "residual"]])
     names = list(transformer.get_feature_names_out())

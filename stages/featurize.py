@@ -1,6 +1,7 @@
 """featurize: fit the feature transformer on the train split only.
 
-The test split never reaches `fit`: imputation medians and category fills are train figures.
+The test split never reaches `fit`: imputation medians and category fills are train figures,
+computed from the split's aggregates (value counts: on the Dask engine, per partition, summed).
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -14,7 +15,8 @@ import joblib
 
 from house_price import stage
 from house_price.features import FeatureTransformer
-from house_price.io import atomic_path, read_table
+from house_price.io import atomic_path
+from house_price.tables import read_table
 
 
 def main() -> None:
@@ -22,9 +24,16 @@ def main() -> None:
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--transformer", type=Path, required=True)
     args = parser.parse_args()
-    _, profile = stage.load_stage_inputs()
+    params, profile = stage.load_stage_inputs()
 
-    transformer = FeatureTransformer(profile).fit(read_table(args.train))
+    if params["engine"] == "dask":
+        from house_price import cluster, dask_engine  # the Dask engine's only
+
+        with cluster.connect(params["dask"]):
+            aggregates = dask_engine.train_aggregates(args.train, profile)
+        transformer = FeatureTransformer(profile).fit_aggregates(aggregates)
+    else:
+        transformer = FeatureTransformer(profile).fit(read_table(args.train))
     with atomic_path(args.transformer) as tmp:
         joblib.dump(transformer, tmp)
     names = transformer.get_feature_names_out()

@@ -7,7 +7,8 @@ a new MLflow run and registered as a new version. The registry's champion is sco
 test split; the alias moves only when this version beats it by `mlflow.min_improvement`. The
 comparison goes on the model version (tags, description) and into reports/promotion.json; the
 run and version go to the bundle's registrations/ (which DVC does not hash) in the workspace,
-also when this runs in an experiment's temporary copy.
+also when this runs in an experiment's temporary copy. The run is tagged with the engine; on
+the Dask engine, the cluster's size is among its training metrics.
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -18,10 +19,9 @@ import argparse
 import platform
 import shutil
 import tempfile
+from functools import reduce
 from importlib.metadata import version
 from pathlib import Path
-
-import pandas as pd
 
 from house_price import model, prediction, promotion, stage, tracking
 from house_price.api.model import load_model
@@ -30,30 +30,33 @@ from house_price.drift import write_reference
 from house_price.errors import BundleError
 from house_price.evaluation import rounded
 from house_price.figures import draw_all
-from house_price.io import atomic_dir, read_json, read_table, write_json
+from house_price.io import atomic_dir, read_json, write_json
 from house_price.serving import REGISTRATIONS, registration_path
+from house_price.tables import iter_partitions, read_head, read_table
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
+EXAMPLE_SCAN_ROWS = 1_000  # test rows searched for the MLflow model's 5 complete input examples
 
 
-def score_champion(
-    name: str, alias: str, test: pd.DataFrame, target: str
-) -> promotion.Champion | None:
-    """The champion's figures on this test split (or why it cannot score it)."""
+def score_champion(name: str, alias: str, test: Path, target: str) -> promotion.Champion | None:
+    """The champion's figures on this test split, partition by partition (or why it cannot
+    score it)."""
     with tempfile.TemporaryDirectory(prefix="champion.") as scratch:
         found = tracking.champion_bundle(name, alias, Path(scratch))
         if found is None:
             return None
         champion_version, directory = found
+        sums = []
         try:
             champion = load_bundle(directory)
-            predicted = champion.predict_frame(test)
+            for rows in iter_partitions(test):
+                predicted = champion.predict_frame(rows)
+                sums.append(model.error_sums(rows[target].to_numpy(float), predicted))
         except (BundleError, KeyError, ValueError, TypeError) as exc:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             dataset = _dataset_of(directory)
             return promotion.Champion(champion_version, dataset, problem=first)
-    actual = test[target].to_numpy(float)
-    figures = model.regression_metrics(actual, predicted)
+    figures = model.metrics_from_sums(reduce(model.merge_error_sums, sums))
     return promotion.Champion(
         champion_version, str(champion.metadata["dataset"]), metrics=rounded(figures)
     )
@@ -101,24 +104,31 @@ def main() -> None:
         "versions": {"python": platform.python_version()}
         | {library: version(library) for library in LIBRARIES},
     }
-    test = read_table(args.test)
+    if params["engine"] == "dask":  # one frame: a random sample (the split is in hash order)
+        train = read_head(args.train, int(params["dask"]["sample_rows"]))
+    else:
+        train = read_table(args.train)
+    examples = read_head(args.test, EXAMPLE_SCAN_ROWS)[profile.feature_names].dropna().head(5)
+    engine = {}  # the pandas engine's runs log the params they always did
+    if params["engine"] == "dask":
+        engine = {"engine": "dask", "dask": {"sample_rows": params["dask"]["sample_rows"]}}
     with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
         uri = tracking.connect()
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
-        write_reference(bundle, args.train)  # drift.json: the train split's bins and shares
+        write_reference(bundle, train)  # drift.json: the train split's bins and shares
         load_model(bundle, threads=1)  # never register what the API would not serve
         run_id = tracking.log_run(
             experiment=settings["experiment"],
-            params={key: params[key] for key in ("dataset", "process", "features", "train")},
-            tags=tracking.run_tags(profile.name, manifest["md5"]) | {"model_version": content},
+            params={key: params[key] for key in ("dataset", "process", "features", "train")}
+            | engine,
+            tags=tracking.run_tags(profile.name, manifest["md5"])
+            | {"model_version": content, "engine": params["engine"]},
             metrics={"training": read_json(args.figures), **metrics},
             plots_dir=args.plots,
             figures=draw_all(args.plots),
         )
-        registered = tracking.log_bundle(
-            run_id, bundle, profile, test[profile.feature_names].dropna().head(5), name
-        )
-        champion = score_champion(name, alias, test, profile.target.name)
+        registered = tracking.log_bundle(run_id, bundle, profile, examples, name)
+        champion = score_champion(name, alias, args.test, profile.target.name)
         decision = promotion.decide(
             metric, metrics, champion, profile.name, settings["min_improvement"]
         )

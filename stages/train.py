@@ -1,6 +1,7 @@
 """train: fit the XGBoost regressor on the transformed train split, its number of trees chosen by
 k-fold cross-validation on that split (one progress line per fold); the params are the `train`
-params, overridden by tune's best ones when tuning is on.
+params, overridden by tune's best ones when tuning is on. The Dask engine fits with
+xgboost.dask on the cluster and records the cluster's size.
 
 Its outputs are deterministic: the MLflow run is made by package, once the model has passed
 the gate, so nothing here names a run.
@@ -15,7 +16,12 @@ from pathlib import Path
 
 from house_price import model, stage
 from house_price.features import load_transformer
-from house_price.io import atomic_path, read_json, read_table, write_json
+from house_price.io import atomic_path, read_json, write_json
+from house_price.tables import read_table
+
+
+def progress(line: str) -> None:
+    print(f"train: {line}", flush=True)
 
 
 def main() -> None:
@@ -28,19 +34,24 @@ def main() -> None:
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
 
-    rows = read_table(args.train)
     transformer = load_transformer(args.transformer)
-    features = transformer.transform(rows)
-    target = rows[profile.target.name].to_numpy(float)
     tuned = read_json(args.tuned)["params"]  # empty when tuning is off
     if tuned:
         print(f"train: tuned params {tuned}")
-    booster, figures = model.fit(
-        features,
-        target,
-        {**params["train"], **tuned},
-        progress=lambda line: print(f"train: {line}", flush=True),
-    )
+    settings = {**params["train"], **tuned}
+    target = profile.target.name
+    if params["engine"] == "dask":
+        from house_price import cluster, dask_engine  # the Dask engine's only
+
+        with cluster.connect(params["dask"]) as client:
+            booster, figures = dask_engine.fit(
+                client, args.train, transformer, target, settings, progress
+            )
+            figures["cluster"] = cluster.cluster_size(client)
+    else:
+        rows = read_table(args.train)
+        features = transformer.transform(rows)
+        booster, figures = model.fit(features, rows[target].to_numpy(float), settings, progress)
     with atomic_path(args.model) as tmp:
         booster.save_model(tmp)
     write_json(args.figures, figures)

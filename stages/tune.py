@@ -2,8 +2,10 @@
 split; writes the best params for train. `tune.trials: 0` (the default) turns it off: the file
 then holds no params and train uses its own as written.
 
-Each trial is an MLflow child run under one parent run, in the store package logs to
-(MLFLOW_TRACKING_URI, else the workspace's mlruns/); the output file alone is deterministic.
+On the Dask engine, the search runs on the first `dask.sample_rows` rows of the train split, a
+random sample (its partitions are in hash order). Each trial is an MLflow child run under one
+parent run, in the store package logs to (MLFLOW_TRACKING_URI, else the workspace's mlruns/);
+the output file alone is deterministic.
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -16,7 +18,8 @@ from typing import Any
 
 from house_price import model, stage, tracking, tuning
 from house_price.features import load_transformer
-from house_price.io import read_table, write_json
+from house_price.io import write_json
+from house_price.tables import read_head, read_table
 
 
 def main() -> None:
@@ -31,7 +34,10 @@ def main() -> None:
         write_json(args.tuned, {"trials": 0, "params": {}})
         print("tune: off (tune.trials = 0): train uses the train params as written")
         return
-    rows = read_table(args.train)
+    if params["engine"] == "dask":  # one frame: a random sample (the split is in hash order)
+        rows = read_head(args.train, int(params["dask"]["sample_rows"]))
+    else:
+        rows = read_table(args.train)
     features = load_transformer(args.transformer).transform(rows)
     target = rows[profile.target.name].to_numpy(float)
 

@@ -473,3 +473,53 @@ def prepare_engine(script: Path) -> Engine:
     engine = Engine(env, values.get("BASE_IMAGE", "local/python:3.11"))
     engine.docker("info", "--format", "{{.ServerVersion}}", timeout=60)
     return engine
+
+
+DASK_START_TIMEOUT_S = 60
+
+
+@dataclass
+class DaskCluster:
+    """A `dask scheduler` and its `dask worker` processes, each in its own process group."""
+
+    address: str  # tcp://127.0.0.1:<port>, what DASK_SCHEDULER_ADDRESS takes
+    processes: list[subprocess.Popen]
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):  # workers first, then the scheduler
+            stop_process_group(process)
+
+
+def start_dask_cluster(directory: Path, workers: int, env: dict[str, str]) -> DaskCluster:
+    """A real Dask cluster on loopback: `dask scheduler` (its /health on a second port), then
+    `workers` single-threaded `dask worker` processes with 1 GiB each; returns once all the
+    workers have joined (bounded), else stops what it started and fails. Stop it with stop()."""
+    from distributed import Client
+
+    port, http_port = free_port(), free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = start_server(
+        [
+            str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+            "--dashboard-address", f"127.0.0.1:{http_port}", "--no-show",
+        ],
+        directory / "scheduler.log",
+        f"http://127.0.0.1:{http_port}/health",
+        env,
+        timeout=DASK_START_TIMEOUT_S,
+    )  # fmt: skip
+    cluster = DaskCluster(address, [scheduler])
+    try:
+        for index in range(workers):
+            command = [
+                str(VENV_BIN / "dask"), "worker", address, "--host", "127.0.0.1",
+                "--nthreads", "1", "--memory-limit", "1GiB", "--no-dashboard",
+                "--name", f"worker-{index}",
+            ]  # fmt: skip
+            cluster.processes.append(spawn(command, directory / f"worker-{index}.log", env))
+        with Client(address, timeout=f"{DASK_START_TIMEOUT_S}s") as client:
+            client.wait_for_workers(workers, timeout=DASK_START_TIMEOUT_S)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

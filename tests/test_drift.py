@@ -25,6 +25,7 @@ from house_price.drift import (
     write_reference,
 )
 from house_price.schema import Column
+from house_price.tables import read_table
 
 
 def _reference() -> Reference:
@@ -163,5 +164,5 @@ def test_the_bundle_holds_the_train_split_reference(
     for path in bundle_dir.iterdir():
         if path.is_file() and path.name != REFERENCE_FILE:
             (copy / path.name).write_bytes(path.read_bytes())
-    write_reference(copy, pipeline_repo / "data" / "processed" / "train.parquet")
+    write_reference(copy, read_table(pipeline_repo / "data" / "processed" / "train.parquet"))
     assert (copy / REFERENCE_FILE).read_bytes() == (bundle_dir / REFERENCE_FILE).read_bytes()

@@ -14,7 +14,7 @@ import xgboost as xgb
 
 from house_price.errors import DataError
 from house_price.evaluation import baseline_predictions, gate_failures, plot_rows
-from house_price.io import atomic_dir, atomic_path, write_csv, write_json, write_table
+from house_price.io import atomic_dir, atomic_path, write_csv, write_json
 from house_price.model import (
     feature_importance,
     fit,
@@ -23,6 +23,7 @@ from house_price.model import (
     tree_count,
 )
 from house_price.prediction import from_fit_scale, predict, to_fit_scale
+from house_price.tables import write_table
 from house_price.tuning import tune
 
 PARAMS = {

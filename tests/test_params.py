@@ -174,8 +174,8 @@ def test_unknown_key_lists_the_sections_keys(tmp_path: Path, section: str) -> No
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     message = load_error(tmp_path, with_change("datset", "houses"))
     assert message == (
-        "datset is not a known param (the top level takes dataset, synthetic, process, "
-        "features, train, tune, evaluate, mlflow)"
+        "datset is not a known param (the top level takes dataset, engine, dask, synthetic, "
+        "process, features, train, tune, evaluate, mlflow)"
     )
 
 
@@ -209,14 +209,14 @@ def test_every_problem_on_one_line(tmp_path: Path) -> None:
     [
         (
             "",
-            "should be a mapping of dataset, synthetic, process, features, train, tune, "
-            "evaluate, mlflow (got null)",
+            "should be a mapping of dataset, engine, dask, synthetic, process, features, train, "
+            "tune, evaluate, mlflow (got null)",
         ),
         ("- dataset\n", "should be a mapping of dataset, "),
         (
             "houses\n",
-            "should be a mapping of dataset, synthetic, process, features, train, tune, "
-            'evaluate, mlflow (got "houses")',
+            "should be a mapping of dataset, engine, dask, synthetic, process, features, train, "
+            'tune, evaluate, mlflow (got "houses")',
         ),
         ("train: {max_depth: 6\n", "not valid YAML (while parsing a flow mapping"),
         ("dataset: houses\n\tprocess: 1\n", "not valid YAML ("),

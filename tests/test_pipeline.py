@@ -275,7 +275,7 @@ def test_forced_repro_is_deterministic(forced_repro: Path, pipeline_repo: Path) 
     first, second = lock_outs(pipeline_repo), lock_outs(forced_repro)
     assert set(first) == set(second)
     for name in (
-        "data/raw/data.csv",
+        "data/raw",
         "data/processed/train.parquet",
         "data/processed/test.parquet",
         "artifacts/transformer.joblib",

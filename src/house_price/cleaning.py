@@ -145,9 +145,14 @@ def out_of_bounds(values: pd.Series, column: Column) -> pd.Series:
     return values.notna() & (below | above)
 
 
-def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Validate and clean raw text rows (as read_raw_csv gives them: every field a string);
-    return typed rows and a report of what was done. DataError for a file that cannot fit."""
+def clean_rows(
+    raw: pd.DataFrame, profile: Profile, source: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The row-by-row part of `clean`, the same for a whole file or one partition of it: parse,
+    normalise and drop invalid rows (duplicates stay). Returns the typed rows (indexed by file
+    line, as `raw`) and a partial report that `merge_reports` adds up over partitions and
+    `check_report` judges: `present` counts each column's values before drops (it is removed
+    from the final report). DataError for a value that cannot fit (it names its line)."""
     check_columns(raw, profile, source)
     declared = [column.name for column in profile.columns]
     frame = pd.DataFrame(index=raw.index)
@@ -157,13 +162,14 @@ def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFram
         "categories_respelled": {},
         "missing_values_kept": {},
         "dropped": {},
+        "present": {},
     }
     drop = pd.Series(False, index=raw.index)
     for column in profile.columns:
         text = raw[column.name]
         missing = missing_fields(text, column)
         if column.is_category:
-            values = normalise_categories(text, missing, column)
+            values = normalise_categories(text, missing, column).astype("str")
             respelled = values.notna() & (values != text)
             report["categories_respelled"][column.name] = int(respelled.sum())
             invalid = {f"unknown_{column.name}": ~missing & values.isna()}
@@ -175,11 +181,7 @@ def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFram
                 invalid[f"non_finite_{column.name}"] = ~missing & ~np.isfinite(values)
                 values = values.where(np.isfinite(values))
             invalid[f"out_of_bounds_{column.name}"] = out_of_bounds(values, column)
-        if values.isna().all():
-            raise DataError(
-                f"{source}: column {column.name!r} has no values (all {len(values)} rows are "
-                "empty or a missing-value spelling); fill it or remove it from the profile"
-            )
+        report["present"][column.name] = int(values.notna().sum())
         for reason, mask in invalid.items():
             report["dropped"][reason] = int((mask & ~drop).sum())
             drop |= mask
@@ -189,20 +191,65 @@ def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFram
     drop |= missing_target
     frame = frame[~drop]
     for column in profile.features:
-        kept = int(frame[column.name].isna().sum())
-        report["missing_values_kept"][column.name] = kept
-        if len(frame) and kept == len(frame):
+        report["missing_values_kept"][column.name] = int(frame[column.name].isna().sum())
+    report["rows_kept"] = len(frame)
+    return frame, report
+
+
+def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The partial reports of `clean_rows` over the partitions of one file, added up."""
+    merged: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                into = merged.setdefault(key, {})
+                for name, count in value.items():
+                    into[name] = into.get(name, 0) + count
+            elif isinstance(value, list):
+                merged[key] = sorted(set(merged.get(key, [])) | set(value))
+            else:
+                merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def check_report(report: dict[str, Any], source: str) -> dict[str, Any]:
+    """The whole file's checks on the merged partial report, and the report without its
+    working counts. DataError for a column with no values at all, a feature whose values are
+    only in dropped rows, or no rows left."""
+    for name, present in report["present"].items():
+        if present == 0:
             raise DataError(
-                f"{source}: column {column.name!r} has no values in the {len(frame)} rows kept "
+                f"{source}: column {name!r} has no values (all {report['rows_in']} rows are "
+                "empty or a missing-value spelling); fill it or remove it from the profile"
+            )
+    kept = report["rows_kept"]
+    for name, missing in report["missing_values_kept"].items():
+        if kept and missing == kept:
+            raise DataError(
+                f"{source}: column {name!r} has no values in the {kept} rows kept "
                 "after cleaning (its values are only in dropped rows)"
             )
-    duplicated = frame.duplicated()
-    report["dropped"]["duplicates"] = int(duplicated.sum())
-    frame = frame[~duplicated].reset_index(drop=True)
-    report["rows_out"] = len(frame)
-    if frame.empty:
+    if kept == 0:
         raise DataError(f"{source}: no valid rows left after cleaning ({report['dropped']})")
-    return frame, report
+    return {key: value for key, value in report.items() if key not in ("present", "rows_kept")}
+
+
+def finish_report(report: dict[str, Any], duplicates: int) -> dict[str, Any]:
+    """The final cleaning report once `duplicates` exact duplicates were dropped."""
+    report["dropped"]["duplicates"] = duplicates
+    report["rows_out"] = report.pop("rows_kept") - duplicates
+    return report
+
+
+def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Validate and clean raw text rows (as read_raw_csv gives them: every field a string);
+    return typed rows (indexed by file line) and a report of what was done: `clean_rows`, the
+    whole file's checks, then exact duplicates dropped (the first occurrence stays).
+    DataError for a file that cannot fit."""
+    frame, report = clean_rows(raw, profile, source)
+    checked = check_report(report, source) | {"rows_kept": report["rows_kept"]}
+    duplicated = frame.duplicated()
+    return frame[~duplicated], finish_report(checked, int(duplicated.sum()))
 
 
 def split_sizes(rows: int, test_size: float) -> tuple[int, int]:
@@ -221,21 +268,81 @@ def rows_needed(test_size: float) -> int:
         rows += 1
 
 
-def split(
-    frame: pd.DataFrame, test_size: float, seed: int, source: str = "data"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded shuffle split; DataError when too few rows are left to train and test."""
+def salted_keys(hashes: np.ndarray, seed: int) -> np.ndarray:
+    """64-bit `hashes` mixed with the seed's hash and hashed again, shape (n,) uint64: pandas'
+    `hash_array` takes no key for numbers, and this gives each seed its own keys."""
+    from pandas.util import hash_array
+
+    salt = hash_array(np.array([seed], dtype=np.uint64))[0]
+    return hash_array(np.asarray(hashes, dtype=np.uint64) ^ salt)
+
+
+def split_keys(lines: np.ndarray, seed: int) -> np.ndarray:
+    """Each row's split key, shape (n,) uint64: the `salted_keys` of pandas' hash of its raw
+    line number. A row's key depends on nothing but its line and the seed, so a partition can
+    compute it alone, on any worker."""
+    from pandas.util import hash_array
+
+    return salted_keys(hash_array(np.asarray(lines, dtype=np.int64)), seed)
+
+
+def check_split_rows(rows: int, test_size: float, source: str) -> int:
+    """The test split's row count for `rows` valid rows; DataError when too few are left to
+    train and test."""
     needed = rows_needed(test_size)
-    if len(frame) < needed:
+    if rows < needed:
         raise DataError(
-            f"{source}: {len(frame)} valid row(s) after cleaning; at least {needed} are needed "
+            f"{source}: {rows} valid row(s) after cleaning; at least {needed} are needed "
             f"(process.test_size {test_size} must leave >= {MIN_TEST_ROWS} test rows and "
             f">= {MIN_TRAIN_ROWS} train rows)"
         )
-    from sklearn.model_selection import train_test_split  # heavy: only the stage that splits
+    return split_sizes(rows, test_size)[1]
 
-    train, test = train_test_split(frame, test_size=test_size, random_state=seed, shuffle=True)
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+KEY_BIN_BITS = 16  # the split keys' histogram: 65,536 bins by their top bits
+
+
+def key_counts(keys: np.ndarray) -> np.ndarray:
+    """How many of `keys` fall in each histogram bin (by their top KEY_BIN_BITS bits), shape
+    (2**KEY_BIN_BITS,): partitions' counts add up."""
+    bins = np.asarray(keys, dtype=np.uint64) >> np.uint64(64 - KEY_BIN_BITS)
+    return np.bincount(bins.astype(np.int64), minlength=1 << KEY_BIN_BITS)
+
+
+def threshold_bin(counts: np.ndarray, test_rows: int) -> tuple[int, int]:
+    """(the bin holding the `test_rows`-th smallest key, that key's rank among the bin's
+    keys from 0), from the summed `key_counts`."""
+    ends = np.cumsum(counts)
+    key_bin = int(np.searchsorted(ends, test_rows))
+    below = int(ends[key_bin - 1]) if key_bin else 0
+    return key_bin, test_rows - 1 - below
+
+
+def keys_in_bin(keys: np.ndarray, key_bin: int) -> np.ndarray:
+    keys = np.asarray(keys, dtype=np.uint64)
+    return keys[(keys >> np.uint64(64 - KEY_BIN_BITS)) == key_bin]
+
+
+def threshold_key(bin_keys: np.ndarray, rank: int) -> np.uint64:
+    """The largest split key of the test split: the key of `rank` among its bin's keys (all
+    partitions' `keys_in_bin`). Keys are distinct, as lines are."""
+    return np.sort(bin_keys)[rank]
+
+
+def split(
+    frame: pd.DataFrame, test_size: float, seed: int, source: str = "data"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train/test split of rows indexed by their raw line (as `clean` returns them): the
+    `ceil(test_size * rows)` rows with the smallest `split_keys` are the test split (the
+    threshold key found as the Dask engine finds it over partitions: a histogram of the keys,
+    then the keys of one bin), so the split is the same on one frame or as partitions, and a
+    row's side does not depend on the other rows' values. Row order is kept;
+    the index is reset. DataError when too few rows are left to train and test."""
+    test_rows = check_split_rows(len(frame), test_size, source)
+    keys = split_keys(frame.index.to_numpy(), seed)
+    key_bin, rank = threshold_bin(key_counts(keys), test_rows)
+    test = keys <= threshold_key(keys_in_bin(keys, key_bin), rank)
+    return frame[~test].reset_index(drop=True), frame[test].reset_index(drop=True)
 
 
 def split_warnings(test_rows: int) -> list[str]:

@@ -247,15 +247,15 @@ def reference(profile: Profile, train: pd.DataFrame, predictions: np.ndarray) ->
     return Reference(tuple(features), predicted)
 
 
-def write_reference(bundle_dir: Path, train_path: Path) -> Reference:
-    """Write `drift.json` into a bundle directory that holds the other bundle files: the train
-    split's distributions, the prediction's from the bundle's own model."""
+def write_reference(bundle_dir: Path, train: pd.DataFrame) -> Reference:
+    """Write `drift.json` into a bundle directory that holds the other bundle files: the
+    distributions of `train` (the train split's rows, or a random sample of them on the Dask
+    engine), the prediction's from the bundle's own model."""
     from house_price.bundle import load_bundle  # the bundle module reads this one's files
-    from house_price.io import read_table
 
     bundle = load_bundle(bundle_dir, nthread=1)
     profile = bundle.profile
-    train = read_table(train_path)[profile.feature_names]
+    train = train[profile.feature_names]
     result = reference(profile, train, bundle.predict_frame(train))
     write_json(
         bundle_dir / REFERENCE_FILE,
@@ -285,8 +285,9 @@ def load_reference(bundle_dir: Path) -> Reference | None:
 
 
 class LiveCounts:
-    """Rows per bin since the last `take`, for every feature and the prediction; thread-safe
-    (the API's metrics flush adds on a worker thread while /metrics may take)."""
+    """Rows per bin since the last `take`, for every feature and the prediction. The API calls
+    `add` and `take` only from its metrics flush, under the flush's lock; this class's own lock
+    keeps it safe for any other caller too."""
 
     def __init__(self, reference: Reference) -> None:
         self.reference = reference

@@ -17,6 +17,10 @@ class TrackingError(RuntimeError):
     """The MLflow tracking store cannot be used (unreachable server, unknown run)."""
 
 
+class ClusterError(RuntimeError):
+    """The Dask cluster the engine was pointed at cannot be reached."""
+
+
 class QualityGateError(RuntimeError):
     """The evaluated model misses the quality gate set in params.yaml."""
 

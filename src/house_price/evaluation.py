@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,20 +51,38 @@ def better(metric: str, value: float, reference: float, margin: float = 0.0) -> 
     return value > reference + margin * (1.0 - reference)
 
 
-def baseline_predictions(
+@dataclass(frozen=True)
+class Baselines:
+    """The two references any model must beat, fitted on the train split (`fit_baselines`)."""
+
+    median: float  # the train split's median price
+    linear: Any  # the ridge pipeline, on the fit scale
+    low: float  # the train target's range on the fit scale: the ridge output is clipped to it
+    high: float
+    log_target: bool
+
+    def predict(self, test_features: np.ndarray) -> dict[str, np.ndarray]:
+        """Each baseline's prices, shape (n_test,), for a feature matrix (n_test, features)."""
+        raw = np.clip(self.linear.predict(test_features), self.low, self.high)
+        return {
+            "median": np.full(len(test_features), self.median),
+            "linear": from_fit_scale(raw, target_transform(self.log_target)),
+        }
+
+
+def fit_baselines(
     train_features: np.ndarray,
     train_target: np.ndarray,
-    test_features: np.ndarray,
     log_target: bool,
-) -> dict[str, np.ndarray]:
-    """Prices, shape (n_test,), from the two references any model must beat:
-
-    - `median`: the train split's median price for every house;
+    median: float | None = None,
+) -> Baselines:
+    """The baselines:
+    - `median`: the train split's median price for every house (`median` when given: the
+      Dask engine computes it over all partitions while the ridge sees a sample);
     - `linear`: a ridge regression (alpha 1) on the same feature matrix as the model, missing
       values imputed with the train medians and every column standardised, fitted on the same
       target scale as the model (log1p when `log_target`); its output is clipped to the train
       target's range, so that extrapolation cannot overflow expm1.
-
     Deterministic: neither fit draws random numbers."""
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import Ridge
@@ -75,12 +94,19 @@ def baseline_predictions(
         SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(1.0)
     )
     linear.fit(train_features, fit_target)
-    raw = np.clip(linear.predict(test_features), fit_target.min(), fit_target.max())
-    median = float(np.median(np.asarray(train_target, dtype=np.float64)))
-    return {
-        "median": np.full(len(test_features), median),
-        "linear": from_fit_scale(raw, target_transform(log_target)),
-    }
+    if median is None:
+        median = float(np.median(np.asarray(train_target, dtype=np.float64)))
+    return Baselines(median, linear, fit_target.min(), fit_target.max(), log_target)
+
+
+def baseline_predictions(
+    train_features: np.ndarray,
+    train_target: np.ndarray,
+    test_features: np.ndarray,
+    log_target: bool,
+) -> dict[str, np.ndarray]:
+    """Prices, shape (n_test,), of the baselines (`fit_baselines`) fitted on the train rows."""
+    return fit_baselines(train_features, train_target, log_target).predict(test_features)
 
 
 def gate_failures(

@@ -4,6 +4,7 @@ path's fast encoder taken from that fitted transformer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,70 @@ def add_derived(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     return out
 
 
+@dataclass(frozen=True)
+class Aggregates:
+    """What fitting the transformer needs from the train split: its row count, each raw
+    feature's count of values, and the value counts (NaN left out) of each numeric or derived
+    column and of each category column; `columns` is `add_derived`'s column order."""
+
+    rows: int
+    present: dict[str, int]
+    numeric: dict[str, pd.Series]
+    category: dict[str, pd.Series]
+    columns: tuple[str, ...]
+
+
+def aggregate(frame: pd.DataFrame, profile: Profile) -> Aggregates:
+    """The `Aggregates` of one frame of train rows (the whole split, or one partition)."""
+    derived = add_derived(frame, profile)
+    categories = [column.name for column in profile.category_features]
+    numeric = profile.numeric_features + [item.name for item in profile.derived]
+    return Aggregates(
+        rows=len(frame),
+        present={name: int(frame[name].notna().sum()) for name in profile.feature_names},
+        numeric={name: derived[name].value_counts() for name in numeric},
+        category={name: derived[name].value_counts() for name in categories},
+        columns=tuple(derived.columns),
+    )
+
+
+def merge_aggregates(parts: list[Aggregates]) -> Aggregates:
+    """The `Aggregates` of the rows of all `parts` (the partitions of one split)."""
+
+    def summed(kind: str, name: str) -> pd.Series:
+        counts = [getattr(part, kind)[name] for part in parts]
+        return pd.concat(counts).groupby(level=0, sort=False).sum()
+
+    first = parts[0]
+    return Aggregates(
+        rows=sum(part.rows for part in parts),
+        present={name: sum(part.present[name] for part in parts) for name in first.present},
+        numeric={name: summed("numeric", name) for name in first.numeric},
+        category={name: summed("category", name) for name in first.category},
+        columns=first.columns,
+    )
+
+
+def median_of_counts(counts: pd.Series) -> float:
+    """The median of the values that `counts` (value -> count) describes, as np.median gives
+    it: the middle value, or the mean of the two middle ones; NaN when there are none."""
+    if counts.empty:
+        return np.nan
+    ordered = counts.sort_index()
+    values = ordered.index.to_numpy(float)
+    ends = np.cumsum(ordered.to_numpy())
+    total = int(ends[-1])
+    middle = values[np.searchsorted(ends, [(total - 1) // 2, total // 2], side="right")]
+    return float(np.mean(middle))
+
+
+def mode_of_counts(counts: pd.Series) -> Any:
+    """The most frequent value of `counts` (value -> count); among ties, the smallest, as
+    scikit-learn's most_frequent imputer picks it."""
+    top = counts[counts == counts.max()]
+    return min(top.index)
+
+
 class FeatureTransformer(TransformerMixin, BaseEstimator):
     """Raw feature columns -> model matrix: derived features, median imputation, one-hot."""
 
@@ -47,12 +112,20 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         return self.profile.numeric_features + [item.name for item in self.profile.derived]
 
     def fit(self, frame: pd.DataFrame, y: Any = None) -> FeatureTransformer:
-        """Fit on the train split; DataError names a feature with no value in it (nothing to
-        impute from)."""
-        empty = [name for name in self.profile.feature_names if frame[name].isna().all()]
+        """Fit on the train split (`fit_aggregates` of its `aggregate`); DataError names a
+        feature with no value in it (nothing to impute from)."""
+        return self.fit_aggregates(aggregate(frame, self.profile))
+
+    def fit_aggregates(self, aggregates: Aggregates) -> FeatureTransformer:
+        """Fit from the train split's aggregates (one frame's, or the sum of its partitions'
+        by `merge_aggregates`): each numeric and derived column's median and each category's
+        most frequent level, as scikit-learn's SimpleImputer computes them on the rows (ties:
+        the smallest level). The imputers are fitted on one row holding these figures, which
+        gives them exactly these statistics. DataError names a feature with no value."""
+        empty = [name for name in self.profile.feature_names if not aggregates.present[name]]
         if empty:
             raise DataError(
-                f"the train split ({len(frame)} rows) has no values in column(s) "
+                f"the train split ({aggregates.rows} rows) has no values in column(s) "
                 f"{', '.join(map(repr, empty))}: nothing to learn or impute from"
             )
         categories = self.profile.category_features
@@ -85,7 +158,15 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             remainder="drop",
             verbose_feature_names_out=False,
         )
-        self.column_transformer_.fit(add_derived(frame, self.profile))
+        figures: dict[str, Any] = {name: np.nan for name in aggregates.columns}
+        figures |= {name: median_of_counts(counts) for name, counts in aggregates.numeric.items()}
+        figures |= {name: mode_of_counts(counts) for name, counts in aggregates.category.items()}
+        row = pd.DataFrame({name: [figures[name]] for name in aggregates.columns})
+        for column in categories:
+            row[column.name] = row[column.name].astype(object)
+        for name in self.profile.date_features:
+            row[name] = row[name].astype("datetime64[ns]")
+        self.column_transformer_.fit(row)
         return self
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from house_price.errors import DataError
+
+# The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
+# source.json, where it came from.
+RAW_CSV, RAW_PARTITIONS, SOURCE_INFO = "data.csv", "partitions", "source.json"
 
 if TYPE_CHECKING:  # imported where used: the API reads JSON through here without pandas
     import pandas as pd
@@ -33,6 +38,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if target.is_dir():  # the other engine's output under the same name
+            shutil.rmtree(target)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -46,8 +53,10 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        if target.exists():
+        if target.is_dir():
             shutil.rmtree(target)
+        else:  # the other engine's output under the same name
+            target.unlink(missing_ok=True)
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -64,29 +73,71 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def write_table(path: str | Path, frame: pd.DataFrame) -> None:
-    """Parquet keeps dtypes exact and is fast at a million rows; written atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False, engine="pyarrow")
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.read_parquet(path, engine="pyarrow")
-
-
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")
 
 
 def file_md5(path: str | Path) -> str:
+    """The MD5 of a file's bytes; of a directory (a partitioned table), the MD5 of its files'
+    relative paths and MD5s, one `path md5` line each in path order."""
+    path = Path(path)
+    if path.is_dir():
+        lines = [
+            f"{file.relative_to(path).as_posix()} {file_md5(file)}\n"
+            for file in sorted(item for item in path.rglob("*") if item.is_file())
+        ]
+        return hashlib.md5("".join(lines).encode(), usedforsecurity=False).hexdigest()
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# read_raw_csv's parser settings: every field a string, the header read as a row
+RAW_CSV_OPTIONS: dict[str, Any] = {
+    "dtype": str,
+    "header": None,  # the header row is read as data: pandas would rename repeats
+    "keep_default_na": False,
+    "na_filter": False,
+    "skip_blank_lines": True,
+    "encoding": "utf-8-sig",  # a byte-order mark is no part of the first column's name
+}
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+
+
+@contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """Every way pandas finds a CSV unreadable, as one DataError line."""
+    import pandas as pd
+
+    try:
+        yield
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty (no header row)") from None
+    except UnicodeDecodeError as exc:
+        place = _decode_error_place(path, exc)
+        raise DataError(f"{path}: not a UTF-8 text CSV ({place})") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a valid CSV ({_first_line(exc)})") from None
+
+
+def _with_header(frame: pd.DataFrame, header: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """(the data rows of a chunk read with RAW_CSV_OPTIONS, named by the header; the header),
+    the header taken from the chunk's first row when not known yet."""
+    frame = frame.fillna("")  # the absent fields of a short row are empty fields
+    if header is None:
+        header = [str(name).strip() for name in frame.iloc[0]]
+        frame = frame.iloc[1:]
+    frame.columns = header
+    return frame, header
 
 
 def read_raw_csv(path: str | Path) -> pd.DataFrame:
@@ -100,35 +151,88 @@ def read_raw_csv(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
-    try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            header=None,  # the header row is read as data: pandas would rename repeats
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            encoding="utf-8-sig",  # a byte-order mark is no part of the first column's name
-        )
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty (no header row)") from None
-    except UnicodeDecodeError as exc:
-        place = _decode_error_place(path, exc)
-        raise DataError(f"{path}: not a UTF-8 text CSV ({place})") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a valid CSV ({_first_line(exc)})") from None
+    _check_file(path)
+    with _csv_errors(path):
+        frame = pd.read_csv(path, **RAW_CSV_OPTIONS)
     if len(frame) < 2:
         raise DataError(f"{path}: no data rows (header only)")
-    frame = frame.fillna("")  # the absent fields of a short row are empty fields
-    header = [str(name).strip() for name in frame.iloc[0]]
-    frame = frame.iloc[1:]
-    frame.columns = header
-    frame.index = _data_line_numbers(path, len(frame))
+    frame, _ = _with_header(frame, None)
+    lines = _nonblank_lines(path)
+    next(lines)  # the header's
+    frame.index = _row_lines(frame, lines, _has_quotes(path))
     return frame
+
+
+def raw_fields(frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
+    """`frame` as `read_raw_csv` reads back the CSV `write_csv` makes of it (every field the
+    same string), its rows numbered from `first_line`: the Dask engine's raw partitions of
+    generated data hold exactly what the pandas engine's data.csv holds."""
+    import io
+
+    import pandas as pd
+
+    text = io.StringIO(frame.to_csv(index=False, lineterminator="\n"))
+    fields, _ = _with_header(pd.read_csv(text, **RAW_CSV_OPTIONS), None)
+    fields.index = pd.RangeIndex(first_line, first_line + len(fields))
+    return fields
+
+
+def iter_raw_csv(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+    """`read_raw_csv` in chunks of at most `rows` data rows, memory holding one chunk (the
+    Dask engine's ingest): the same rows, line numbers and DataError lines."""
+    import pandas as pd
+
+    path = Path(path)
+    _check_file(path)
+    lines = _nonblank_lines(path)
+    quoted = _has_quotes(path)
+    header: list[str] | None = None
+    count = 0
+    with _csv_errors(path), pd.read_csv(path, chunksize=rows, **RAW_CSV_OPTIONS) as reader:
+        for chunk in reader:
+            if header is None:
+                next(lines)
+            frame, header = _with_header(chunk, header)
+            frame.index = _row_lines(frame, lines, quoted)
+            count += len(frame)
+            if len(frame):
+                yield frame
+    if not count:
+        raise DataError(f"{path}: no data rows (header only)")
+
+
+def _has_quotes(path: Path) -> bool:
+    """Whether the file has a double quote anywhere: only then can a field span lines."""
+    with open(path, "rb") as handle:
+        return any(b'"' in chunk for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def _row_lines(frame: pd.DataFrame, lines: Iterator[int], quoted: bool) -> pd.Index:
+    """The file line (from 1) where each row of `frame` starts, taken from `lines` (the file's
+    non-blank line numbers, positioned after the previous row's): a row takes one line, plus
+    one per line break inside its quoted fields. Errors can then point into the file even when
+    blank lines were skipped or a field spans lines."""
+    import numpy as np
+    import pandas as pd
+
+    if not quoted:  # the common case: one line per row
+        return pd.Index(list(itertools.islice(lines, len(frame))), dtype="int64")
+    breaks = sum(frame.iloc[:, i].str.count("\n").to_numpy(int) for i in range(frame.shape[1]))
+    spans = 1 + np.asarray(breaks, dtype=int)
+    taken = list(itertools.islice(lines, int(spans.sum())))
+    starts = np.concatenate([[0], np.cumsum(spans)[:-1]])
+    # A blank line inside a quoted field is no non-blank line: count on past the last one.
+    last = taken[-1] if taken else 1
+    taken += range(last + 1, last + 1 + int(spans.sum()) - len(taken))
+    return pd.Index(np.asarray(taken, dtype=np.int64)[starts])
+
+
+def _nonblank_lines(path: Path) -> Iterator[int]:
+    """The numbers (from 1) of a file's lines that hold more than whitespace."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                yield number
 
 
 def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:
@@ -141,19 +245,6 @@ def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:
             except UnicodeDecodeError as error:
                 return f"line {number}, byte {error.start + 1}: {error.reason}"
     return exc.reason
-
-
-def _data_line_numbers(path: Path, rows: int) -> pd.Index:
-    """The file line (from 1) of each data row, so errors can point into the file even when
-    blank lines were skipped. Falls back to header-on-line-1 counting when a quoted field
-    spans lines and the two counts disagree."""
-    import pandas as pd
-
-    with open(path, "rb") as handle:
-        lines = [number for number, line in enumerate(handle, 1) if line.strip()]
-    if len(lines) - 1 != rows:
-        return pd.RangeIndex(2, rows + 2)
-    return pd.Index(lines[1:])
 
 
 def _first_line(exc: Exception) -> str:

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xgboost as xgb
-from sklearn import metrics
 from sklearn.model_selection import KFold
 
+from house_price.cleaning import salted_keys
 from house_price.errors import DataError
 from house_price.prediction import to_fit_scale
 
@@ -146,26 +147,92 @@ def fit(
         **{**xgboost_params(params), "n_estimators": trees}, random_state=int(params["seed"])
     )
     final.fit(features, to_fit_scale(target, params["log_target"]))
-    return final.get_booster(), {
+    return final.get_booster(), training_figures(validation, trees, folds, len(features))
+
+
+def training_figures(
+    validation: CrossValidation, trees: int, folds: int, rows: int
+) -> dict[str, Any]:
+    """What train records of a fit (training.json; logged to the MLflow run)."""
+    return {
         "trees": trees,
         "cv_rmse_fit_scale": validation.rmse,
         "cv_rmse_fit_scale_sd": float(np.std(validation.fold_rmse)),
         "cv_folds": folds,
         "fold_trees_mean": float(np.mean(validation.fold_trees)),
-        "train_rows": len(features),
+        "train_rows": rows,
+    }
+
+
+def fold_ids(frame: pd.DataFrame, folds: int, seed: int) -> np.ndarray:
+    """Each row's cross-validation fold (0 to folds - 1), shape (n,), from a seeded hash of its
+    values (rows are distinct once duplicates are dropped): the Dask engine's folds, the same on
+    any partitioning."""
+    from pandas.util import hash_pandas_object
+
+    keys = salted_keys(hash_pandas_object(frame, index=False).to_numpy(), seed)
+    return (keys % np.uint64(folds)).astype(np.int64)
+
+
+def error_sums(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The sufficient statistics of `regression_metrics` for one set of rows (a whole split or
+    one partition), shapes (n,): the row count, the actual prices' mean and sum of squared
+    deviations from it, and the sums of squared, absolute and squared log errors (a price
+    below 0 is scored as 0: RMSLE is undefined for it)."""
+    actual = np.asarray(actual, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    errors = actual - predicted
+    rows = len(actual)
+    mean = float(actual.mean()) if rows else 0.0
+    log_errors = np.log1p(actual) - np.log1p(np.clip(predicted, 0.0, None))
+    return {
+        "rows": rows,
+        "mean": mean,
+        "m2": float(np.sum((actual - mean) ** 2)),
+        "squared": float(np.sum(errors**2)),
+        "absolute": float(np.sum(np.abs(errors))),
+        "squared_log": float(np.sum(log_errors**2)),
+    }
+
+
+def merge_error_sums(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    """The `error_sums` of two sets of rows together: sums add; the mean and m2 combine by
+    Chan, Golub and LeVeque's pairwise update ("Updating formulae and a pairwise algorithm for
+    computing sample variances", 1979), which keeps m2 accurate at any row count."""
+    rows = first["rows"] + second["rows"]
+    if not first["rows"] or not second["rows"]:
+        return dict(first if first["rows"] else second)
+    delta = second["mean"] - first["mean"]
+    merged = {key: first[key] + second[key] for key in ("squared", "absolute", "squared_log")}
+    return merged | {
+        "rows": rows,
+        "mean": first["mean"] + delta * second["rows"] / rows,
+        "m2": first["m2"] + second["m2"] + delta**2 * first["rows"] * second["rows"] / rows,
+    }
+
+
+def metrics_from_sums(sums: dict[str, float]) -> dict[str, float]:
+    """RMSE, MAE, R² and RMSLE from `error_sums`: the formulas of scikit-learn's metrics
+    (R² = 1 - squared / m2; with no variance in the actual prices, 1.0 for a perfect fit and
+    0.0 otherwise, as `r2_score` gives with force_finite)."""
+    rows = sums["rows"]
+    if sums["m2"] > 0:
+        r2 = 1.0 - sums["squared"] / sums["m2"]
+    else:
+        r2 = 1.0 if sums["squared"] == 0 else 0.0
+    return {
+        "rmse": float(np.sqrt(sums["squared"] / rows)),
+        "mae": sums["absolute"] / rows,
+        "r2": float(r2),
+        "rmsle": float(np.sqrt(sums["squared_log"] / rows)),
     }
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    actual = np.asarray(actual, dtype=float)
-    predicted = np.asarray(predicted, dtype=float)
-    return {
-        "rmse": float(metrics.root_mean_squared_error(actual, predicted)),
-        "mae": float(metrics.mean_absolute_error(actual, predicted)),
-        "r2": float(metrics.r2_score(actual, predicted)),
-        # RMSLE is undefined for negative predictions; a price below 0 is scored as 0.
-        "rmsle": float(metrics.root_mean_squared_log_error(actual, np.clip(predicted, 0.0, None))),
-    }
+    """RMSE, MAE (price units), R² and RMSLE of `predicted` against `actual`, shapes (n,):
+    `metrics_from_sums` of `error_sums`, the same arithmetic the Dask engine adds up over
+    partitions."""
+    return metrics_from_sums(error_sums(actual, predicted))
 
 
 def feature_importance(booster: xgb.Booster, names: list[str]) -> list[dict[str, Any]]:

@@ -103,8 +103,22 @@ class Mlflow(Section):
     min_improvement: float = Field(ge=0, lt=1)  # relative margin over the champion
 
 
+class Dask(Section):
+    """The Dask engine's settings: none of them changes what the pipeline computes."""
+
+    partition_rows: int = Field(ge=1_000)  # raw rows per partition when ingest reads a CSV
+    workers: int = Field(ge=1, le=1024)  # LocalCluster worker processes
+    threads_per_worker: int = Field(ge=1, le=256)
+    worker_memory_mib: int = Field(ge=256)  # each LocalCluster worker's limit: spills above 60 %
+    # Rows of the (hash-ordered, so random) train split that what needs one frame uses: tune,
+    # the linear baseline, the plots' points and the drift reference.
+    sample_rows: int = Field(ge=1_000)
+
+
 class Params(Section):
     dataset: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a profile's file stem
+    engine: Literal["pandas", "dask"]  # pandas: one frame in memory; dask: partitions
+    dask: Dask
     synthetic: Synthetic
     process: Process
     features: Features

@@ -8,7 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from house_price.errors import BundleError, DataError, QualityGateError, TrackingError
+from house_price.errors import (
+    BundleError,
+    ClusterError,
+    DataError,
+    QualityGateError,
+    TrackingError,
+)
 from house_price.params import load_params
 from house_price.schema import Profile, load_profile
 
@@ -58,7 +64,7 @@ def run(main: Callable[[], None]) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         main()
-    except (DataError, TrackingError, BundleError, QualityGateError) as exc:
+    except (DataError, TrackingError, BundleError, QualityGateError, ClusterError) as exc:
         stage = Path(sys.argv[0]).stem
         print(f"{stage}: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -15,12 +15,14 @@ so the noise is multiplicative, and no model can beat an RMSLE of about `noise_s
 rows: `noise_floor_rmsle` records the exact figure for the generated rows. After the clean rows
 are drawn, the dirt that a process stage must handle is added: missing values, exact duplicates,
 category spellings that differ in case and whitespace, and impossible rows (negative sqft,
-year_built after the reference year). Everything is drawn from one seeded generator.
+year_built after the reference year). Each block of BLOCK_ROWS houses is drawn, dirt included,
+from its own seeded generator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +46,9 @@ LOCATION_MEDIAN_SQFT = {  # denser places have smaller homes
     "Mountain": 1800,
 }
 CONDITION_EFFECT = {"Poor": -0.25, "Fair": -0.10, "Good": 0.0, "Excellent": 0.12}
+# Houses are drawn in blocks of this many, each from its own seeded generator: a data set of any
+# size is the same whether it is drawn in one process or as partitions on many workers.
+BLOCK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class Dirt:
     duplicate_rate: float = 0.005
     messy_category_rate: float = 0.05
     impossible_rate: float = 0.003
+
+    @classmethod
+    def from_params(cls, settings: dict[str, Any]) -> Dirt:
+        """The rates the `synthetic` params set."""
+        return cls(**{name: float(settings[name]) for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -147,11 +157,27 @@ def add_dirt(rng: np.random.Generator, frame: pd.DataFrame, dirt: Dirt, referenc
     return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
 
 
-def generate(
-    rows: int, seed: int, noise_sigma: float, reference_year: int, dirt: Dirt
+def block_rows(rows: int) -> list[int]:
+    """How many houses each block draws: BLOCK_ROWS each, the last one the rest."""
+    full, rest = divmod(rows, BLOCK_ROWS)
+    return [BLOCK_ROWS] * full + ([rest] if rest else [])
+
+
+def raw_block_rows(rows: int, dirt: Dirt) -> list[int]:
+    """How many raw rows each block holds once its duplicates are added (`add_dirt`)."""
+    return [size + round(size * dirt.duplicate_rate) for size in block_rows(rows)]
+
+
+def generate_block(
+    block: int, rows: int, seed: int, noise_sigma: float, reference_year: int, dirt: Dirt
 ) -> SyntheticData:
-    """Draw `rows` houses (before duplicates are added), deterministically from `seed`."""
-    rng = np.random.default_rng(seed)
+    """Block `block` of a data set: `rows` houses (before duplicates are added), drawn from its
+    own generator, so any block can be drawn alone, in any order, on any worker. Block 0 draws
+    from `seed` itself (a data set of up to BLOCK_ROWS houses is the one generated before
+    blocks existed); block k >= 1 from the seed's (k - 1)th spawned SeedSequence, NumPy's
+    independent streams for parallel work."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(block - 1,) if block else ())
+    rng = np.random.default_rng(sequence)
     houses = _clean_houses(rng, rows, reference_year)
     noiseless = log_price(
         houses["sqft"].to_numpy(float),
@@ -165,3 +191,27 @@ def generate(
     floor = float(np.sqrt(np.mean((np.log1p(price) - np.log1p(np.exp(noiseless))) ** 2)))
     houses.insert(0, "price", price)
     return SyntheticData(add_dirt(rng, houses, dirt, reference_year), floor)
+
+
+def noise_floor(blocks: list[tuple[int, float]]) -> float:
+    """The data set's RMSLE floor from each block's (houses, floor): the root of the mean
+    square over all houses."""
+    squares = sum(rows * floor**2 for rows, floor in blocks)
+    return float(np.sqrt(squares / sum(rows for rows, _ in blocks)))
+
+
+def generate(
+    rows: int, seed: int, noise_sigma: float, reference_year: int, dirt: Dirt
+) -> SyntheticData:
+    """Draw `rows` houses (before duplicates are added), deterministically from `seed`: the
+    blocks of `block_rows`, one after the other (the Dask engine writes each as a partition)."""
+    sizes = block_rows(rows)
+    blocks = [
+        generate_block(index, size, seed, noise_sigma, reference_year, dirt)
+        for index, size in enumerate(sizes)
+    ]
+    frame = pd.concat([block.frame for block in blocks], ignore_index=True)
+    floor = noise_floor(
+        [(size, block.noise_floor_rmsle) for size, block in zip(sizes, blocks, strict=True)]
+    )
+    return SyntheticData(frame, floor)
