@@ -23,6 +23,8 @@ from functools import reduce
 from importlib.metadata import version
 from pathlib import Path
 
+import pandas as pd
+
 from house_price import model, prediction, promotion, stage, tracking
 from house_price.api.model import load_model
 from house_price.bundle import content_version, load_bundle, write_bundle
@@ -35,7 +37,6 @@ from house_price.serving import REGISTRATIONS, registration_path
 from house_price.tables import iter_partitions, read_head, read_table
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
-EXAMPLE_SCAN_ROWS = 1_000  # test rows searched for the MLflow model's 5 complete input examples
 
 
 def score_champion(name: str, alias: str, test: Path, target: str) -> promotion.Champion | None:
@@ -60,6 +61,17 @@ def score_champion(name: str, alias: str, test: Path, target: str) -> promotion.
     return promotion.Champion(
         champion_version, str(champion.metadata["dataset"]), metrics=rounded(figures)
     )
+
+
+def complete_rows(table: Path, columns: list[str], count: int) -> pd.DataFrame:
+    """The first `count` rows of a table with a value in every one of `columns` (the MLflow
+    model's input examples), read partition by partition until found."""
+    found = []
+    for rows in iter_partitions(table):
+        found.append(rows[columns].dropna().head(count - sum(map(len, found))))
+        if sum(map(len, found)) >= count:
+            break
+    return pd.concat(found, ignore_index=True)
 
 
 def _dataset_of(directory: Path) -> str:
@@ -108,7 +120,7 @@ def main() -> None:
         train = read_head(args.train, int(params["dask"]["sample_rows"]))
     else:
         train = read_table(args.train)
-    examples = read_head(args.test, EXAMPLE_SCAN_ROWS)[profile.feature_names].dropna().head(5)
+    examples = complete_rows(args.test, profile.feature_names, 5)
     engine = {}  # the pandas engine's runs log the params they always did
     if params["engine"] == "dask":
         engine = {"engine": "dask", "dask": {"sample_rows": params["dask"]["sample_rows"]}}

@@ -201,11 +201,48 @@ def california(base: Path) -> Path:
     fields = lines[3516].split(",")
     fields[2] = "forty-one"  # housing_median_age
     lines[3516] = ",".join(fields)
+    write_california(repo, lines)
+    return repo
+
+
+def write_california(repo: Path, lines: list[str]) -> None:
     source = repo / "data" / "external" / "california" / "california_housing.csv"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text("\n".join(lines) + "\n")
     set_params(repo, dataset="california", **{"dask.partition_rows": 1000})
-    return repo
+
+
+def test_partitions_clean_split_and_fit_as_one_frame(base: Path) -> None:
+    """5,000 California rows and 40 copies of rows of the first 1,000-row partition placed in
+    the last ones: six raw partitions on the Dask engine. The copies are dropped across
+    partitions, and the report, both splits and the transformer's figures are the pandas
+    engine's."""
+    lines = shared_csv("california_housing.csv").read_text().splitlines()[:5001]
+    lines += lines[100:140]  # duplicates of lines 101-140, as lines 5,002-5,041
+    runs = {}
+    for engine in ("pandas", "dask"):
+        repo = clone_workspace(base, base.parent / f"california-{engine}")
+        write_california(repo, lines)
+        set_params(repo, engine=engine)
+        run(["dvc", "repro", "featurize"], cwd=repo, timeout=600)
+        runs[engine] = repo
+    partitions = partition_files(runs["dask"] / "data" / "raw" / "partitions")
+    assert len(partitions) == 6
+    report = read_json(runs["pandas"] / "reports" / "process.json")
+    assert report["dropped"]["duplicates"] == 40
+    assert read_json(runs["dask"] / "reports" / "process.json") == report
+    for split in SPLITS:
+        expected, got = (
+            read_table(runs[engine] / "data" / "processed" / f"{split}.parquet") for engine in runs
+        )
+        assert len(partition_files(runs["dask"] / "data" / "processed" / f"{split}.parquet")) > 1
+        pd.testing.assert_frame_equal(sorted_rows(got), sorted_rows(expected))
+    fitted = [load_transformer(repo / "artifacts" / "transformer.joblib") for repo in runs.values()]
+    for name in ("numeric", "category"):
+        steps = [fit.column_transformer_.named_transformers_[name] for fit in fitted]
+        if name == "category":
+            steps = [step["impute"] for step in steps]
+        assert list(steps[0].statistics_) == list(steps[1].statistics_)
 
 
 def error_line(repo: Path, engine: str) -> str:
@@ -247,3 +284,41 @@ def test_an_unreadable_partition_is_named(california: Path, tmp_path: Path) -> N
         "process: error: data/raw/partitions/part-00002.parquet: not a readable Parquet partition ("
     )
     assert not (repo / "t").exists()
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """DASK_SCHEDULER_ADDRESS naming no scheduler: ClusterError (one line, what to do), within
+    the bound (here 2 s instead of 30), not a hang or a traceback."""
+    from servers import free_port
+
+    from house_price import cluster
+
+    monkeypatch.setenv(SCHEDULER_ADDRESS, f"tcp://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
+    with pytest.raises(cluster.ClusterError) as raised, cluster.connect({}):
+        pass
+    message = str(raised.value)
+    assert message.startswith(f"{SCHEDULER_ADDRESS}=tcp://127.0.0.1:")
+    assert "no Dask scheduler answered within 2 s" in message
+    assert "\n" not in message
+
+
+def test_a_bucket_with_no_test_rows_writes_no_empty_partition(tmp_path: Path) -> None:
+    """Small data in many buckets: a side with no rows gets no partition (an empty one would
+    reach the transformer, which refuses 0 rows)."""
+    from house_price import cleaning, dask_engine
+
+    lines = np.arange(2, 12)
+    bucket = tmp_path / "bucket.parquet"
+    pd.DataFrame({"x": np.arange(10.0)}, index=pd.Index(lines, name="line")).to_parquet(bucket)
+    keys = cleaning.split_keys(lines, 42)
+    train, test = (tmp_path / side / "part.parquet" for side in ("train", "test"))
+    for threshold, sides in ((keys.max(), [test]), (keys.min() - np.uint64(1), [train])):
+        for path in (train, test):
+            path.parent.mkdir(exist_ok=True)
+            path.unlink(missing_ok=True)
+        dask_engine._write_split(bucket, 42, threshold, train, test)
+        assert [path for path in (train, test) if path.exists()] == sides
+        assert len(pd.read_parquet(sides[0])) == 10

@@ -61,7 +61,10 @@ def connect(settings: dict[str, Any]) -> Iterator[Client]:
         memory_limit=f"{int(settings['worker_memory_mib'])}MiB",
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # Their HTTP servers (health, metrics) on free loopback ports: never 8787, which
+        # another cluster may hold, and never beyond this machine.
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
         silence_logs=logging.CRITICAL,  # a failed task is reported once, by the stage
     )
     with cluster, Client(cluster) as client:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,13 @@ from house_price.errors import DataError
 from house_price.features import Aggregates, aggregate, median_of_counts, merge_aggregates
 from house_price.io import iter_raw_csv, raw_fields
 from house_price.schema import Profile
-from house_price.synthetic import Dirt, generate_block, noise_floor, raw_block_rows
+from house_price.synthetic import (
+    Dirt,
+    block_rows,
+    generate_block,
+    noise_floor,
+    raw_block_rows,
+)
 from house_price.tables import partition_files, table_rows
 
 if TYPE_CHECKING:
@@ -48,10 +55,10 @@ def _compute(tasks: Sequence[Any]) -> list[Any]:
     return list(dask.compute(*tasks))
 
 
-def _delayed(function: Callable[..., Any]) -> Callable[..., Any]:
+def _delayed(function: Callable[..., Any], nout: int | None = None) -> Callable[..., Any]:
     from dask import delayed
 
-    return delayed(function, pure=True)
+    return delayed(function, pure=True, nout=nout)
 
 
 def write_partition(frame: pd.DataFrame, path: Path, index: bool = False) -> None:
@@ -94,8 +101,6 @@ def ingest_synthetic(directory: Path, settings: dict[str, Any], reference_year: 
     """Generate the `synthetic` params' data set into `directory`, one partition per block
     (synthetic.BLOCK_ROWS houses), the blocks drawn in parallel on the cluster; the rows are
     numbered by the lines they have in the pandas engine's data.csv. Returns the noise floor."""
-    from house_price.synthetic import block_rows
-
     sizes = block_rows(int(settings["rows"]))
     raw_sizes = raw_block_rows(int(settings["rows"]), Dirt.from_params(settings))
     firsts = np.concatenate([[2], 2 + np.cumsum(raw_sizes)[:-1]])  # line 1: the header
@@ -132,9 +137,14 @@ def ingest_csv(source: Path, directory: Path, rows: int, profile: Profile) -> in
 
 
 def _clean_partition(
-    path: Path, name: str, profile: Profile, source: str
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    return cleaning.clean_rows(read_raw_partition(path, name), profile, source)
+    path: Path, name: str, profile: Profile, source: str, meta: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, Any] | None, str | None]:
+    """(rows, partial report, None), or (no rows, None, the DataError's message): the caller
+    raises the first partition's error, so which one it names does not depend on timing."""
+    try:
+        return (*cleaning.clean_rows(read_raw_partition(path, name), profile, source), None)
+    except DataError as error:
+        return meta, None, str(error)
 
 
 def _first_occurrences(frame: pd.DataFrame, columns: list[str], seed: int) -> pd.DataFrame:
@@ -157,10 +167,13 @@ def _split_keys_in_bin(path: Path, seed: int, key_bin: int) -> np.ndarray:
 
 
 def _write_split(path: Path, seed: int, threshold: np.uint64, train: Path, test: Path) -> None:
+    """One bucket's train and test rows, each written unless it has none (a split's
+    partitions then all hold rows, as every stage after expects)."""
     frame = pd.read_parquet(path)
     is_test = cleaning.split_keys(frame.index.to_numpy(), seed) <= threshold
-    write_partition(frame[~is_test].reset_index(drop=True), train)
-    write_partition(frame[is_test].reset_index(drop=True), test)
+    for rows, target in ((frame[~is_test], train), (frame[is_test], test)):
+        if len(rows):
+            write_partition(rows.reset_index(drop=True), target)
 
 
 def process(
@@ -185,9 +198,9 @@ def process(
 
     files = partition_files(raw)
     columns = [column.name for column in profile.columns]
-    task = _delayed(_clean_partition)
-    cleaned = [task(file.absolute(), str(file), profile, source) for file in files]
     meta = cleaning.clean_rows(read_raw_partition(files[0]).head(0), profile, source)[0]
+    task = _delayed(_clean_partition, nout=3)
+    cleaned = [task(file.absolute(), str(file), profile, source, meta) for file in files]
     rows = dd.from_delayed([part[0] for part in cleaned], meta=meta, verify_meta=False)
     buckets = rows.shuffle(on=columns, npartitions=len(files)).map_partitions(
         _first_occurrences, columns, seed, meta=meta
@@ -199,7 +212,12 @@ def process(
         # One compute for the reports (delayed) and the buckets (an expression): Dask warns that
         # it then materialises the expression's graph, the price of cleaning each partition once.
         warnings.filterwarnings("ignore", "Computing mixed collections", UserWarning)
-        reports, _ = _compute([[part[1] for part in cleaned], write])
+        errors, reports, _ = _compute(
+            [[part[2] for part in cleaned], [part[1] for part in cleaned], write]
+        )
+    for error in errors:  # the first partition's, as one frame would have it (in line order)
+        if error:
+            raise DataError(error)
     report = cleaning.merge_reports(reports)
     checked = cleaning.check_report(report, source) | {"rows_kept": report["rows_kept"]}
     parts = partition_files(scratch.absolute())
@@ -324,15 +342,24 @@ def fit(
     figures."""
     import dask.dataframe as dd
     import xgboost.dask as dxgb
+    from xgboost.collective import Config
 
+    # XGBoost's tracker listens where the scheduler does (loopback for a LocalCluster), not on
+    # whatever address it would pick for this machine.
+    coll_cfg = Config(tracker_host_ip=urlparse(client.scheduler.address).hostname)
     seed, folds = int(params["seed"]), int(params["cv_folds"])
     frame = dd.read_parquet(str(train.absolute()))
     table = frame.map_partitions(
         _model_table, transformer, target, bool(params["log_target"]), folds, seed
     )
     names = [name for name in table.columns if name not in (LABEL, FOLD)]
-    rows = len(table)
-    model.fold_splits(rows, folds, seed)  # the same DataError as the pandas engine
+    sizes = table[FOLD].value_counts().compute().reindex(range(folds), fill_value=0)
+    rows = int(sizes.sum())
+    if sizes.min() < 2:  # early stopping needs a held-out part of more than one row
+        raise DataError(
+            f"train.cv_folds = {folds}: a fold of the {rows} train rows holds "
+            f"{int(sizes.min())} (at least 2 each are needed): lower cv_folds"
+        )
     chosen = range(folds)
     if rows > int(params["cv_max_rows"]):
         chosen = range(1)
@@ -347,6 +374,7 @@ def fit(
             random_state=seed,
             early_stopping_rounds=int(params["early_stopping_rounds"]),
             eval_metric="rmse",
+            coll_cfg=coll_cfg,
         )
         regressor.client = client
         regressor.fit(
@@ -362,7 +390,9 @@ def fit(
             f"rmse {validation.fold_rmse[-1]:.4f}"
         )
     trees = model.tree_count(validation.fold_trees, folds)
-    final = dxgb.DaskXGBRegressor(**{**hyper, "n_estimators": trees}, random_state=seed)
+    final = dxgb.DaskXGBRegressor(
+        **{**hyper, "n_estimators": trees}, random_state=seed, coll_cfg=coll_cfg
+    )
     final.client = client
     final.fit(table[names], table[LABEL], verbose=False)
     return final.get_booster(), model.training_figures(validation, trees, folds, rows)

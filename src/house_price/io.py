@@ -208,10 +208,12 @@ def _has_quotes(path: Path) -> bool:
 
 
 def _row_lines(frame: pd.DataFrame, lines: Iterator[int], quoted: bool) -> pd.Index:
-    """The file line (from 1) where each row of `frame` starts, taken from `lines` (the file's
-    non-blank line numbers, positioned after the previous row's): a row takes one line, plus
-    one per line break inside its quoted fields. Errors can then point into the file even when
-    blank lines were skipped or a field spans lines."""
+    """The file line (from 1) where each row of `frame` starts, taken from `lines`
+    (`_nonblank_lines`, positioned after the previous row's): a row takes one line, plus one per
+    line break inside its quoted fields. Errors can then point into the file when blank lines
+    were skipped or a field spans lines. Two cases number rows by count instead, from where the
+    line numbers run out: a file whose lines end in a bare CR (pandas splits rows there, a line
+    reader does not), and the rows after a blank line inside a quoted field (one line early)."""
     import numpy as np
     import pandas as pd
 
@@ -219,20 +221,21 @@ def _row_lines(frame: pd.DataFrame, lines: Iterator[int], quoted: bool) -> pd.In
         return pd.Index(list(itertools.islice(lines, len(frame))), dtype="int64")
     breaks = sum(frame.iloc[:, i].str.count("\n").to_numpy(int) for i in range(frame.shape[1]))
     spans = 1 + np.asarray(breaks, dtype=int)
-    taken = list(itertools.islice(lines, int(spans.sum())))
-    starts = np.concatenate([[0], np.cumsum(spans)[:-1]])
-    # A blank line inside a quoted field is no non-blank line: count on past the last one.
-    last = taken[-1] if taken else 1
-    taken += range(last + 1, last + 1 + int(spans.sum()) - len(taken))
-    return pd.Index(np.asarray(taken, dtype=np.int64)[starts])
+    taken = np.fromiter(itertools.islice(lines, int(spans.sum())), dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
+    return pd.Index(taken[starts])
 
 
 def _nonblank_lines(path: Path) -> Iterator[int]:
-    """The numbers (from 1) of a file's lines that hold more than whitespace."""
+    """The numbers (from 1) of a file's lines that hold more than whitespace, then, once the
+    file is read, the numbers after its last line, without end: a caller never runs short."""
+    last = 0
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 yield number
+            last = number
+    yield from itertools.count(last + 1)
 
 
 def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:

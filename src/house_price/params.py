@@ -104,7 +104,9 @@ class Mlflow(Section):
 
 
 class Dask(Section):
-    """The Dask engine's settings: none of them changes what the pipeline computes."""
+    """The Dask engine's settings. The data, split and transformer do not depend on them;
+    `sample_rows` sizes what is fitted on a sample, and on two or more workers the model can
+    differ slightly (which worker holds which partition is the scheduler's choice)."""
 
     partition_rows: int = Field(ge=1_000)  # raw rows per partition when ingest reads a CSV
     workers: int = Field(ge=1, le=1024)  # LocalCluster worker processes
