@@ -7,7 +7,7 @@ workers), and the peak of the tree's summed RSS. The pandas engine runs at the s
 `--pandas-sizes`, in the same run, for the side by side figures. `--write` replaces the Dask
 section of BENCHMARKS.md.
 
-    python bench/dask_bench.py                       # 1M and 10M rows (~25 min on 2 cores)
+    python bench/dask_bench.py                       # 1M and 10M rows (~40 min on 2 cores)
     python bench/dask_bench.py --sizes 1000000,3000000,10000000
 """
 
