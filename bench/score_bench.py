@@ -48,7 +48,7 @@ bundle = load_bundle(model_dir, nthread=0)
 raw = read_raw_csv(source)
 raw[bundle.profile.target.name] = "1000"  # clean() needs a target; scoring does not
 frame, report = clean(raw, bundle.profile, source)
-values = predict(bundle.booster, bundle.transformer.transform(frame), bundle.target_transform)
+values = predict(bundle.booster, bundle.transformer.transform(frame), bundle.scale)
 with atomic_path(output) as tmp:
     pd.DataFrame({"prediction": values}).to_csv(tmp, index=False, lineterminator="\\n")
 print(f"{len(values)} rows scored, {report['rows_in'] - len(values)} dropped", file=sys.stderr)

@@ -42,7 +42,7 @@ def main() -> None:
     transformer = load_transformer(args.transformer)
     booster = xgb.Booster(model_file=str(args.model))
     log_target = params["train"]["log_target"]
-    transform = prediction.target_transform(log_target)
+    scale = transformer.target_scale(log_target)
     target = profile.target.name
     points = int(settings["plot_points"])
     if params["engine"] == "dask":
@@ -58,7 +58,7 @@ def main() -> None:
                 median=dask_engine.median_target(args.train, target),
             )
             with atomic_dir(args.predictions) as predictions:
-                scorer = dask_engine.Scorer(transformer, booster, baselines, target, transform)
+                scorer = dask_engine.Scorer(transformer, booster, baselines, target, scale)
                 scored = dask_engine.score(client, args.test, scorer, predictions)
         metrics = scored.pop("model")
         actual = read_head(args.test, points)[target].to_numpy(float)
@@ -66,7 +66,7 @@ def main() -> None:
     else:
         rows = read_table(args.test)
         test_features = transformer.transform(rows)
-        predicted = prediction.predict(booster, test_features, transform)
+        predicted = prediction.predict(booster, test_features, scale)
         actual = rows[target].to_numpy(float)
         metrics = model.regression_metrics(actual, predicted)
         train = read_table(args.train)

@@ -107,7 +107,8 @@ def main() -> None:
         "model_version": content,
         "dataset": profile.name,
         "target": profile.target.name,
-        "target_transform": prediction.target_transform(params["train"]["log_target"]),
+        # the log part of the model's TargetScale; its size column is the profile's target.per
+        "target_transform": prediction.TargetScale(params["train"]["log_target"]).transform,
         "reference_year": profile.reference_year,
         "metrics": metrics,
         "params": tracking.flatten(params["train"]),

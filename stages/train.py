@@ -51,7 +51,9 @@ def main() -> None:
     else:
         rows = read_table(args.train)
         features = transformer.transform(rows)
-        booster, figures = model.fit(features, rows[target].to_numpy(float), settings, progress)
+        scale = transformer.target_scale(settings["log_target"])
+        fit_target = scale.to_fit(rows[target].to_numpy(float), features)
+        booster, figures = model.fit(features, fit_target, settings, progress)
     with atomic_path(args.model) as tmp:
         booster.save_model(tmp)
     write_json(args.figures, figures)

@@ -38,8 +38,10 @@ def main() -> None:
         rows = read_head(args.train, int(params["dask"]["sample_rows"]))
     else:
         rows = read_table(args.train)
-    features = load_transformer(args.transformer).transform(rows)
-    target = rows[profile.target.name].to_numpy(float)
+    transformer = load_transformer(args.transformer)
+    features = transformer.transform(rows)
+    scale = transformer.target_scale(params["train"]["log_target"])
+    fit_target = scale.to_fit(rows[profile.target.name].to_numpy(float), features)
 
     import mlflow
 
@@ -65,7 +67,7 @@ def main() -> None:
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"tune {profile.name}"):
         mlflow.set_tags({"stage": "tune", "dataset": profile.name})
         mlflow.log_params(tracking.flatten({"tune": params["tune"], "train": params["train"]}))
-        best, rmse = tuning.tune(features, target, params["train"], trials, seed, report)
+        best, rmse = tuning.tune(features, fit_target, params["train"], trials, seed, report)
         mlflow.log_params(tracking.flatten({"best": best}))
         mlflow.log_metric("best_cv_rmse_fit_scale", rmse)
     write_json(args.tuned, {"trials": trials, "params": best, "cv_rmse_fit_scale": rmse})

@@ -143,6 +143,16 @@ def test_corrupt_bundle_parts_answer_503(
         assert test_client.post("/predict", json={}).status_code == 503
 
 
+def test_unknown_target_transform_answers_503(bundle_dir: Path, tmp_path: Path) -> None:
+    metadata = json.loads((bundle_dir / "metadata.json").read_text())
+    content = json.dumps({**metadata, "target_transform": "sqrt"}).encode()
+    broken = corrupt(bundle_dir, tmp_path / "bundle", "metadata.json", content)
+    with TestClient(create_app(broken)) as test_client:
+        health = test_client.get("/health")
+    assert health.status_code == 503
+    assert "target_transform 'sqrt' is not log1p or identity" in health.json()["reason"]
+
+
 def test_failed_self_check_is_503(bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """/health is 200 only once the documented example validated and predicted."""
     example = load_bundle(bundle_dir).profile.example_row()

@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 
 from house_price.errors import DataError
-from house_price.evaluation import baseline_predictions, gate_failures, plot_rows
+from house_price.evaluation import fit_baselines, gate_failures, plot_rows
 from house_price.io import atomic_dir, atomic_path, write_csv, write_json
 from house_price.model import (
     feature_importance,
@@ -22,7 +22,7 @@ from house_price.model import (
     regression_metrics,
     tree_count,
 )
-from house_price.prediction import from_fit_scale, predict, to_fit_scale
+from house_price.prediction import TargetScale, predict
 from house_price.tables import write_table
 from house_price.tuning import tune
 
@@ -42,6 +42,7 @@ PARAMS = {
     "tree_method": "hist",
     "n_jobs": 2,
 }
+LOG = TargetScale(log=True)  # log1p(price): what PARAMS' log_target fits
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +56,19 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def test_fit_is_deterministic(data) -> None:
     features, price = data
-    first, figures = fit(features, price, PARAMS)
-    second, again = fit(features, price, PARAMS)
+    first, figures = fit(features, LOG.to_fit(price, features), PARAMS)
+    second, again = fit(features, LOG.to_fit(price, features), PARAMS)
     assert first.save_raw("ubj") == second.save_raw("ubj")
     assert figures == again
-    np.testing.assert_array_equal(
-        predict(first, features, "log1p"), predict(second, features, "log1p")
-    )
-    other, _ = fit(features, price, {**PARAMS, "seed": 7})
+    np.testing.assert_array_equal(predict(first, features, LOG), predict(second, features, LOG))
+    other, _ = fit(features, LOG.to_fit(price, features), {**PARAMS, "seed": 7})
     assert other.save_raw("ubj") != first.save_raw("ubj"), "the seed is used"
 
 
 def test_fit_picks_the_trees_by_cross_validation_and_learns(data) -> None:
     features, price = data
     lines: list[str] = []
-    booster, figures = fit(features, price, PARAMS, progress=lines.append)
+    booster, figures = fit(features, LOG.to_fit(price, features), PARAMS, progress=lines.append)
     assert figures["train_rows"] == 2000  # the final model sees every row
     assert figures["cv_folds"] == 4
     assert [line.split(":")[0] for line in lines] == [f"fold {i}/4" for i in range(1, 5)]
@@ -77,7 +76,7 @@ def test_fit_picks_the_trees_by_cross_validation_and_learns(data) -> None:
     assert 1 < figures["trees"] < PARAMS["n_estimators"]
     assert booster.num_boosted_rounds() == figures["trees"]
     assert figures["cv_rmse_fit_scale"] < 0.1  # log scale: noise is 0.05
-    scores = regression_metrics(price, predict(booster, features, "log1p"))
+    scores = regression_metrics(price, predict(booster, features, LOG))
     assert scores["r2"] > 0.95
     assert scores["rmsle"] < 0.1
 
@@ -85,11 +84,13 @@ def test_fit_picks_the_trees_by_cross_validation_and_learns(data) -> None:
 def test_above_cv_max_rows_only_the_first_fold_is_fitted(data) -> None:
     features, price = data
     lines: list[str] = []
-    booster, figures = fit(features, price, {**PARAMS, "cv_max_rows": 1999}, lines.append)
+    booster, figures = fit(
+        features, LOG.to_fit(price, features), {**PARAMS, "cv_max_rows": 1999}, lines.append
+    )
     assert lines[0] == "2000 rows > cv_max_rows: the first fold only"
     assert [line.split(":")[0] for line in lines[1:]] == ["fold 1/4"]
     full: list[str] = []
-    fit(features, price, PARAMS, full.append)
+    fit(features, LOG.to_fit(price, features), PARAMS, full.append)
     assert lines[1] == full[0]  # the same first fold, on 2 threads instead of 1
     assert figures["trees"] == tree_count([int(lines[1].split()[2])], 4)
     assert booster.num_boosted_rounds() == figures["trees"]
@@ -120,17 +121,59 @@ def test_tree_count_scales_the_fold_mean_to_all_rows() -> None:
 
 def test_log_target_is_inverted_on_predict(data) -> None:
     features, price = data
-    log_booster, _ = fit(features, price, PARAMS)
+    log_booster, _ = fit(features, LOG.to_fit(price, features), PARAMS)
     raw = log_booster.inplace_predict(features)
     np.testing.assert_allclose(
-        predict(log_booster, features, "log1p"),
+        predict(log_booster, features, LOG),
         np.expm1(raw.astype(np.float64)).astype(np.float32),
         rtol=0,
     )
-    plain, _ = fit(features, price, {**PARAMS, "log_target": False})
-    assert np.median(predict(plain, features, "identity")) == pytest.approx(
-        np.median(price), rel=0.1
-    )
+    identity = TargetScale(log=False)
+    plain, _ = fit(features, identity.to_fit(price, features), {**PARAMS, "log_target": False})
+    assert np.median(predict(plain, features, identity)) == pytest.approx(np.median(price), rel=0.1)
+
+
+@pytest.mark.parametrize("log", [True, False])
+def test_a_price_per_unit_of_size_round_trips_exactly(log) -> None:
+    rng = np.random.default_rng(5)
+    features = np.c_[rng.uniform(0, 1, 50), rng.uniform(40.3, 400.7, 50)]
+    price = rng.uniform(1e4, 1e7, 50)
+    scale = TargetScale(log=log, per_column=1)
+    fitted = scale.to_fit(price, features)
+    assert fitted.dtype == np.float32
+    per_unit = price / features[:, 1].astype(np.float32)
+    np.testing.assert_allclose(fitted, np.log1p(per_unit) if log else per_unit, rtol=1e-6)
+    np.testing.assert_allclose(scale.to_prices(fitted, features), price, rtol=1e-6)
+    # The same rows as float32 (the Dask engine's matrix) give the same bits.
+    assert np.array_equal(scale.to_fit(price, features.astype(np.float32)), fitted)
+
+
+def test_a_price_per_unit_of_size_extrapolates_to_larger_houses() -> None:
+    """Prices proportional to size, sizes 50 to 150 in training: per unit of size, a house of
+    300 gets twice the price of one of 150; on the price itself, a tree cannot go past the most
+    expensive house it saw."""
+    rng = np.random.default_rng(6)
+    quality = rng.uniform(0, 1, 3000)
+    size = rng.uniform(50, 150, 3000)
+    features = np.c_[quality, size]
+    price = size * np.exp(8 + quality + rng.normal(0, 0.02, 3000))
+    per_size = TargetScale(log=True, per_column=1)
+    booster, _ = fit(features, per_size.to_fit(price, features), PARAMS)
+    plain, _ = fit(features, LOG.to_fit(price, features), PARAMS)
+    houses = np.array([[0.5, 150.0], [0.5, 300.0]])
+    small, large = predict(booster, houses, per_size)
+    assert large == pytest.approx(2 * small, rel=1e-6)
+    assert large == pytest.approx(300 * math.exp(8.5), rel=0.05)
+    assert predict(plain, houses, LOG)[1] < price.max() * 1.01
+
+
+def test_a_named_size_column_must_be_in_the_matrix() -> None:
+    assert TargetScale.of(True, "sqft", ["rooms", "sqft"]) == TargetScale(True, 1)
+    assert TargetScale.of(False, None, ["rooms"]) == TargetScale(False, None)
+    with pytest.raises(
+        ValueError, match=r"target\.per: 'area' is not a column of the model matrix"
+    ):
+        TargetScale.of(True, "area", ["rooms", "sqft"])
 
 
 def test_metrics_on_a_hand_example() -> None:
@@ -199,7 +242,8 @@ def test_baselines_are_the_median_and_a_linear_model() -> None:
     price = np.exp(12 + features[:, 0].clip(-3, 3) * 0.3 + rng.normal(0, 0.05, 400))
     features[rng.random(features.shape) < 0.05] = np.nan  # the linear model must cope
     train, test = slice(0, 300), slice(300, 400)
-    predicted = baseline_predictions(features[train], price[train], features[test], True)
+    baselines = fit_baselines(features[train], price[train], True)
+    predicted = baselines.predict(features[test])
     assert set(predicted) == {"median", "linear"}
     assert np.all(predicted["median"] == np.median(price[train]))
     assert predicted["linear"].shape == (100,)
@@ -207,11 +251,11 @@ def test_baselines_are_the_median_and_a_linear_model() -> None:
     linear = regression_metrics(price[test], predicted["linear"])
     median = regression_metrics(price[test], predicted["median"])
     assert linear["rmse"] < median["rmse"]  # it uses the features
-    again = baseline_predictions(features[train], price[train], features[test], True)
+    again = fit_baselines(features[train], price[train], True).predict(features[test])
     assert np.array_equal(again["linear"], predicted["linear"])  # deterministic
     # Extrapolation is clipped to the train range: no overflow to inf.
     far = np.full((2, 3), 1e6)
-    clipped = baseline_predictions(features[train], price[train], far, True)["linear"]
+    clipped = baselines.predict(far)["linear"]
     assert np.all(clipped <= price[train].max() * (1 + 1e-6))
 
 
@@ -220,17 +264,17 @@ def test_prices_do_not_depend_on_the_cpu_s_expm1() -> None:
     float64 ULP in about 1 value in 10; predictions are rounded to float32, the precision of
     the model's margin, so both give the same bits."""
     margins = np.random.default_rng(0).uniform(9, 16, 200_000).astype(np.float32)
-    simd = from_fit_scale(margins, "log1p")
+    simd = LOG.to_prices(margins, np.empty((len(margins), 0)))
     scalar = np.array([math.expm1(float(m)) for m in margins]).astype(np.float32)
     assert np.array_equal(simd, scalar.astype(np.float64))
     prices = np.exp(margins.astype(np.float64))
     scalar_log = np.array([math.log1p(p) for p in prices]).astype(np.float32)
-    assert np.array_equal(to_fit_scale(prices, True), scalar_log)
+    assert np.array_equal(LOG.to_fit(prices, np.empty((len(prices), 0))), scalar_log)
 
 
 def test_feature_importance_lists_every_feature(data) -> None:
     features, price = data
-    booster, _ = fit(features, price, PARAMS)
+    booster, _ = fit(features, LOG.to_fit(price, features), PARAMS)
     rows = feature_importance(booster, ["a", "b", "c", "constant"])
     assert [row["feature"] for row in rows][:2] == ["a", "b"]  # by the generating process
     assert rows[-1] == {"feature": "constant", "gain": 0.0}
@@ -333,8 +377,9 @@ def test_tuning_is_seeded_and_picks_the_best_cross_validated_trial(data) -> None
     def report(number: int, chosen: dict, validation) -> None:
         reports.append((number, chosen, validation.rmse))
 
-    best, rmse = tune(features[:400], price[:400], params, trials=3, seed=1, report=report)
+    fit_target = LOG.to_fit(price[:400], features[:400])
+    best, rmse = tune(features[:400], fit_target, params, trials=3, seed=1, report=report)
     assert [number for number, _, _ in reports] == [0, 1, 2]
     assert rmse == min(score for _, _, score in reports)
     assert best == next(chosen for _, chosen, score in reports if score == rmse)
-    assert tune(features[:400], price[:400], params, trials=3, seed=1) == (best, rmse)
+    assert tune(features[:400], fit_target, params, trials=3, seed=1) == (best, rmse)

@@ -100,6 +100,7 @@ def odd_but_valid(repo: Path) -> tuple[bytes, str]:
 
     spec = default_profile(missing_values=["", "NA", "None"])
     spec["features"][0]["name"] = "LOT SQFT "  # exactly as the file's header reads
+    spec["target"]["per"] = "LOT SQFT "  # the price per unit of it: trimmed alike
     text = yaml.safe_dump(spec, sort_keys=False)
     text = text.replace("derived:\n", EXTRA_FEATURES + "derived:\n") + EXTRA_DERIVED
     return content, text

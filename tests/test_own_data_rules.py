@@ -167,6 +167,7 @@ def test_padded_names_match_on_both_sides(tmp_path: Path) -> None:
     spec = houses_spec()
     spec["features"][0]["name"] = "LOT SQFT "  # written exactly as the file's header
     spec["target"]["name"] = " price"
+    spec["target"]["per"] = " LOT SQFT"  # trimmed, as every name is
     header = HEADER.replace("sqft", "LOT SQFT ").replace("price", "price ")
     frame, _ = cleaned(tmp_path, spec, "\ufeff" + csv_text(header))  # with a byte-order mark
     assert list(frame.columns)[:1] == ["LOT SQFT"]

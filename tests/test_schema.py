@@ -268,6 +268,40 @@ def test_load_profile_names_the_file(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_target_per_names_a_positive_numeric_feature() -> None:
+    assert profile_from_dict(houses_spec(), 2025).target_per == "sqft"
+    spec = houses_spec()
+    del spec["target"]["per"]
+    assert profile_from_dict(spec, 2025).target_per is None
+
+
+@pytest.mark.parametrize(
+    ("per", "sqft_min", "problem"),
+    [
+        ("area", 100, "target (price).per: 'area' is not a numeric feature (numeric: sqft, "),
+        ("location", 100, "target (price).per: 'location' is not a numeric feature"),
+        ("price", 100, "target (price).per: 'price' is not a numeric feature"),
+        ("sqft", 0, "needs a min above 0 (got 0.0)"),
+        ("sqft", -5, "needs a min above 0 (got -5.0)"),
+        ("sqft", None, "needs a min above 0 (got None)"),
+    ],
+)
+def test_target_per_that_could_divide_by_zero_is_rejected(per, sqft_min, problem) -> None:
+    spec = houses_spec()
+    spec["target"]["per"] = per
+    sqft = next(column for column in spec["features"] if column["name"] == "sqft")
+    sqft["min"] = sqft_min
+    message = rejected(spec)
+    assert problem in message
+    assert "\n" not in message
+
+
+def test_target_per_is_a_target_key_only() -> None:
+    spec = houses_spec()
+    spec["features"][0]["per"] = "bedrooms"
+    assert "features[0] (sqft).per: Extra inputs are not permitted" in rejected(spec)
+
+
 def test_target_defaults_to_float_with_bounds() -> None:
     profile = profile_from_dict(houses_spec(), 2025)
     assert profile.target.kind == "float"

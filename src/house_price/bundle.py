@@ -28,7 +28,7 @@ from house_price.api.schemas import example_request, request_models
 from house_price.errors import BundleError
 from house_price.features import FeatureTransformer, load_transformer
 from house_price.io import write_json
-from house_price.prediction import predict
+from house_price.prediction import TargetScale, predict
 from house_price.schema import Profile
 from house_price.serving import (
     ENCODER_FILE,
@@ -37,6 +37,7 @@ from house_price.serving import (
     MODEL_FILE,
     PROFILE_FILE,
     BundleInfo,
+    bundle_scale,
     read_description,
     require_files,
     unreadable,
@@ -89,10 +90,11 @@ class Bundle(BundleInfo):
     transformer: FeatureTransformer
     booster: xgb.Booster
     metadata: dict[str, Any]
+    scale: TargetScale
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """The pipeline's path: the fitted scikit-learn transformer on a DataFrame."""
-        return predict(self.booster, self.transformer.transform(frame), self.target_transform)
+        return predict(self.booster, self.transformer.transform(frame), self.scale)
 
 
 def load_bundle(directory: str | Path, nthread: int | None = None) -> Bundle:
@@ -110,4 +112,6 @@ def load_bundle(directory: str | Path, nthread: int | None = None) -> Bundle:
         raise BundleError(f"{directory}: transformer does not match {PROFILE_FILE}")
     if nthread is not None:
         booster.set_param({"nthread": nthread})
-    return Bundle(directory, profile, transformer, booster, metadata)
+    names = [str(name) for name in transformer.get_feature_names_out()]
+    scale = bundle_scale(directory, metadata, profile, names)
+    return Bundle(directory, profile, transformer, booster, metadata, scale)

@@ -265,20 +265,20 @@ def median_target(train: Path, target: str) -> float:
 @dataclass(frozen=True)
 class Scorer:
     """What scoring a test partition needs: the fitted transformer and model, the baselines,
-    the target column and the model's target transform."""
+    the target column and the model's target scale."""
 
     transformer: FeatureTransformer
     booster: xgb.Booster
     baselines: Baselines
     target: str
-    transform: str
+    scale: prediction.TargetScale
 
 
 def _score_partition(path: Path, scorer: Scorer, predictions: Path) -> dict[str, dict[str, float]]:
     rows = pd.read_parquet(path)
     features = scorer.transformer.transform(rows)
     actual = rows[scorer.target].to_numpy(float)
-    predicted = prediction.predict(scorer.booster, features, scorer.transform)
+    predicted = prediction.predict(scorer.booster, features, scorer.scale)
     write_partition(pd.DataFrame({"prediction": predicted}), predictions)
     scored = {"model": predicted} | scorer.baselines.predict(features)
     return {name: model.error_sums(actual, prices) for name, prices in scored.items()}
@@ -321,7 +321,8 @@ def _model_table(
     # of the partitions it holds while fitting.
     features = transformer.transform(frame).astype(np.float32)
     table = pd.DataFrame(features, columns=names, index=frame.index)
-    table[LABEL] = prediction.to_fit_scale(frame[target].to_numpy(float), log_target)
+    scale = transformer.target_scale(log_target)
+    table[LABEL] = scale.to_fit(frame[target].to_numpy(float), features)
     table[FOLD] = model.fold_ids(frame, folds, seed)
     return table
 

@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from house_price.encoding import CategorySlots, RowEncoder, derived_value
 from house_price.errors import DataError
+from house_price.prediction import TargetScale
 from house_price.schema import Profile
 
 
@@ -175,6 +176,11 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return self.column_transformer_.get_feature_names_out()
+
+    def target_scale(self, log_target: bool) -> TargetScale:
+        """What a model on this matrix fits in place of the target (the profile's
+        `target.per` is one of the matrix's columns)."""
+        return TargetScale.of(log_target, self.profile.target_per, self.get_feature_names_out())
 
     def row_encoder(self) -> RowEncoder:
         """The serving fast path's encoder with this fitted state's parameters: the numeric

@@ -16,7 +16,6 @@ from sklearn.model_selection import KFold
 
 from house_price.cleaning import salted_keys
 from house_price.errors import DataError
-from house_price.prediction import to_fit_scale
 
 # Keys of the `train` params that configure the procedure; all others go to XGBoost.
 PROCEDURE_KEYS = ("log_target", "cv_folds", "cv_max_rows", "early_stopping_rounds", "seed")
@@ -93,21 +92,20 @@ def xgboost_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def cross_validate(
     features: np.ndarray,
-    target: np.ndarray,
+    fit_target: np.ndarray,
     params: dict[str, Any],
     progress: Callable[[str], None] = lambda line: None,
 ) -> CrossValidation:
     """k-fold cross-validation of the `train` params on `features` (shape (n, features)) and
-    `target` (prices, shape (n,)): each of `cv_folds` seeded folds fits on the other folds and
-    stops early on its held-out part (`fold_fit`, at most `n_estimators` trees). The folds run
-    one per thread, `n_jobs` at a time (0: every core), which on small data beats XGBoost's own
-    threads. Above `cv_max_rows` rows only the first fold is fitted, on `n_jobs` threads: its
-    held-out 1/k of the rows is a large validation set, and k fits would cost k times the time.
-    `progress` receives one short line per fold, in fold order. Raises DataError when there
-    are too few rows for the folds."""
+    `fit_target` (shape (n,): prediction.TargetScale.to_fit of the prices): each of `cv_folds`
+    seeded folds fits on the other folds and stops early on its held-out part (`fold_fit`, at
+    most `n_estimators` trees). The folds run one per thread, `n_jobs` at a time (0: every
+    core), which on small data beats XGBoost's own threads. Above `cv_max_rows` rows only the
+    first fold is fitted, on `n_jobs` threads: its held-out 1/k of the rows is a large
+    validation set, and k fits would cost k times the time. `progress` receives one short line
+    per fold, in fold order. Raises DataError when there are too few rows for the folds."""
     seed = int(params["seed"])
     folds = int(params["cv_folds"])
-    fit_target = to_fit_scale(target, params["log_target"])
     hyper = xgboost_params(params)
     splits = fold_splits(len(features), folds, seed)
     threads = 1
@@ -131,22 +129,22 @@ def cross_validate(
 
 def fit(
     features: np.ndarray,
-    target: np.ndarray,
+    fit_target: np.ndarray,
     params: dict[str, Any],
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
-    """Train on `features` (shape (n, features)) and `target` (prices, shape (n,)):
+    """Train on `features` (shape (n, features)) and `fit_target` (shape (n,): the prices on
+    the model's fit scale, prediction.TargetScale.to_fit):
     `cross_validate` on these rows, `tree_count` from the folds' counts, then the final model
     with that many trees on all rows (`n_jobs` threads). Returns the booster and its figures
-    (RMSE on the fit scale: log1p(price) when `log_target`). Raises DataError when there are
-    too few rows for the folds."""
+    (RMSE on the fit scale). Raises DataError when there are too few rows for the folds."""
     folds = int(params["cv_folds"])
-    validation = cross_validate(features, target, params, progress)
+    validation = cross_validate(features, fit_target, params, progress)
     trees = tree_count(validation.fold_trees, folds)
     final = xgb.XGBRegressor(
         **{**xgboost_params(params), "n_estimators": trees}, random_state=int(params["seed"])
     )
-    final.fit(features, to_fit_scale(target, params["log_target"]))
+    final.fit(features, fit_target)
     return final.get_booster(), training_figures(validation, trees, folds, len(features))
 
 

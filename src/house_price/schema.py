@@ -125,6 +125,9 @@ class Profile:
     derived: tuple[Derived, ...]
     reference_year: int
     description: str = ""
+    # A numeric feature the model divides the target by (price per square foot); see
+    # prediction.TargetScale. None: the model fits the target itself.
+    target_per: str | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -184,6 +187,13 @@ class ColumnSpec(_Spec):
     format: str | None = None  # a date column's strptime format (default ISO 8601 dates)
 
 
+class TargetSpec(ColumnSpec):
+    """The target column as written in a profile: a column, and optionally `per`, a numeric
+    feature with a min above 0 that the model divides the target by (e.g. sqft_living)."""
+
+    per: Name | None = None
+
+
 class DerivedSpec(_Spec):
     name: Name
     op: DerivedOp
@@ -199,7 +209,7 @@ class ProfileSpec(_Spec):
     description: str = ""
     source: str = "synthetic"
     missing_values: list[str] = list(DEFAULT_MISSING_VALUES)
-    target: ColumnSpec
+    target: TargetSpec
     features: list[ColumnSpec] = Field(min_length=1)
     derived: list[DerivedSpec] = []
 
@@ -310,10 +320,28 @@ def _feature(
     return dataclasses.replace(column, example=example)
 
 
-def _target(spec: ColumnSpec, missing_values: Sequence[str], reference_year: int) -> Column:
+def _target(spec: TargetSpec, missing_values: Sequence[str], reference_year: int) -> Column:
     if spec.type not in ("float", "int"):
         raise ValueError(f"target ({spec.name}).type: the target is a number, not {spec.type!r}")
     return _column(spec, f"target ({spec.name})", missing_values, reference_year)
+
+
+def _target_per(spec: TargetSpec, features: Mapping[str, Column]) -> str | None:
+    """The target's `per` column, checked: a numeric feature whose declared min is above 0, so
+    that no valid row divides by zero or flips the sign."""
+    if spec.per is None:
+        return None
+    where = f"target ({spec.name}).per"
+    column = features.get(spec.per)
+    if column is None or not column.is_numeric:
+        numeric = ", ".join(name for name, item in features.items() if item.is_numeric)
+        raise ValueError(f"{where}: {spec.per!r} is not a numeric feature (numeric: {numeric})")
+    if column.minimum is None or float(column.minimum) <= 0:  # type: ignore[arg-type]
+        raise ValueError(
+            f"{where}: the target is divided by {spec.per!r}, so it needs a min above 0 "
+            f"(got {column.minimum})"
+        )
+    return spec.per
 
 
 def _derived(item: DerivedSpec, where: str, features: Mapping[str, Column]) -> Derived:
@@ -393,6 +421,7 @@ def profile_from_dict(raw: Any, reference_year: int) -> Profile:
         derived=derived,
         reference_year=reference_year,
         description=spec.description,
+        target_per=_target_per(spec.target, by_name),
     )
 
 

@@ -25,7 +25,7 @@ from house_price.booster import ServingBooster
 from house_price.encoding import RowEncoder
 from house_price.errors import BundleError
 from house_price.io import read_json
-from house_price.prediction import predict
+from house_price.prediction import TargetScale, predict
 from house_price.schema import Profile, load_profile
 
 PROFILE_FILE = "profile.yaml"
@@ -86,9 +86,20 @@ class BundleInfo:
     def registration(self) -> dict[str, Any] | None:
         return read_registration(self.directory, self.version)
 
-    @property
-    def target_transform(self) -> str:
-        return str(self.metadata["target_transform"])
+
+def bundle_scale(
+    directory: Path, metadata: Mapping[str, Any], profile: Profile, feature_names: Sequence[str]
+) -> TargetScale:
+    """The model's target scale: metadata's `target_transform` (log1p or identity) and the
+    profile's `target.per` among the matrix's `feature_names`. Raises BundleError when either
+    does not fit."""
+    transform = metadata.get("target_transform")
+    if transform not in ("log1p", "identity"):
+        raise BundleError(f"{directory}: target_transform {transform!r} is not log1p or identity")
+    try:
+        return TargetScale.of(transform == "log1p", profile.target_per, feature_names)
+    except ValueError as exc:
+        raise BundleError(f"{directory}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,7 @@ class ServingBundle(BundleInfo):
     encoder: RowEncoder
     booster: ServingBooster
     metadata: dict[str, Any]
+    scale: TargetScale
 
     @property
     def example_prediction(self) -> float:
@@ -106,7 +118,7 @@ class ServingBundle(BundleInfo):
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Validated rows straight into the model matrix: prices, shape (len(rows),)."""
-        return predict(self.booster, self.encoder.encode(rows), self.target_transform)
+        return predict(self.booster, self.encoder.encode(rows), self.scale)
 
 
 def load_serving_bundle(directory: str | Path, nthread: int = 0) -> ServingBundle:
@@ -125,4 +137,5 @@ def load_serving_bundle(directory: str | Path, nthread: int = 0) -> ServingBundl
             f"{directory}: {MODEL_FILE} takes {booster.num_features} features, "
             f"{ENCODER_FILE} makes {encoder.width}"
         )
-    return ServingBundle(directory, profile, encoder, booster, metadata)
+    scale = bundle_scale(directory, metadata, profile, encoder.feature_names)
+    return ServingBundle(directory, profile, encoder, booster, metadata, scale)

@@ -31,7 +31,7 @@ def suggest(trial: Any) -> dict[str, Any]:
 
 def tune(
     features: np.ndarray,
-    target: np.ndarray,
+    fit_target: np.ndarray,
     train_params: dict[str, Any],
     trials: int,
     seed: int,
@@ -39,7 +39,8 @@ def tune(
 ) -> tuple[dict[str, Any], float]:
     """(best params, their cross-validated RMSE on the fit scale) after `trials` sequential
     trials of a TPE sampler seeded with `seed`: the same inputs give the same result.
-    `features`: shape (n, features); `target`: prices, shape (n,); `train_params`: the
+    `features`: shape (n, features); `fit_target`: the prices on the model's fit scale
+    (prediction.TargetScale.to_fit), shape (n,); `train_params`: the
     `train` params each trial's suggestions override. `report` is called after each trial
     with its number (from 0), params and cross-validation."""
     import optuna
@@ -49,7 +50,7 @@ def tune(
 
     def objective(trial: Any) -> float:
         chosen = suggest(trial)
-        validation = model.cross_validate(features, target, {**train_params, **chosen})
+        validation = model.cross_validate(features, fit_target, {**train_params, **chosen})
         report(trial.number, chosen, validation)
         return validation.rmse
 

@@ -42,7 +42,7 @@ class Model:
         bundle = self.bundle
         if len(rows) < PARALLEL_MIN_ROWS:  # waking threads costs more than it saves below this
             return bundle.predict_rows(rows)
-        return predict(self.parallel, bundle.encoder.encode(rows), bundle.target_transform)
+        return predict(self.parallel, bundle.encoder.encode(rows), bundle.scale)
 
 
 def _load(model_dir: Path, max_rows: int, threads: int) -> Model:
