@@ -109,6 +109,7 @@ def main() -> None:
         "target": profile.target.name,
         # the log part of the model's TargetScale; its size column is the profile's target.per
         "target_transform": prediction.TargetScale(params["train"]["log_target"]).transform,
+        "target_per": profile.target_per,
         "reference_year": profile.reference_year,
         "metrics": metrics,
         "params": tracking.flatten(params["train"]),

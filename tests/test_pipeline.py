@@ -175,6 +175,7 @@ def test_bundle_is_complete(pipeline_repo: Path, bundle_dir: Path, evaluated_row
     assert metadata["metrics"] == json.loads((pipeline_repo / "metrics.json").read_text())
     assert metadata["params"] == params["train"]
     assert metadata["dataset"] == "houses"
+    assert (metadata["target_transform"], metadata["target_per"]) == ("log1p", "sqft")
     assert metadata["reference_year"] == params["features"]["reference_year"]
     assert metadata["model_version"] == content_version(
         artifacts / "transformer.joblib", artifacts / "model.ubj"

@@ -284,6 +284,7 @@ def test_target_per_names_a_positive_numeric_feature() -> None:
         ("sqft", 0, "needs a min above 0 (got 0.0)"),
         ("sqft", -5, "needs a min above 0 (got -5.0)"),
         ("sqft", None, "needs a min above 0 (got None)"),
+        ("sqft", 1e-46, "needs a min above 0 (got 1e-46)"),  # 0 in the float32 matrix
     ],
 )
 def test_target_per_that_could_divide_by_zero_is_rejected(per, sqft_min, problem) -> None:
@@ -294,6 +295,17 @@ def test_target_per_that_could_divide_by_zero_is_rejected(per, sqft_min, problem
     message = rejected(spec)
     assert problem in message
     assert "\n" not in message
+
+
+def test_target_per_needs_a_max() -> None:
+    """Without one, a request could multiply a price per square foot past float32's range."""
+    spec = houses_spec()
+    sqft = next(column for column in spec["features"] if column["name"] == "sqft")
+    del sqft["max"]
+    message = rejected(spec)
+    assert message == (
+        "target (price).per: predictions are multiplied by 'sqft', so it needs a max (got none)"
+    )
 
 
 def test_target_per_is_a_target_key_only() -> None:

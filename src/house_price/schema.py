@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -327,8 +328,10 @@ def _target(spec: TargetSpec, missing_values: Sequence[str], reference_year: int
 
 
 def _target_per(spec: TargetSpec, features: Mapping[str, Column]) -> str | None:
-    """The target's `per` column, checked: a numeric feature whose declared min is above 0, so
-    that no valid row divides by zero or flips the sign."""
+    """The target's `per` column, checked: a numeric feature whose declared min is above 0 (in
+    float32, the precision the model matrix holds), so that no valid row divides by zero or
+    flips the sign, and which declares a max, so that no valid row multiplies a prediction past
+    what a price can be (a float32 overflow would be an infinite price)."""
     if spec.per is None:
         return None
     where = f"target ({spec.name}).per"
@@ -336,10 +339,14 @@ def _target_per(spec: TargetSpec, features: Mapping[str, Column]) -> str | None:
     if column is None or not column.is_numeric:
         numeric = ", ".join(name for name, item in features.items() if item.is_numeric)
         raise ValueError(f"{where}: {spec.per!r} is not a numeric feature (numeric: {numeric})")
-    if column.minimum is None or float(column.minimum) <= 0:  # type: ignore[arg-type]
+    if column.minimum is None or np.float32(column.minimum) <= 0:
         raise ValueError(
             f"{where}: the target is divided by {spec.per!r}, so it needs a min above 0 "
             f"(got {column.minimum})"
+        )
+    if column.maximum is None:
+        raise ValueError(
+            f"{where}: predictions are multiplied by {spec.per!r}, so it needs a max (got none)"
         )
     return spec.per
 
