@@ -138,6 +138,23 @@ def request_rows(
     return rows
 
 
+def served_predictions(
+    model_dir: Path, frame: pd.DataFrame, profile: Profile, log: Path, omit_missing: bool = False
+) -> np.ndarray:
+    """Every row of `frame` predicted by the real API serving `model_dir` (one /predict/batch
+    request, `request_rows` with `omit_missing`); the server is stopped before returning.
+    Asserts the request answered 200."""
+    server = start_api(model_dir, log)
+    try:
+        reply = post_json(
+            server.url, "/predict/batch", {"rows": request_rows(frame, profile, omit_missing)}
+        )
+    finally:
+        stop_api(server)
+    assert reply.status == 200, reply.text
+    return np.array(reply.json()["predictions"])
+
+
 def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
     actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
     assert actual.shape == expected.shape

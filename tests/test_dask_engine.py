@@ -12,14 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from api_support import (
-    PARITY_RTOL,
-    post_json,
-    relative_difference,
-    request_rows,
-    start_api,
-    stop_api,
-)
+from api_support import PARITY_RTOL, relative_difference, served_predictions
 from conftest import clone_workspace, git_copy, run, set_params, shared_csv
 from servers import clean_env, start_dask_cluster
 
@@ -168,14 +161,7 @@ def test_the_dask_engines_bundle_serves_its_evaluated_rows(local_run: Path, tmp_
     assert len(partition_files(local_run / "artifacts" / "test_predictions.parquet")) >= 1
     bundle = load_bundle(bundle_dir)
     assert relative_difference(bundle.predict_frame(test), expected.to_numpy()) <= PARITY_RTOL
-    server = start_api(bundle_dir, tmp_path / "api.log")
-    try:
-        rows = request_rows(test, bundle.profile)
-        reply = post_json(server.url, "/predict/batch", {"rows": rows})
-        assert reply.status == 200, reply.text
-        served = np.array(reply.json()["predictions"])
-    finally:
-        stop_api(server)
+    served = served_predictions(bundle_dir, test, bundle.profile, tmp_path / "api.log")
     assert relative_difference(served, expected.to_numpy()) <= PARITY_RTOL
 
 

@@ -11,18 +11,10 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from api_support import (
-    PARITY_RTOL,
-    post_json,
-    relative_difference,
-    request_rows,
-    start_api,
-    stop_api,
-)
+from api_support import PARITY_RTOL, relative_difference, served_predictions
 from conftest import git_copy, output_mismatches, run, shared_csv
 
 from house_price.bundle import load_bundle
@@ -75,14 +67,14 @@ def test_real_data_reaches_its_target(dataset: str, tmp_path: Path) -> None:
     test = pd.read_parquet(repo / "data" / "processed" / "test.parquet")
     expected = pd.read_parquet(repo / "artifacts" / "test_predictions.parquet")["prediction"]
     incomplete = int(test[bundle.profile.feature_names].isna().any(axis=1).sum())
-    api = start_api(repo / "models" / "house-price", tmp_path / "uvicorn.log")
-    try:
-        rows = request_rows(test, bundle.profile, omit_missing=True)
-        reply = post_json(api.url, "/predict/batch", {"rows": rows})
-    finally:
-        stop_api(api)
-    assert reply.status == 200, reply.text
-    difference = relative_difference(np.array(reply.json()["predictions"]), expected.to_numpy())
-    print(f"{dataset}: API = evaluate on {len(rows)} rows ({incomplete} with missing values), "
+    served = served_predictions(
+        repo / "models" / "house-price",
+        test,
+        bundle.profile,
+        tmp_path / "uvicorn.log",
+        omit_missing=True,
+    )
+    difference = relative_difference(served, expected.to_numpy())
+    print(f"{dataset}: API = evaluate on {len(test)} rows ({incomplete} with missing values), "
           f"max rel. diff {difference:.1e}")  # fmt: skip
     assert difference <= PARITY_RTOL
