@@ -50,7 +50,7 @@ def main() -> None:
 
         with cluster.connect(params["dask"]) as client:
             # The ridge fits one frame, a random sample of the split; the median is exact.
-            sample = read_head(args.train, int(params["dask"]["sample_rows"]))
+            sample = stage.train_frame(params, args.train)
             baselines = fit_baselines(
                 transformer.transform(sample),
                 sample[target].to_numpy(float),
@@ -69,7 +69,7 @@ def main() -> None:
         predicted = prediction.predict(booster, test_features, scale)
         actual = rows[target].to_numpy(float)
         metrics = model.regression_metrics(actual, predicted)
-        train = read_table(args.train)
+        train = stage.train_frame(params, args.train)
         baselines = fit_baselines(
             transformer.transform(train), train[target].to_numpy(float), log_target
         )

@@ -23,8 +23,6 @@ from functools import reduce
 from importlib.metadata import version
 from pathlib import Path
 
-import pandas as pd
-
 from house_price import model, prediction, promotion, stage, tracking
 from house_price.api.model import load_model
 from house_price.bundle import content_version, load_bundle, write_bundle
@@ -34,7 +32,7 @@ from house_price.evaluation import rounded
 from house_price.figures import draw_all
 from house_price.io import atomic_dir, read_json, write_json
 from house_price.serving import REGISTRATIONS, registration_path
-from house_price.tables import iter_partitions, read_head, read_table
+from house_price.tables import iter_partitions, read_head
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
 
@@ -61,17 +59,6 @@ def score_champion(name: str, alias: str, test: Path, target: str) -> promotion.
     return promotion.Champion(
         champion_version, str(champion.metadata["dataset"]), metrics=rounded(figures)
     )
-
-
-def complete_rows(table: Path, columns: list[str], count: int) -> pd.DataFrame:
-    """The first `count` rows of a table with a value in every one of `columns` (the MLflow
-    model's input examples), read partition by partition until found."""
-    found = []
-    for rows in iter_partitions(table):
-        found.append(rows[columns].dropna().head(count - sum(map(len, found))))
-        if sum(map(len, found)) >= count:
-            break
-    return pd.concat(found, ignore_index=True)
 
 
 def _dataset_of(directory: Path) -> str:
@@ -118,11 +105,8 @@ def main() -> None:
         "versions": {"python": platform.python_version()}
         | {library: version(library) for library in LIBRARIES},
     }
-    if params["engine"] == "dask":  # one frame: a random sample (the split is in hash order)
-        train = read_head(args.train, int(params["dask"]["sample_rows"]))
-    else:
-        train = read_table(args.train)
-    examples = complete_rows(args.test, profile.feature_names, 5)
+    train = stage.train_frame(params, args.train)
+    examples = read_head(args.test, 5, complete=profile.feature_names)
     engine = {}  # the pandas engine's runs log the params they always did
     if params["engine"] == "dask":
         engine = {"engine": "dask", "dask": {"sample_rows": params["dask"]["sample_rows"]}}

@@ -19,7 +19,6 @@ from typing import Any
 from house_price import model, stage, tracking, tuning
 from house_price.features import load_transformer
 from house_price.io import write_json
-from house_price.tables import read_head, read_table
 
 
 def main() -> None:
@@ -34,10 +33,7 @@ def main() -> None:
         write_json(args.tuned, {"trials": 0, "params": {}})
         print("tune: off (tune.trials = 0): train uses the train params as written")
         return
-    if params["engine"] == "dask":  # one frame: a random sample (the split is in hash order)
-        rows = read_head(args.train, int(params["dask"]["sample_rows"]))
-    else:
-        rows = read_table(args.train)
+    rows = stage.train_frame(params, args.train)
     transformer = load_transformer(args.transformer)
     features = transformer.transform(rows)
     scale = transformer.target_scale(params["train"]["log_target"])

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from house_price.errors import (
     BundleError,
     ClusterError,
@@ -17,6 +19,7 @@ from house_price.errors import (
 )
 from house_price.params import load_params
 from house_price.schema import Profile, load_profile
+from house_price.tables import read_head, read_table
 
 PROFILES = Path("profiles")
 EXTERNAL = Path("data/external")
@@ -57,6 +60,15 @@ def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any],
             f"put the file there and set source: {folder / source.name}"
         )
     return params, profile
+
+
+def train_frame(params: dict[str, Any], path: Path) -> pd.DataFrame:
+    """The train split as one frame, for what fits on one frame (tune, the linear baseline, the
+    drift reference): all of it on the pandas engine; on the Dask engine its first
+    `dask.sample_rows` rows, a random sample (the split's partitions are in hash order)."""
+    if params["engine"] == "dask":
+        return read_head(path, int(params["dask"]["sample_rows"]))
+    return read_table(path)
 
 
 def run(main: Callable[[], None]) -> None:

@@ -3,7 +3,7 @@ of partitions (the Dask engine's), read in partition order."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -45,12 +45,15 @@ def iter_partitions(path: str | Path) -> Iterator[pd.DataFrame]:
         yield pd.read_parquet(file, engine="pyarrow")
 
 
-def read_head(path: str | Path, rows: int) -> pd.DataFrame:
+def read_head(path: str | Path, rows: int, complete: Sequence[str] | None = None) -> pd.DataFrame:
     """The first `rows` rows of a table (all of them when it has fewer), reading only the
-    partitions they are in. The Dask engine's splits are in hash order, so their head is a
-    random sample."""
+    partitions they are in. With `complete`, only those columns, and only the rows with a value
+    in every one of them (e.g. the MLflow model's input examples). The Dask engine's splits are
+    in hash order, so their head is a random sample."""
     parts, count = [], 0
     for part in iter_partitions(path):
+        if complete is not None:
+            part = part[list(complete)].dropna()
         parts.append(part.head(rows - count))
         count += len(parts[-1])
         if count >= rows:
