@@ -37,6 +37,7 @@ $(CRD_SCHEMA)/node_modules/.package-lock.json: $(CRD_SCHEMA)/package-lock.json $
 install: $(BIN)/activate $(CHECKOV_VENV)/bin/activate $(CRD_SCHEMA)/node_modules/.package-lock.json  ## .venv (pinned requirements and the package) and the manifest linters
 
 run: install  ## run the pipeline on the embedded default data
+	$(BIN)/house-price check  # also when DVC finds nothing to run (a misspelt param key)
 	$(BIN)/dvc repro
 
 reset: install  ## back to the committed baseline: params, dvc.lock and every output (drops your param edits)

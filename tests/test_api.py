@@ -8,6 +8,7 @@ tracking server the pipeline registered `house-price-houses@champion` in)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import math
 import re
@@ -447,6 +448,26 @@ def test_openapi_documents_valid_examples(server: ApiServer) -> None:
     assert b"swagger" in docs.body.lower()
 
 
+def test_openapi_operation_ids_are_unique(bundle_dir: Path) -> None:
+    """GET and HEAD of a probe are two operations, each with its own operationId, and
+    generating the document warns of no duplicate (a fresh app: it is generated once)."""
+    with (
+        TestClient(create_app(bundle_dir)) as test_client,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        spec = test_client.get("/openapi.json").json()
+    assert not [
+        str(warning.message) for warning in caught if "Operation ID" in str(warning.message)
+    ]
+    ids = [
+        operation["operationId"] for item in spec["paths"].values() for operation in item.values()
+    ]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    for path in ("/", "/livez", "/readyz", "/health"):
+        assert set(spec["paths"][path]) == {"get", "head"}, path
+
+
 ASSET_KINDS = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
 
 
@@ -591,6 +612,101 @@ def test_bad_numbers_are_422_naming_the_field_over_http(
     # Numbers JSON cannot hold (5000 digits) fail while parsing: then the body is named.
     assert error["loc"] in (["body", name], ["body"]), error
     assert error["msg"].startswith(f"{name}: " if error["loc"] == ["body", name] else "body: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("NaN", "NaN"),
+        ("Infinity", "Infinity"),
+        ("-Infinity", "-Infinity"),
+        ("1e400", "1e400, too large for a 64-bit float"),
+        ("-1e400", "-1e400, too large for a 64-bit float"),
+        ("9" * 500, "99999999999999999999... (500 characters), too large for a 64-bit float"),
+    ],
+)
+def test_non_finite_numbers_are_named_as_sent(
+    client: TestClient, example: dict[str, Any], profile: Profile, value: str, shown: str
+) -> None:
+    """pydantic-core reads them all as NaN or infinities: the error names what was sent."""
+    name = numeric_field(profile)
+    for path, payload, loc in (
+        ("/predict", {**example, name: "PLACEHOLDER"}, [name]),
+        (
+            "/predict/batch",
+            {"rows": [example, {**example, name: "PLACEHOLDER"}]},
+            ["rows", 1, name],
+        ),
+    ):
+        body = json.dumps(payload).replace('"PLACEHOLDER"', value)
+        reply = client.post(path, content=body, headers=JSON)
+        assert reply.status_code == 422, reply.text
+        (error,) = errors_of(reply)
+        assert error["loc"] == ["body", *loc]
+        field = ".".join(map(str, loc))
+        assert error["msg"] == f"{field}: Input should be a finite number, got {shown}"
+        assert error["input"] == value[:200]
+
+
+@pytest.mark.parametrize(
+    "escape", [r"\ud800", r"\udbff", r"\udc00", r"\udfff\udc00", r"\ud800\u0041", r"\ud800\ud800"]
+)
+def test_unpaired_surrogate_is_named(
+    client: TestClient, example: dict[str, Any], profile: Profile, escape: str
+) -> None:
+    name = next(column.name for column in profile.features if column.is_category)
+    body = json.dumps({**example, name: "PLACEHOLDER"}).replace("PLACEHOLDER", escape)
+    reply = client.post("/predict", content=body, headers=JSON)
+    assert reply.status_code == 422, reply.text
+    (error,) = errors_of(reply)
+    assert error["loc"] == ["body"]
+    assert error["msg"].startswith(
+        "body: Invalid JSON: unpaired surrogate \\u escape (\\ud800-\\udbff must be followed by "
+        "\\udc00-\\udfff) at line 1 column "
+    ), error["msg"]
+
+
+def test_surrogate_pair_is_one_character(
+    client: TestClient, example: dict[str, Any], profile: Profile
+) -> None:
+    name = next(column.name for column in profile.features if column.is_category)
+    body = json.dumps({**example, name: "PLACEHOLDER"}).replace("PLACEHOLDER", r"\ud83d\ude00")
+    (error,) = errors_of(client.post("/predict", content=body, headers=JSON))
+    assert error["loc"] == ["body", name]  # the JSON parsed: the category is what is wrong
+    assert error["input"] == "\U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compressed"),
+    [
+        ("gzip", True),
+        ("gzip", False),
+        ("GZIP", False),
+        ("br", False),
+        ("identity, gzip", False),
+    ],
+)
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_encoded_bodies_are_415_over_http(
+    server: ApiServer, example: dict[str, Any], path: str, encoding: str, compressed: bool
+) -> None:
+    """A body is read as sent: one with a Content-Encoding (gzip, or just labelled so) is
+    refused, never read as JSON."""
+    body = json.dumps(example if path == "/predict" else {"rows": [example]}).encode()
+    body = gzip.compress(body) if compressed else body
+    reply = call(server.url, "POST", path, body, {**JSON, "Content-Encoding": encoding})
+    assert reply.status == 415, reply.text
+    assert reply.json()["detail"] == (
+        f"Content-Encoding must be identity (an uncompressed body), got {encoding}"
+    )
+    assert reply.headers["accept-encoding"] == "identity"
+
+
+def test_identity_encoding_is_accepted(server: ApiServer, example: dict[str, Any]) -> None:
+    body = json.dumps(example).encode()
+    for encoding in ("identity", "Identity"):
+        headers = {**JSON, "Content-Encoding": encoding}
+        assert call(server.url, "POST", "/predict", body, headers).status == 200
 
 
 @pytest.mark.parametrize(

@@ -60,11 +60,14 @@ def test_cleaning_counts_on_a_dirty_frame(houses) -> None:
     assert report["dropped"] == {
         "out_of_bounds_sqft": 2,  # 3 and 10 (10's unknown location is not counted again)
         "non_finite_sqft": 0,
+        "missing_sqft": 0,
         "out_of_bounds_bedrooms": 0,
         "non_finite_bedrooms": 0,
+        "missing_bedrooms": 0,
         "out_of_bounds_bathrooms": 0,
         "non_finite_bathrooms": 0,
         "unknown_location": 1,  # 5
+        "missing_location": 0,
         "out_of_bounds_year_built": 1,  # 4
         "non_finite_year_built": 0,
         "unknown_condition": 0,
@@ -249,3 +252,23 @@ def test_line_numbers_count_a_leading_blank_line(tmp_path: Path, houses) -> None
     lines = ["", ",".join(HEADER), ",".join(["300000", "big", *CLEAN_ROW[2:]])]
     path = write_lines(tmp_path / "leading_blank.csv", lines)
     assert "(line 3)" in error_for(path, houses)
+
+
+def test_a_row_missing_a_required_feature_is_dropped_as_the_api_refuses_it(
+    houses, tmp_path: Path
+) -> None:
+    """Only `nullable: true` features are imputed; a row without sqft, bedrooms or location is
+    dropped and counted, never trained on with a made-up value. A line cut short (fewer fields
+    than the header; pandas fills the rest with nothing) is one such row."""
+    csv = tmp_path / "cut.csv"
+    lines = [",".join(HEADER), ",".join(CLEAN_ROW)]
+    lines += ["310000,,3,2,Urban,1990,Good", "320000,1500,,2,Urban,1990,Good"]
+    lines += ["330000,1500,3,2,,1990,Good", "340000,1500,3", "350000,1500,3,2,Urban"]
+    csv.write_text("\n".join(lines) + "\n")
+    rows, report = clean(read_raw_csv(csv), houses, str(csv))
+    assert report["dropped"]["missing_sqft"] == 1
+    assert report["dropped"]["missing_bedrooms"] == 1
+    assert report["dropped"]["missing_location"] == 2  # the third row, and the line cut short
+    # a line cut short after location misses only nullable features: imputed, as the API does
+    assert rows["price"].tolist() == [300000.0, 350000.0]
+    assert report["missing_values_kept"]["year_built"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +384,22 @@ def test_tuning_is_seeded_and_picks_the_best_cross_validated_trial(data) -> None
     assert rmse == min(score for _, _, score in reports)
     assert best == next(chosen for _, chosen, score in reports if score == rmse)
     assert tune(features[:400], fit_target, params, trials=3, seed=1) == (best, rmse)
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]
+)
+def test_atomic_outputs_get_the_umasks_mode_not_owner_only(
+    tmp_path: Path, mask: int, file_mode: int, dir_mode: int
+) -> None:
+    """mkstemp and mkdtemp create 0600 and 0700: a bundle only its writer could read."""
+    previous = os.umask(mask)
+    try:
+        write_json(tmp_path / "metrics.json", {"r2": 0.9})
+        with atomic_dir(tmp_path / "bundle") as bundle:
+            write_json(bundle / "metadata.json", {})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == file_mode
+    assert (tmp_path / "bundle").stat().st_mode & 0o777 == dir_mode
+    assert (tmp_path / "bundle" / "metadata.json").stat().st_mode & 0o777 == file_mode

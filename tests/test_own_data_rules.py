@@ -22,7 +22,8 @@ from house_price.encoding import date_parts
 from house_price.errors import DataError, name_list
 from house_price.features import FeatureTransformer
 from house_price.io import read_raw_csv
-from house_price.schema import load_profile, profile_from_dict, read_profile_yaml
+from house_price.schema import load_profile, profile_from_dict
+from house_price.yamlfile import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "price,sqft,bedrooms,bathrooms,location,year_built,condition"
@@ -34,7 +35,7 @@ ROWS = [
 
 
 def houses_spec() -> dict[str, Any]:
-    return read_profile_yaml((REPO / "profiles" / "houses.yaml").read_text())
+    return load_yaml((REPO / "profiles" / "houses.yaml").read_text())
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -71,6 +72,7 @@ def basement_spec(missing_values: list[str] | None = None) -> dict[str, Any]:
             "type": "category",
             "categories": ["None", "Partial", "Full"],
             "example": "None",
+            "nullable": True,  # a row without it is kept (imputed), not dropped
         }
     )
     return spec
@@ -109,11 +111,12 @@ def test_missing_spellings_are_profile_wide_and_overridable_per_column(tmp_path:
     spec["missing_values"] = ["", "NA"]
     bathrooms = next(item for item in spec["features"] if item["name"] == "bathrooms")
     bathrooms["missing_values"] = ["", "?"]
-    rows = ["300000,NA,3,?,Suburb,1990,Good", *ROWS[1:], "310000,1500,3,2,Urban,NA,Good"]
+    rows = ["300000,NA,3,2,Suburb,1990,Good", *ROWS[1:], "310000,1500,3,?,Urban,NA,Good"]
     _frame, report = cleaned(tmp_path, spec, csv_text(rows=rows))
     assert report["missing_values_kept"] == {
-        "sqft": 1, "bedrooms": 0, "bathrooms": 1, "location": 0, "year_built": 1, "condition": 0
+        "sqft": 0, "bedrooms": 0, "bathrooms": 1, "location": 0, "year_built": 1, "condition": 0
     }  # fmt: skip
+    assert report["dropped"]["missing_sqft"] == 1  # sqft is not nullable: the row is dropped
     # The override replaces the profile's list for that column: NA is no number there.
     rows[0] = "300000,1500,3,NA,Suburb,1990,Good"
     message = refused(tmp_path, spec, csv_text(rows=rows))
@@ -281,7 +284,7 @@ def test_a_small_test_split_is_warned_about() -> None:
 
 
 def test_yes_and_no_stay_text() -> None:
-    document = read_profile_yaml("a: [yes, no, on, off, Yes, NO]\nb: true\nc: False\nd: null\n")
+    document = load_yaml("a: [yes, no, on, off, Yes, NO]\nb: true\nc: False\nd: null\n")
     assert document == {"a": ["yes", "no", "on", "off", "Yes", "NO"], "b": True, "c": False,
                         "d": None}  # fmt: skip
     assert yaml.safe_load("a: [yes, no]") == {"a": [True, False]}  # what YAML 1.1 would do
@@ -293,9 +296,9 @@ def test_yes_no_categories_load_as_text(tmp_path: Path) -> None:
         # appended: a yes/no feature, unquoted
         """
     )
-    spec = read_profile_yaml(text)
+    spec = load_yaml(text)
     spec["features"].append(
-        read_profile_yaml("{name: garage, type: category, categories: [yes, no], example: yes}")
+        load_yaml("{name: garage, type: category, categories: [yes, no], example: yes}")
     )
     profile = profile_from_dict(spec, 2025)
     assert profile.feature("garage").categories == ("yes", "no")

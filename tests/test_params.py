@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -314,3 +316,49 @@ def test_bad_train_param_stops_ingest_in_a_fresh_copy(
     result = run(["dvc", "exp", "run", "-S", setting], cwd=repo, check=False)
     assert_first_stage_fails(result, "ingest", problem)
     assert not (repo / "data" / "raw" / "data.csv").exists()
+
+
+def test_a_repeated_key_is_refused(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two keys; DVC refuses the file: so do the stages."""
+    text = (REPO / "params.yaml").read_text().replace("\nprocess:\n", "\nprocess:\n  seed: 1\n", 1)
+    message = load_error(tmp_path, text=text)
+    assert message.startswith("not valid YAML (")
+    assert "repeated key 'seed' (first on line" in message
+
+
+@pytest.mark.parametrize("word", ["no", "yes", "off", "on"])
+def test_yaml_1_1_booleans_are_text_as_dvc_reads_them(tmp_path: Path, word: str) -> None:
+    """DVC (YAML 1.2) records `log_target: no` as the text 'no': training with False instead
+    would disagree with what `dvc exp show` reports."""
+    text = (REPO / "params.yaml").read_text()
+    assert "  log_target: true" in text
+    message = load_error(tmp_path, text=text.replace("  log_target: true", f"  log_target: {word}"))
+    assert message == f'train.log_target = "{word}" is not allowed: true or false'
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda text: text + "datset: seed\n", "params.yaml: datset is not a known param"),
+        (lambda text: text.replace("dataset: houses", "dataset: nothere"), "has no profiles/"),
+        (lambda text: text.replace("  workers: 2", "  workers: -1"), "dask.workers = -1"),
+    ],
+)
+def test_house_price_check_finds_what_no_stage_would_read(
+    tmp_path: Path, change: Any, problem: str
+) -> None:
+    """`dvc repro` runs no stage when the pipeline is up to date: `house-price check` (which
+    `make run` runs first) reads the params and the profile anyway."""
+    command = [str(Path(sys.executable).parent / "house-price"), "check", "--params"]
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    good = subprocess.run([*command, str(params)], cwd=REPO, capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert "profiles/houses.yaml are valid" in good.stderr
+    params.write_text(change((REPO / "params.yaml").read_text()))
+    bad = subprocess.run([*command, str(params)], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    (line,) = bad.stderr.strip().splitlines()
+    assert line.startswith("house-price: error: ")
+    assert problem in line

@@ -35,6 +35,7 @@ from conftest import (
 
 from house_price.bundle import BUNDLE_FILES, content_version, load_bundle
 from house_price.drift import REFERENCE_FILE
+from house_price.io import umask
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +77,18 @@ def test_pipeline_produced_all_outputs(pipeline_repo: Path) -> None:
         assert path.exists(), name
         assert path.is_dir() or path.stat().st_size > 0, f"{name} is empty"
     assert output_mismatches(pipeline_repo) == []
+
+
+def test_outputs_are_readable_as_the_umask_allows(pipeline_repo: Path) -> None:
+    """A bundle served by another user (a service account, a container's UID) must be readable:
+    no output is owner-only unless the umask says so."""
+    readable = 0o444 & ~umask()
+    for name in declared_outputs(pipeline_repo):
+        top = pipeline_repo / name
+        for path in [top, *(top.rglob("*") if top.is_dir() else [])]:
+            mode = path.stat().st_mode
+            wanted = readable | (0o111 & ~umask() if path.is_dir() else 0)
+            assert mode & wanted == wanted, f"{path.relative_to(pipeline_repo)}: {oct(mode)}"
 
 
 def test_status_is_clean_after_repro(pipeline_repo: Path) -> None:

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import git_copy, run, shared_csv
+from conftest import REPO, git_copy, run, shared_csv
 
+from house_price.cleaning import clean
 from house_price.drafting import (
     LEAK_OUT,
     LEAK_WARN,
@@ -28,7 +29,8 @@ from house_price.drafting import (
     yaml_scalar,
 )
 from house_price.errors import DataError
-from house_price.schema import load_profile, profile_from_dict, read_profile_yaml
+from house_price.schema import load_profile, profile_from_dict
+from house_price.yamlfile import load_yaml
 
 HOUSE_PRICE = Path(sys.executable).parent / "house-price"
 
@@ -220,7 +222,7 @@ def test_rendered_yaml_is_the_profile_and_loads() -> None:
     assert "REVIEW BEFORE USE" in text
     assert "  # notes: no values at all in 40 rows: left out" in text
     assert draft.profile["missing_values"] == [""]
-    profile = profile_from_dict(read_profile_yaml(text), reference_year=2025)
+    profile = profile_from_dict(load_yaml(text), reference_year=2025)
     assert profile.feature_names == ["sqft", "bedrooms", "location", "year_built"]
     assert profile.feature("location").normalise("SUBURB") == "Suburb"
     assert profile.feature("location").normalise("yes") == "yes"
@@ -438,6 +440,8 @@ def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
         r"evaluate: error: quality gate failed: rmse \S+ does not beat the linear baseline's \S+",
         gate,
     ), gate
+    quoted = " ".join((REPO / "README.md").read_text().split())
+    assert f"`{gate}`" in quoted, f"README quotes another gate line than {gate!r}"
     assert "Running stage 'package'" not in stopped.stdout
     run(["git", "checkout", "params.yaml"], cwd=repo)
     done = run(
@@ -454,3 +458,16 @@ def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
     metadata = yaml.safe_load((repo / "models" / "house-price" / "metadata.json").read_text())
     assert metadata["dataset"] == "seed"
     print("seed draft:", " ".join((repo / "metrics.json").read_text().split()))
+
+
+def test_a_target_below_zero_drafts_min_0_and_its_rows_are_dropped() -> None:
+    frame = base_frame()
+    frame.loc[:3, "price"] = [-5000, -5000, 0, 0]
+    draft = make_draft(frame)
+    assert draft.profile["target"]["min"] == 0
+    assert "2 rows below 0: the pipeline drops them" in draft.target.comments
+    profile = profile_from_dict(draft.profile, 2025)
+    rows, report = clean(frame.astype(str), profile, "t.csv")
+    assert report["dropped"]["out_of_bounds_price"] == 2
+    assert len(rows) == len(frame) - 2
+    assert (rows["price"] >= 0).all()

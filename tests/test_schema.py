@@ -340,3 +340,40 @@ def test_readme_predict_example_is_the_default_profile_example(houses) -> None:
     call = re.search(r"curl -s http://127\.0\.0\.1:8000/predict .*?-d '(.*?)'", readme, re.DOTALL)
     assert call, "no /predict example in the README"
     assert json.loads(call.group(1)) == houses.example_row()
+
+
+@pytest.mark.parametrize(
+    ("minimum", "shown"), [(-200_000, "-200000.0"), (-0.5, "-0.5"), (None, "None")]
+)
+def test_target_below_zero_is_refused(minimum: float | None, shown: str) -> None:
+    """A negative price would crash log1p in train; rows below min are dropped instead."""
+    spec = houses_spec()
+    spec["target"]["min"] = minimum
+    if minimum is None:
+        del spec["target"]["min"]
+    assert rejected(spec) == (
+        "target (price).min: a price is never below 0, so min must be 0 or more "
+        f"(rows below it are dropped as out of bounds; got {shown})"
+    )
+    spec["target"]["min"] = 0
+    assert profile_from_dict(spec, 2025).target.minimum == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("  - {name: sqft, type: float, min: 300, max: 4100, max: 2500}\n", 2),
+        ("  - name: sqft\n    type: float\n    max: 4100\n    max: 2500\n", 5),
+    ],
+)
+def test_a_repeated_key_in_a_profile_is_refused(tmp_path: Path, text: str, line: int) -> None:
+    """PyYAML keeps the last of two keys silently: the bound the user did not mean."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(f"name: twice\ntarget: {{name: price, min: 0}}\nfeatures:\n{text}")
+    with pytest.raises(DataError) as info:
+        load_profile(path, 2025)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert "repeated key 'max' (first on line" in message
+    assert f"line {line + 2}" in message  # where the second one is
+    assert "\n" not in message

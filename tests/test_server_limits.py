@@ -1,8 +1,8 @@
 """The server as the image runs it (`python -m house_price.serve`, a real uvicorn on a loopback
 port) against hostile and awkward clients (issue 12): request-head size and header count
 (431), requests not received in time (408), the probes (GET and HEAD), keep-alive across an idle
-gap, SIGTERM with a stalled client and a request in flight, and concurrent large batches
-(bounded threads, 503 with Retry-After, never a dead process)."""
+gap, SIGTERM with a stalled client and a request in flight, concurrent large batches (bounded
+threads, 503 with Retry-After, never a dead process), and bad settings (one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from hostile import (
     timed_get,
 )
 
+from house_price.api.core.config import Settings
 from house_price.bundle import load_bundle
 
 pytestmark = pytest.mark.slow  # the session pipeline run, real uvicorn servers
@@ -289,15 +290,42 @@ def test_concurrent_batches_are_bounded(server: ApiServer, example: dict) -> Non
     assert timed_get(server.url, "/health")[0] == 200
 
 
-def test_bad_server_setting_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("KEEP_ALIVE_S", "soon", ">= 1"),
+        # Bound modulo 65536 (99999: 34463) while the log said 99999.
+        ("PORT", "99999", "from 0 to 65535"),
+        ("PORT", "65536", "from 0 to 65535"),
+        ("PORT", "-1", "from 0 to 65535"),
+        # XGBoost's nthread is a C int: the model was not served (503), with a BoosterError.
+        ("MODEL_THREADS", str(2**31), "from 0 to 2147483647"),
+        # pydantic-core's max_length: the model was not served (503), with an OverflowError.
+        ("MAX_BATCH_ROWS", str(2**64), "from 1 to 9223372036854775807"),
+        ("DRIFT_METRICS", "2", "from 0 to 1"),
+    ],
+)
+def test_bad_server_setting_is_one_line(name: str, value: str, allowed: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "house_price.serve"],
-        env={"PATH": "/usr/bin:/bin", "KEEP_ALIVE_S": "soon"},
+        env={"PATH": "/usr/bin:/bin", name: value},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "house_price.serve: error: KEEP_ALIVE_S='soon': expected an integer >= 1"
+        f"house_price.serve: error: {name}={value!r}: expected an integer {allowed}"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PORT", "0"), ("PORT", "65535"), ("DRIFT_METRICS", "0")]
+)
+def test_server_setting_bounds_are_allowed(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """PORT=0: a free port, which uvicorn logs."""
+    monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert {"PORT": settings.port, "DRIFT_METRICS": settings.drift_metrics}[name] == int(value)

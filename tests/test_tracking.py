@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import yaml
 from conftest import clean_env, git_head, run
+from test_own_data import odd_but_valid, write_own_data
 
 from house_price.bundle import load_bundle
-from house_price.tracking import flatten
+from house_price.tables import read_head
+from house_price.tracking import BUNDLE_ARTIFACT, flatten
 
 pytestmark = pytest.mark.slow
 
@@ -206,3 +208,75 @@ def test_registered_model_predicts_as_the_pipeline(
     served = np.load(output)
     assert served.shape == evaluated.shape
     assert np.max(np.abs(served - evaluated) / np.abs(evaluated)) <= 1e-6
+
+
+LOGGED_MODEL = textwrap.dedent(
+    """
+    import json, sys, tempfile
+    import mlflow, numpy as np
+    from mlflow.models import Model, validate_serving_input
+    local = mlflow.artifacts.download_artifacts(sys.argv[1], dst_path=tempfile.mkdtemp())
+    model = Model.load(local)
+    with open(f"{local}/serving_input_example.json") as handle:
+        serving_input = json.load(handle)
+    served = validate_serving_input(local, serving_input)  # raises when the model refuses it
+    predicted = mlflow.pyfunc.load_model(local).predict(model.load_input_example(local))
+    print(json.dumps({
+        "bundle": model.flavors["python_function"]["artifacts"]["bundle"],
+        "serving_input": serving_input,
+        "served": np.asarray(served, dtype=float).tolist(),
+        "predicted": np.asarray(predicted, dtype=float).tolist(),
+    }))
+    """
+)
+
+
+def logged_model(uri: str, tracking_uri: str, cwd: Path) -> dict[str, Any]:
+    """In a fresh process, from the store only: the MLmodel's bundle artifact ({path, uri}),
+    the stored serving input example, and the predictions of the model from it (as
+    `mlflow models serve` parses it) and from the input example."""
+    result = run(
+        ["python", "-c", LOGGED_MODEL, uri],
+        cwd=cwd,  # not the repo: nothing local to fall back on
+        env=clean_env(MLFLOW_TRACKING_URI=tracking_uri),
+        timeout=300,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_bundle_artifact_has_the_bundle_s_name(
+    pipeline_repo: Path, mlflow_server, tmp_path: Path
+) -> None:
+    """Not the temporary directory package builds the bundle in (.house-price.<random>.tmp)."""
+    logged = logged_model(f"models:/{MODEL}@{ALIAS}", mlflow_server.url, tmp_path)
+    assert BUNDLE_ARTIFACT == "house-price"
+    assert logged["bundle"]["path"] == f"artifacts/{BUNDLE_ARTIFACT}"
+    assert Path(logged["bundle"]["uri"]).name == BUNDLE_ARTIFACT
+    assert logged["served"] == logged["predicted"]
+
+
+def test_a_date_feature_s_input_example_is_what_the_model_accepts(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """A profile with a date feature (datetime64 in the test split): the logged input example
+    holds the dates as the API takes them, "YYYY-MM-DD", so MLflow's check of the serving
+    input example passes, and the model predicts from it what the bundle predicts."""
+    write_own_data(workspace, *odd_but_valid(workspace))
+    result = run(["dvc", "exp", "run", "-S", "dataset=mydata"], cwd=workspace, timeout=900)
+    assert "Running stage 'package'" in result.stdout
+    assert "Failed to validate serving input example" not in result.stdout + result.stderr
+    store = f"sqlite:///{workspace / 'mlruns' / 'mlflow.db'}"  # no MLFLOW_TRACKING_URI: local
+    logged = logged_model("models:/house-price-mydata@champion", store, tmp_path)
+
+    split = logged["serving_input"]["dataframe_split"]
+    bundle = load_bundle(workspace / "models" / "house-price")
+    assert split["columns"] == bundle.profile.feature_names
+    dates = [row[split["columns"].index("sold")] for row in split["data"]]
+    examples = read_head(
+        workspace / "data" / "processed" / "test.parquet", 5, complete=bundle.profile.feature_names
+    )
+    assert len(examples) == 5
+    assert dates == examples["sold"].dt.strftime("%Y-%m-%d").tolist()  # not 2014-12-09T00:00:00
+    assert logged["served"] == logged["predicted"]
+    np.testing.assert_allclose(logged["predicted"], bundle.predict_frame(examples), rtol=1e-9)
+    assert logged["bundle"]["path"] == f"artifacts/{BUNDLE_ARTIFACT}"

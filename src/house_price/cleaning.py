@@ -181,6 +181,9 @@ def clean_rows(
                 invalid[f"non_finite_{column.name}"] = ~missing & ~np.isfinite(values)
                 values = values.where(np.isfinite(values))
             invalid[f"out_of_bounds_{column.name}"] = out_of_bounds(values, column)
+        if column.name != profile.target.name and not column.nullable:
+            # the API refuses such a row, so training never imputes one (a cut-short line too)
+            invalid[f"missing_{column.name}"] = missing
         report["present"][column.name] = int(values.notna().sum())
         for reason, mask in invalid.items():
             report["dropped"][reason] = int((mask & ~drop).sum())

@@ -2,6 +2,7 @@
 
     house-price profile init <csv> --target <column> [--name NAME] [--output PATH] [--force]
     house-price predict --input houses.csv --output predictions.csv [--model DIR]
+    house-price check [--params params.yaml]
 
 Bad input (a missing or unreadable file, an unknown target column, an existing output) is one
 line `house-price: error: ...` on stderr and exit 1; a usage mistake is argparse's exit 2.
@@ -68,7 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model bundle directory (default: models/house-price)",
     )
     predict.set_defaults(handler=predict_command)
+    check = commands.add_parser(
+        "check",
+        help="check params.yaml and the profile it selects",
+        description=(
+            "Check params.yaml and the profile it selects, as every stage does before any work. "
+            "DVC runs no stage when the pipeline is up to date, so a mistake in a param no "
+            "stage reads (a misspelt key) would otherwise pass unseen; `make run` runs this "
+            "first."
+        ),
+    )
+    check.add_argument("--params", type=Path, default=Path("params.yaml"))
+    check.set_defaults(handler=check_command)
     return parser
+
+
+def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from house_price.stage import load_stage_inputs, profile_path
+
+    params, _ = load_stage_inputs(str(args.params))  # DataError: the one line
+    print(f"{PROG}: {args.params} and {profile_path(params)} are valid", file=sys.stderr)
+    return 0
 
 
 MAX_BAD_LINES = 20

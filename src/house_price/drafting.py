@@ -458,6 +458,10 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
             f"{spelling!r} appears {_plural(count, 'time')}: add it to missing_values if it "
             "means missing (otherwise the pipeline rejects the file)"
         )
+    below = int((numbers < 0).sum())
+    if below:  # the profile requires min >= 0: a price below 0 does not exist
+        minimum = 0
+        comments.append(f"{_plural(below, 'row')} below 0: the pipeline drops them")
     spec = {"name": name, "min": minimum, "max": maximum}
     return ColumnDraft(name, "int" if whole else "float", spec, comments, numbers=numbers)
 

@@ -23,6 +23,20 @@ if TYPE_CHECKING:  # imported where used: the API reads JSON through here withou
     import pandas as pd
 
 
+def umask() -> int:
+    """The process's file mode creation mask. Reading it means setting it, so it is set straight
+    back (Linux's /proc/self/status shows it without that, where it exists)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` only on success.
@@ -38,6 +52,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes it owner-only; the output gets the mode any new file would (0644 under
+        # umask 022), so a service account or a container user can read it
+        tmp_path.chmod(0o666 & ~umask())
         if target.is_dir():  # the other engine's output under the same name
             shutil.rmtree(target)
         os.replace(tmp_path, target)
@@ -51,6 +68,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o777 & ~umask())  # as atomic_path: a new directory's mode, not mkdtemp's 0700
     try:
         yield tmp
         if target.is_dir():

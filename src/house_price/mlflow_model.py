@@ -8,6 +8,7 @@ A DataFrame row is taken as a client's JSON row (`scoring.frame_rows`): the feat
 only (others are ignored), a missing value (None, NaN) null in a nullable column and a missing
 field in another. If any row is invalid, nothing is predicted: an MlflowException with
 INVALID_PARAMETER_VALUE (`mlflow models serve` answers 400) names each bad row and field.
+Its input example is in that form too (`request_frame`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import pydantic_core
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from house_price.api.model import load_model
+from house_price.schema import Profile
 from house_price.scoring import RowValidator, describe_errors, frame_rows
 
 MAX_REPORTED_ROWS = 20
@@ -36,6 +39,15 @@ def invalid_rows_message(bad: dict[int, list[Any]], rows: list[dict[str, Any]]) 
     more = len(bad) - len(shown)
     tail = f"; and {more} more invalid rows" if more else ""
     return f"{len(bad)} of {len(rows)} rows invalid, nothing predicted: {'; '.join(shown)}{tail}"
+
+
+def request_frame(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
+    """Feature rows (n rows, any columns) as a client's JSON request holds them: n rows of the
+    profile's feature columns, each row as `frame_rows` makes it, in the JSON form the API
+    parses (a date as "YYYY-MM-DD"). The logged input example: MLflow would write a datetime64
+    column as "2014-12-09T00:00:00", a timestamp the API's date type refuses."""
+    rows = pydantic_core.to_jsonable_python(frame_rows(frame, profile))
+    return pd.DataFrame(rows, columns=profile.feature_names)
 
 
 class BundleModel(mlflow.pyfunc.PythonModel):

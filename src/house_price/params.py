@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
 from house_price.errors import DataError
+from house_price.yamlfile import load_yaml
 
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy, scikit-learn and XGBoost all take it
 Rate = Annotated[float, Field(ge=0, lt=1)]  # a fraction of the rows
@@ -139,7 +140,7 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     not fit."""
     try:
         with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+            raw = load_yaml(handle)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read ({exc})") from None
     except yaml.YAMLError as exc:

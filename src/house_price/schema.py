@@ -2,7 +2,7 @@
 spellings, dates and derived features. Validation, features, the MLflow signature and the API
 request models derive from it.
 
-Profiles are read with YAML 1.2's booleans: only true/false are booleans, so `categories:
+Profiles are read by house_price.yamlfile: YAML 1.2 booleans (only true/false), so `categories:
 [yes, no]` or `example: no` stay text (YAML 1.1, PyYAML's default, would read True/False).
 Every example is checked against its column when the profile loads: the API's self-check and
 docs use them, so a profile with a bad example never reaches a registered model.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from house_price.errors import DataError, name_list
+from house_price.yamlfile import load_yaml
 
 ColumnKind = Literal["float", "int", "category", "date"]
 DerivedOp = Literal["age", "ratio", "year", "month", "projection"]
@@ -33,19 +33,6 @@ DEFAULT_MISSING_VALUES = ("",)  # only the empty field means missing, unless a p
 DEFAULT_DATE_FORMAT = "ISO8601"
 # Header names and profile names are compared trimmed: `LOT SQFT ` in a file is `LOT SQFT`.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-
-
-class ProfileLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 booleans (true/false only; yes/no/on/off are text)."""
-
-
-ProfileLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-ProfileLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 def category_key(value: str) -> str:
@@ -324,7 +311,15 @@ def _feature(
 def _target(spec: TargetSpec, missing_values: Sequence[str], reference_year: int) -> Column:
     if spec.type not in ("float", "int"):
         raise ValueError(f"target ({spec.name}).type: the target is a number, not {spec.type!r}")
-    return _column(spec, f"target ({spec.name})", missing_values, reference_year)
+    column = _column(spec, f"target ({spec.name})", missing_values, reference_year)
+    # A price below 0 does not exist, and log1p (train.log_target) is undefined below -1: such
+    # rows must be dropped as out of bounds, never reach the model.
+    if column.minimum is None or column.minimum < 0:
+        raise ValueError(
+            f"target ({spec.name}).min: a price is never below 0, so min must be 0 or more "
+            f"(rows below it are dropped as out of bounds; got {spec.min})"
+        )
+    return column
 
 
 def _target_per(spec: TargetSpec, features: Mapping[str, Column]) -> str | None:
@@ -432,16 +427,11 @@ def profile_from_dict(raw: Any, reference_year: int) -> Profile:
     )
 
 
-def read_profile_yaml(text: str) -> Any:
-    """A profile document parsed with YAML 1.2 booleans (see ProfileLoader)."""
-    return yaml.load(text, Loader=ProfileLoader)  # noqa: S506 (a SafeLoader subclass)
-
-
 def load_profile(path: str | Path, reference_year: int) -> Profile:
     """The profile in a YAML file; DataError names the file and what in it does not fit."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-        return profile_from_dict(read_profile_yaml(text), reference_year)
+        return profile_from_dict(load_yaml(text), reference_year)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
         problem = " ".join(str(exc).split())  # one line, also for YAML's multi-line messages
         raise DataError(f"{path}: {problem}") from None

@@ -29,7 +29,7 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS, int_env
+from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS, MAX_THREADS, int_env
 from house_price.api.model import Model, load_model
 from house_price.api.responses import error_items
 from house_price.api.schemas import batch_row_type
@@ -233,7 +233,7 @@ def write_scored(path: Path, scored: Scored) -> None:
 def model_threads() -> int:
     """MODEL_THREADS as the API reads it (default 0: XGBoost's choice)."""
     try:
-        return int_env("MODEL_THREADS", 0, 0)
+        return int_env("MODEL_THREADS", 0, 0, MAX_THREADS)
     except ValueError as exc:
         raise DataError(str(exc)) from None
 

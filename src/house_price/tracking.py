@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 STORE_DIR = "mlruns"  # in the workspace and git-ignored; used when no server is set
 HEALTH_TIMEOUT_S = 10.0
+# The bundle's directory in the logged model (artifacts/house-price), as in models/: the same in
+# every version, whatever directory the bundle was built in.
+BUNDLE_ARTIFACT = "house-price"
 LOCK_TIMEOUT_S = 900.0  # another experiment's package stage: a few seconds, a minute at most
 # MLflow's defaults (120 s timeout, 7 retries with backoff) can hang a stage for many minutes;
 # and a stage's log is no place for per-file progress bars.
@@ -236,27 +241,34 @@ def log_bundle(
     run_id: str,
     bundle_dir: Path,
     profile: Profile,
-    input_example: pd.DataFrame,
+    examples: pd.DataFrame,
     registered_model: str,
 ) -> str:
     """Log the bundle as one pyfunc model to the run and register it as a new version of
-    `registered_model` (no alias moves here: see record_decision). Returns the version."""
+    `registered_model` (no alias moves here: see record_decision). Returns the version.
+
+    `examples`: a few feature rows (e.g. of the test split), logged as the model's input
+    example in the form a client sends. The bundle is logged from a copy named BUNDLE_ARTIFACT:
+    MLflow names the artifact after the directory, and `bundle_dir` may be a temporary one."""
     import mlflow
 
-    from house_price.mlflow_model import BundleModel
+    from house_price.mlflow_model import BundleModel, request_frame
 
     package_dir = Path(__file__).resolve().parent
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=BundleModel(),
-            artifacts={"bundle": str(bundle_dir)},
-            code_paths=[str(package_dir)],
-            signature=model_signature(profile),
-            input_example=input_example,
-            pip_requirements=serving_requirements(),
-            registered_model_name=registered_model,
-        )
+    with tempfile.TemporaryDirectory(prefix="bundle.") as scratch:
+        named = Path(scratch) / BUNDLE_ARTIFACT
+        shutil.copytree(bundle_dir, named)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=BundleModel(),
+                artifacts={"bundle": str(named)},
+                code_paths=[str(package_dir)],
+                signature=model_signature(profile),
+                input_example=request_frame(examples, profile),
+                pip_requirements=serving_requirements(),
+                registered_model_name=registered_model,
+            )
     return str(info.registered_model_version)
 
 

@@ -2,7 +2,8 @@
 (`scoring: ScoringDep`, `model: ModelDep`), resolved per request from the app's `Serving` state.
 
 A dependency that cannot be met raises `ApiError` with the answer: 503 while no model is
-loaded, then 415 for a body that is not JSON, then 413 for one larger than MAX_BODY_BYTES.
+loaded, then 415 for a body that is not JSON or has a Content-Encoding (gzip and the like are
+not read), then 413 for one larger than MAX_BODY_BYTES.
 POST /predict/batch takes a `BatchSlot` before its body: 503 with Retry-After when
 MAX_PENDING_BATCHES wait already.
 
@@ -27,12 +28,14 @@ from house_price.api.model import Model
 from house_price.api.responses import (
     ApiError,
     disconnected,
+    encoded,
     is_json,
     overloaded,
     read_body,
     too_large,
     unavailable,
     unsupported,
+    unsupported_encoding,
 )
 
 
@@ -91,6 +94,8 @@ async def get_scoring(request: Request) -> Scoring:
     model = _loaded(serving)
     if not is_json(request):
         raise ApiError(unsupported(request))
+    if encoded(request):
+        raise ApiError(unsupported_encoding(request))
     limit = serving.settings.max_body_bytes
     try:
         body = await read_body(request, limit)

@@ -9,15 +9,16 @@ them 503 with Retry-After, before the body is read), DRIFT_METRICS (1, default: 
 inputs into the bundle's drift bins; 0: do not), PROMETHEUS_MULTIPROC_DIR (set by
 `python -m house_price.serve` for several workers: /metrics adds up every worker).
 
-Server (`python -m house_price.serve`, the image): HOST (default 127.0.0.1), PORT (8000),
-WEB_CONCURRENCY (uvicorn workers, default 1), KEEP_ALIVE_S (idle keep-alive timeout, default
-75: longer than the 60 s idle timeout of common load balancers, so the balancer closes first
-and never reuses a connection the server is closing, the cause of sporadic 502s),
-GRACEFUL_SHUTDOWN_S (default 7: in-flight requests get this long after SIGTERM, well inside the
-10 s after which Docker and Cloud Run send SIGKILL), MAX_HEADER_BYTES (request line and headers,
-default 32768; larger: 431), MAX_HEADERS (default 100; more: 431), REQUEST_TIMEOUT_S (time to
-receive one request's headers and body, default 30; slower: 408), MAX_CONNECTIONS (default 512;
-beyond: 503). A bad value fails at start-up with a ValueError naming the variable.
+Server (`python -m house_price.serve`, the image): HOST (default 127.0.0.1), PORT (8000; 0: a
+free port, which uvicorn logs), WEB_CONCURRENCY (uvicorn workers, default 1), KEEP_ALIVE_S
+(idle keep-alive timeout, default 75: longer than the 60 s idle timeout of common load
+balancers, so the balancer closes first and never reuses a connection the server is closing,
+the cause of sporadic 502s), GRACEFUL_SHUTDOWN_S (default 7: in-flight requests get this long
+after SIGTERM, well inside the 10 s after which Docker and Cloud Run send SIGKILL),
+MAX_HEADER_BYTES (request line and headers, default 32768; larger: 431), MAX_HEADERS (default
+100; more: 431), REQUEST_TIMEOUT_S (time to receive one request's headers and body, default 30;
+slower: 408), MAX_CONNECTIONS (default 512; beyond: 503). A bad value fails at start-up with a
+ValueError naming the variable.
 """
 
 from __future__ import annotations
@@ -29,20 +30,26 @@ from pathlib import Path
 DEFAULT_MODEL_DIR = "models/house-price"
 DEFAULT_MAX_BATCH_ROWS = 10_000
 API_VERSION = "1"
+MAX_PORT = 65535  # TCP
+MAX_THREADS = 2**31 - 1  # XGBoost's nthread is a C int
+MAX_ROWS = 2**63 - 1  # pydantic-core's max_length (a 64-bit size)
 
 
-def int_env(name: str, default: int, minimum: int) -> int:
+def int_env(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     """The integer in environment variable `name` (`default` when unset or empty); ValueError
-    naming the variable when it is not an integer >= `minimum`."""
+    naming the variable when it is not an integer from `minimum` to `maximum` (no maximum:
+    `minimum` or more). A maximum is what the value's consumer can hold: a larger PORT, for
+    one, was logged as given and bound modulo 65536."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
+    allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected an integer >= {minimum}") from None
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r}: expected an integer >= {minimum}")
+        raise ValueError(f"{name}={raw!r}: expected an integer {allowed}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}={raw!r}: expected an integer {allowed}")
     return value
 
 
@@ -73,17 +80,17 @@ class Settings:
     @classmethod
     def from_env(cls, model_dir: str | Path | None = None) -> Settings:
         """The settings from the environment; `model_dir` overrides MODEL_DIR."""
-        max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1)
+        max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1, MAX_ROWS)
         return cls(
             model_dir=Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             max_batch_rows=max_rows,
             max_body_bytes=int_env("MAX_BODY_BYTES", (1 << 20) + 1024 * max_rows, 1024),
-            model_threads=int_env("MODEL_THREADS", 0, 0),
+            model_threads=int_env("MODEL_THREADS", 0, 0, MAX_THREADS),
             max_pending_batches=int_env("MAX_PENDING_BATCHES", 4, 0),
-            drift_metrics=int_env("DRIFT_METRICS", 1, 0) > 0,
+            drift_metrics=int_env("DRIFT_METRICS", 1, 0, 1) == 1,
             multiprocess=multiprocess_dir() is not None,
             host=os.environ.get("HOST", "").strip() or "127.0.0.1",
-            port=int_env("PORT", 8000, 0),
+            port=int_env("PORT", 8000, 0, MAX_PORT),
             web_concurrency=int_env("WEB_CONCURRENCY", 1, 1),
             keep_alive_s=int_env("KEEP_ALIVE_S", 75, 1),
             graceful_shutdown_s=int_env("GRACEFUL_SHUTDOWN_S", 7, 0),

@@ -9,6 +9,9 @@ it is."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pydantic_core
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -35,18 +38,26 @@ NOT_READY = {503: {"model": HealthResponse, "description": "Model not ready: why
 router = APIRouter()
 
 
-@router.api_route("/livez", methods=PROBE_METHODS, response_model=LivenessResponse)
+def probe(path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers the endpoint at `path` for GET and for HEAD as two routes: one route with both
+    methods gave both operations one OpenAPI operationId (FastAPI's id names one method)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        for method in PROBE_METHODS:
+            router.add_api_route(path, endpoint, methods=[method], **options)
+        return endpoint
+
+    return register
+
+
+@probe("/livez", response_model=LivenessResponse)
 async def livez() -> Response:
     """Liveness: 200 whenever the process answers, model loaded or not."""
     return Response(ALIVE, media_type="application/json")
 
 
-@router.api_route(
-    "/readyz", methods=PROBE_METHODS, response_model=HealthResponse, responses=NOT_READY
-)
-@router.api_route(
-    "/health", methods=PROBE_METHODS, response_model=HealthResponse, responses=NOT_READY
-)
+@probe("/readyz", response_model=HealthResponse, responses=NOT_READY)
+@probe("/health", response_model=HealthResponse, responses=NOT_READY)
 async def readiness(serving: ServingDep) -> Response:
     """Readiness: 200 once the bundle is loaded and its self-check prediction passed; else 503
     with the reason."""
@@ -56,7 +67,7 @@ async def readiness(serving: ServingDep) -> Response:
     return json_response({"status": "ok", "model_version": model.version})
 
 
-@router.api_route("/", methods=PROBE_METHODS, response_model=ServiceResponse)
+@probe("/", response_model=ServiceResponse)
 async def service(serving: ServingDep) -> Response:
     """200 while the process answers (whether ready or not: see `ready`), with the endpoints."""
     model = serving.model

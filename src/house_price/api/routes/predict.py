@@ -20,7 +20,10 @@ from house_price.api.schemas import (
 UNAVAILABLE = {503: {"model": ErrorResponse, "description": "Model not loaded."}}
 BODY_ERRORS = {
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES."},
-    415: {"model": ErrorResponse, "description": "Content-Type is not application/json."},
+    415: {
+        "model": ErrorResponse,
+        "description": "Content-Type is not application/json, or Content-Encoding not identity.",
+    },
     422: {"model": ValidationErrorResponse, "description": "Invalid body; names the field."},
     **UNAVAILABLE,
 }
@@ -36,7 +39,8 @@ async def predict_one(scoring: ScoringDep) -> Response:
     try:
         row = model.row_model.model_validate_json(scoring.body)
     except ValidationError as exc:
-        return validation_error(exc.errors(include_url=False), serving.settings.max_batch_rows)
+        errors = exc.errors(include_url=False)
+        return validation_error(errors, serving.settings.max_batch_rows, scoring.body)
     # Micro-batched with the concurrent requests (see MicroBatcher).
     value = await serving.batcher.predict(row.__dict__)  # type: ignore[union-attr]
     serving.metrics.predict_one.inc()
@@ -64,7 +68,8 @@ async def predict_batch(slot: BatchSlot, scoring: ScoringDep) -> Response:
         try:
             batch = model.batch_model.model_validate_json(body)
         except ValidationError as exc:
-            return validation_error(exc.errors(include_url=False), serving.settings.max_batch_rows)
+            errors = exc.errors(include_url=False)
+            return validation_error(errors, serving.settings.max_batch_rows, body)
         rows = batch.rows  # type: ignore[attr-defined]  # plain dicts (BatchRow)
         predictions = model.predict(rows)
         metrics.predict_batch.inc(len(rows))
