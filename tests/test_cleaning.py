@@ -272,3 +272,21 @@ def test_a_row_missing_a_required_feature_is_dropped_as_the_api_refuses_it(
     # a line cut short after location misses only nullable features: imputed, as the API does
     assert rows["price"].tolist() == [300000.0, 350000.0]
     assert report["missing_values_kept"]["year_built"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (b"\0" * 64, 1),  # NULs only: once "no data rows (header only)"
+        (b"PK\x03\x04\x14\x00\x06\x00", 1),  # an .xlsx (a zip)
+        (b"PAR1\x15\x04\x15\x00", 1),  # a .parquet
+        (b"price,sqft\n300000,1500\n310000\x00,1600\n", 3),  # a NUL inside a text file
+    ],
+)
+def test_a_binary_file_is_named_as_one(tmp_path: Path, houses, content: bytes, line: int) -> None:
+    path = tmp_path / "houses.csv"
+    path.write_bytes(content)
+    assert error_for(path, houses).endswith(
+        f": not a UTF-8 text CSV (a NUL byte on line {line}: a binary file such as .xlsx, "
+        ".parquet or .gz, or UTF-16 text? save it as a UTF-8 CSV)"
+    )

@@ -124,11 +124,22 @@ RAW_CSV_OPTIONS: dict[str, Any] = {
 }
 
 
+BINARY_SNIFF_BYTES = 65536  # a binary file shows a NUL byte within its first block
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
+    with path.open("rb") as handle:
+        start = handle.read(BINARY_SNIFF_BYTES)
+    if b"\0" in start:  # no text CSV holds one; a binary file (xlsx, parquet, gzip) does at once
+        line = start[: start.index(b"\0")].count(b"\n") + 1
+        raise DataError(
+            f"{path}: not a UTF-8 text CSV (a NUL byte on line {line}: a binary file such as "
+            ".xlsx, .parquet or .gz, or UTF-16 text? save it as a UTF-8 CSV)"
+        )
 
 
 @contextmanager
