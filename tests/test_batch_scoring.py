@@ -7,6 +7,8 @@ starts a real uvicorn server (tests/api_support.py) and compares with POST /pred
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -236,6 +238,34 @@ def test_whole_file_problems_are_one_line_and_write_nothing(
     (line,) = result.stderr.splitlines()
     assert line.startswith("house-price: error: ")
     assert "unreadable bundle" in line
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_an_output_or_input_that_is_no_regular_file_is_one_line(
+    bundle_dir: Path, profile: Profile, tmp_path: Path
+) -> None:
+    """`--output /dev/stdout` or a pipe once replaced the device with a file and said it wrote."""
+    good = write_csv(tmp_path / "good.csv", profile, [example_text(profile)])
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    cases = [
+        (good, pipe, f"{pipe}: not a regular file (a device, pipe or socket)"),
+        (good, good / "out.csv", f"cannot be written: {good} is a file, not a folder"),
+        (
+            tmp_path,
+            tmp_path / "p.csv",
+            f"{tmp_path}: not a regular file (a folder, device or pipe)",
+        ),
+    ]
+    for source, output, message in cases:
+        result = predict(
+            ["--input", str(source), "--output", str(output), "--model", str(bundle_dir)]
+        )
+        assert result.returncode == 1, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("house-price: error: ")
+        assert message in line
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
     assert not (tmp_path / "p.csv").exists()
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -403,3 +406,50 @@ def test_atomic_outputs_get_the_umasks_mode_not_owner_only(
     assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == file_mode
     assert (tmp_path / "bundle").stat().st_mode & 0o777 == dir_mode
     assert (tmp_path / "bundle" / "metadata.json").stat().st_mode & 0o777 == file_mode
+
+
+def test_atomic_path_writes_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "metrics.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "metrics.json"
+    link.symlink_to(real)
+    write_json(link, {"r2": 0.9})
+    assert link.is_symlink()
+    assert json.loads(real.read_text()) == {"r2": 0.9}
+
+
+def test_atomic_path_refuses_a_pipe_and_a_path_under_a_file(tmp_path: Path) -> None:
+    """Renaming over a device or pipe (/dev/null, /dev/stdout) would replace it with a file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(DataError, match=r"pipe: not a regular file \(a device, pipe or socket\)"):
+        write_json(pipe, {})
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    (tmp_path / "file.csv").write_text("x")
+    with pytest.raises(DataError) as info:
+        write_json(tmp_path / "file.csv" / "deeper" / "out.json", {})
+    assert str(info.value).endswith(
+        f"cannot be written: {tmp_path / 'file.csv'} is a file, not a folder"
+    )
+
+
+def test_sigterm_removes_the_temporary_file_of_a_write(tmp_path: Path) -> None:
+    """A stage or `house-price predict` stopped by SIGTERM (timeout, a scheduler) mid-write
+    leaves no hidden partial file: exit_on_sigterm turns it into SystemExit."""
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from house_price.io import atomic_path, exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        f"with atomic_path(Path({str(tmp_path / 'out.csv')!r})) as tmp:\n"
+        "    tmp.write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    signal.pause()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143, done.stderr
+    assert "Traceback" not in done.stderr
+    assert leftovers(tmp_path) == []

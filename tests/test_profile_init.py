@@ -471,3 +471,11 @@ def test_a_target_below_zero_drafts_min_0_and_its_rows_are_dropped() -> None:
     assert report["dropped"]["out_of_bounds_price"] == 2
     assert len(rows) == len(frame) - 2
     assert (rows["price"] >= 0).all()
+
+
+def test_a_target_with_no_value_of_0_or_more_is_refused() -> None:
+    """Drafting min 0 above a max of -3 would write a profile its own loader refuses."""
+    frame = base_frame()
+    frame["price"] = -frame["price"]
+    with pytest.raises(DataError, match="target column 'price' has no value of 0 or more"):
+        make_draft(frame)

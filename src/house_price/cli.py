@@ -184,6 +184,9 @@ def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
+    from house_price.io import exit_on_sigterm
+
+    exit_on_sigterm()
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)

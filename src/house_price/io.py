@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,14 +38,39 @@ def umask() -> int:
     return mask
 
 
+def writable_parent(target: Path) -> None:
+    """Create `target`'s directory; DataError naming the path in the way when a file is."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in reversed(target.parents) if p.exists() and not p.is_dir())
+        raise DataError(f"{target}: cannot be written: {blocker} is a file, not a folder") from None
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (timeout, a scheduler, Kubernetes) into SystemExit(143), so that the
+    `finally` of atomic_path and atomic_dir removes their temporary files, as on an exception."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` only on success.
 
-    A crash (or an exception) leaves no file that looks complete under the final name.
+    A crash (or an exception) leaves no file that looks complete under the final name. A
+    symlink is written through (its target is replaced); DataError for a target that is a
+    device, pipe or socket (renaming over /dev/null would replace the device with a file).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise DataError(f"{target}: not a regular file (a device, pipe or socket): give a file")
+    if target.is_symlink():
+        target = target.resolve()
+    writable_parent(target)
     # Keep the suffix: some writers (XGBoost, pandas) pick the format from it.
     suffix = f".tmp{target.suffix}"
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
@@ -66,7 +92,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Like `atomic_path` for a directory: build it under a temporary name, then swap it in."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    writable_parent(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o777 & ~umask())  # as atomic_path: a new directory's mode, not mkdtemp's 0700
     try:
@@ -128,6 +154,8 @@ BINARY_SNIFF_BYTES = 65536  # a binary file shows a NUL byte within its first bl
 
 
 def _check_file(path: Path) -> None:
+    if path.exists() and not path.is_file():
+        raise DataError(f"{path}: not a regular file (a folder, device or pipe): give a CSV file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:

@@ -17,6 +17,7 @@ from house_price.errors import (
     QualityGateError,
     TrackingError,
 )
+from house_price.io import exit_on_sigterm
 from house_price.params import load_params
 from house_price.schema import Profile, load_profile
 from house_price.tables import read_head, read_table
@@ -74,6 +75,7 @@ def train_frame(params: dict[str, Any], path: Path) -> pd.DataFrame:
 def run(main: Callable[[], None]) -> None:
     """Run a stage; expected failures print one line naming the problem and exit 1."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    exit_on_sigterm()
     try:
         main()
     except (DataError, TrackingError, BundleError, QualityGateError, ClusterError) as exc:
