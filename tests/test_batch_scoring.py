@@ -250,7 +250,7 @@ def test_an_output_or_input_that_is_no_regular_file_is_one_line(
     os.mkfifo(pipe)
     cases = [
         (good, pipe, f"{pipe}: not a regular file (a device, pipe or socket)"),
-        (good, good / "out.csv", f"cannot be written: {good} is a file, not a folder"),
+        (good, good / "out.csv", f"cannot be written: {good} is not a folder"),
         (
             tmp_path,
             tmp_path / "p.csv",

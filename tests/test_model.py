@@ -408,15 +408,26 @@ def test_atomic_outputs_get_the_umasks_mode_not_owner_only(
     assert (tmp_path / "bundle" / "metadata.json").stat().st_mode & 0o777 == file_mode
 
 
-def test_atomic_path_writes_through_a_symlink(tmp_path: Path) -> None:
-    real = tmp_path / "real" / "metrics.json"
-    real.parent.mkdir()
+def test_atomic_path_refuses_a_symlink_and_leaves_what_it_points_to(tmp_path: Path) -> None:
+    """Renaming over a link replaces it (/dev/stdout is one); writing through it could rewrite
+    a DVC cache file. A loop or a link to nowhere in the path is one line too."""
+    real = tmp_path / "real.json"
     real.write_text("old")
     link = tmp_path / "metrics.json"
     link.symlink_to(real)
-    write_json(link, {"r2": 0.9})
+    with pytest.raises(DataError, match=r"metrics.json: is a symlink: give the path of a file"):
+        write_json(link, {"r2": 0.9})
     assert link.is_symlink()
-    assert json.loads(real.read_text()) == {"r2": 0.9}
+    assert real.read_text() == "old"
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match="is a symlink"):
+        write_json(loop, {})
+    nowhere = tmp_path / "dangling"
+    nowhere.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(DataError) as info:
+        write_json(nowhere / "out.json", {})
+    assert str(info.value).endswith(f"cannot be written: {nowhere} is not a folder")
 
 
 def test_atomic_path_refuses_a_pipe_and_a_path_under_a_file(tmp_path: Path) -> None:
@@ -429,9 +440,7 @@ def test_atomic_path_refuses_a_pipe_and_a_path_under_a_file(tmp_path: Path) -> N
     (tmp_path / "file.csv").write_text("x")
     with pytest.raises(DataError) as info:
         write_json(tmp_path / "file.csv" / "deeper" / "out.json", {})
-    assert str(info.value).endswith(
-        f"cannot be written: {tmp_path / 'file.csv'} is a file, not a folder"
-    )
+    assert str(info.value).endswith(f"cannot be written: {tmp_path / 'file.csv'} is not a folder")
 
 
 def test_sigterm_removes_the_temporary_file_of_a_write(tmp_path: Path) -> None:

@@ -473,9 +473,12 @@ def test_a_target_below_zero_drafts_min_0_and_its_rows_are_dropped() -> None:
     assert (rows["price"] >= 0).all()
 
 
-def test_a_target_with_no_value_of_0_or_more_is_refused() -> None:
-    """Drafting min 0 above a max of -3 would write a profile its own loader refuses."""
+@pytest.mark.parametrize("largest", [-3, 0])
+def test_a_target_with_no_value_above_0_is_refused(largest: int) -> None:
+    """Drafting min 0 above a max of -3 would write a profile its own loader refuses; a max of
+    0 one that keeps only free houses."""
     frame = base_frame()
     frame["price"] = -frame["price"]
-    with pytest.raises(DataError, match="target column 'price' has no value of 0 or more"):
+    frame.loc[0, "price"] = largest
+    with pytest.raises(DataError, match="target column 'price' has no value above 0"):
         make_draft(frame)

@@ -19,6 +19,7 @@ import yaml
 from house_price.encoding import derived_value
 from house_price.errors import DataError
 from house_price.schema import category_key, load_profile, profile_from_dict
+from house_price.yamlfile import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
@@ -342,21 +343,32 @@ def test_readme_predict_example_is_the_default_profile_example(houses) -> None:
     assert json.loads(call.group(1)) == houses.example_row()
 
 
-@pytest.mark.parametrize(
-    ("minimum", "shown"), [(-200_000, "-200000.0"), (-0.5, "-0.5"), (None, "None")]
-)
-def test_target_below_zero_is_refused(minimum: float | None, shown: str) -> None:
+@pytest.mark.parametrize(("minimum", "shown"), [(-200_000, "-200000.0"), (-0.5, "-0.5")])
+def test_target_below_zero_is_refused(minimum: float, shown: str) -> None:
     """A negative price would crash log1p in train; rows below min are dropped instead."""
     spec = houses_spec()
     spec["target"]["min"] = minimum
-    if minimum is None:
-        del spec["target"]["min"]
     assert rejected(spec) == (
         "target (price).min: a price is never below 0, so min must be 0 or more "
         f"(rows below it are dropped as out of bounds; got {shown})"
     )
     spec["target"]["min"] = 0
     assert profile_from_dict(spec, 2025).target.minimum == 0
+
+
+def test_a_target_without_min_has_min_0() -> None:
+    """So a bundle whose profile gave none still loads, and negative prices are still dropped."""
+    spec = houses_spec()
+    del spec["target"]["min"]
+    assert profile_from_dict(spec, 2025).target.minimum == 0.0
+
+
+def test_yaml_merge_keys_are_no_repeated_keys() -> None:
+    """`<<: *anchor` merges (DVC reads it); an explicit key after it overrides the merged one."""
+    text = "base: &b {a: 1, max: 2}\nx:\n  <<: *b\n  max: 3\n"
+    assert load_yaml(text) == {"base": {"a": 1, "max": 2}, "x": {"a": 1, "max": 3}}
+    with pytest.raises(yaml.YAMLError, match="repeated key 'max'"):
+        load_yaml(text + "  max: 4\n")
 
 
 @pytest.mark.parametrize(

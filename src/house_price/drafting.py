@@ -445,10 +445,10 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
             f"target column {name!r} is not a number column: {_plural(len(bad), 'value')} "
             f"such as {bad.iloc[0]!r}"
         )
-    if float(numbers.max()) < 0:
+    if float(numbers.max()) <= 0:
         raise DataError(
-            f"target column {name!r} has no value of 0 or more (largest {numbers.max():g}): "
-            "a price is never negative"
+            f"target column {name!r} has no value above 0 (largest {numbers.max():g}): "
+            "a price is positive"
         )
     whole = all_whole(numbers)
     minimum, maximum = readable_bounds(float(numbers.min()), float(numbers.max()), whole)

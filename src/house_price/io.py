@@ -43,8 +43,15 @@ def writable_parent(target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocker = next(p for p in reversed(target.parents) if p.exists() and not p.is_dir())
-        raise DataError(f"{target}: cannot be written: {blocker} is a file, not a folder") from None
+        blocker = next(
+            (
+                p
+                for p in reversed(target.parents)
+                if not p.is_dir() and (p.exists() or p.is_symlink())
+            ),
+            target.parent,
+        )  # a file, or a symlink to nowhere
+        raise DataError(f"{target}: cannot be written: {blocker} is not a folder") from None
 
 
 def exit_on_sigterm() -> None:
@@ -61,15 +68,16 @@ def exit_on_sigterm() -> None:
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` only on success.
 
-    A crash (or an exception) leaves no file that looks complete under the final name. A
-    symlink is written through (its target is replaced); DataError for a target that is a
-    device, pipe or socket (renaming over /dev/null would replace the device with a file).
+    A crash (or an exception) leaves no file that looks complete under the final name.
+    DataError for a target that is a symlink or a device, pipe or socket: the rename would
+    replace the link or the device (/dev/stdout, /dev/null) with a file, and writing through a
+    link could rewrite what it points to (a DVC cache file, with `cache.type: symlink`).
     """
     target = Path(target)
+    if target.is_symlink():
+        raise DataError(f"{target}: is a symlink: give the path of a file, not of a link")
     if target.exists() and not target.is_file() and not target.is_dir():
         raise DataError(f"{target}: not a regular file (a device, pipe or socket): give a file")
-    if target.is_symlink():
-        target = target.resolve()
     writable_parent(target)
     # Keep the suffix: some writers (XGBoost, pandas) pick the format from it.
     suffix = f".tmp{target.suffix}"

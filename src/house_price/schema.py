@@ -313,8 +313,10 @@ def _target(spec: TargetSpec, missing_values: Sequence[str], reference_year: int
         raise ValueError(f"target ({spec.name}).type: the target is a number, not {spec.type!r}")
     column = _column(spec, f"target ({spec.name})", missing_values, reference_year)
     # A price below 0 does not exist, and log1p (train.log_target) is undefined below -1: such
-    # rows must be dropped as out of bounds, never reach the model.
-    if column.minimum is None or column.minimum < 0:
+    # rows must be dropped as out of bounds, never reach the model. No min means 0.
+    if column.minimum is None:
+        return dataclasses.replace(column, minimum=0.0)
+    if column.minimum < 0:
         raise ValueError(
             f"target ({spec.name}).min: a price is never below 0, so min must be 0 or more "
             f"(rows below it are dropped as out of bounds; got {spec.min})"

@@ -17,6 +17,8 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode
 
+MERGE_TAGS = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
+
 
 class Loader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2 booleans (true/false only; yes/no/on/off are text)
@@ -25,6 +27,8 @@ class Loader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag in MERGE_TAGS:  # `<<: *base` merges; an explicit key may override it
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 repeated = key in first_line
