@@ -269,6 +269,75 @@ def test_an_output_or_input_that_is_no_regular_file_is_one_line(
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_output_dash_writes_the_csv_to_stdout_and_every_message_to_stderr(
+    bundle_dir: Path, profile: Profile, tmp_path: Path
+) -> None:
+    """`--output -` wrote a file named `-`. Now the CSV goes to stdout, byte for byte what
+    `--output <file>` writes, and nothing else does: the bad rows and the summary go to stderr.
+    A file named `-` is `./-`."""
+    example = example_text(profile)
+    source = write_csv(tmp_path / "houses.csv", profile, [example, {**example, "sqft": "big"}])
+    model = ["--model", str(bundle_dir)]
+    piped = predict(["--input", str(source), "--output", "-", *model], cwd=tmp_path)
+    assert piped.returncode == 1, piped.stderr
+    to_file = predict(["--input", str(source), "--output", "p.csv", *model], cwd=tmp_path)
+    assert piped.stdout == (tmp_path / "p.csv").read_text()
+    assert piped.stdout.startswith("line,prediction,error\n2,")
+    assert piped.stderr.splitlines() == [
+        f"{source}: line 3: sqft: Input should be a valid number (got 'big')",
+        "house-price: wrote the predictions to stdout: 1 of 2 rows scored, 1 bad (see its error "
+        "column)",
+    ]
+    assert to_file.stderr.splitlines()[-1].startswith("house-price: wrote p.csv: 1 of 2 rows")
+    assert not (tmp_path / "-").exists()
+    named = predict(["--input", str(source), "--output", "./-", *model], cwd=tmp_path)
+    assert named.returncode == 1
+    assert named.stdout == ""
+    assert (tmp_path / "-").read_text() == piped.stdout
+
+
+def test_output_dash_writes_nothing_on_a_whole_file_problem(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    result = predict(
+        ["--input", str(tmp_path / "absent.csv"), "--output", "-", "--model", str(bundle_dir)],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line == f"house-price: error: {tmp_path / 'absent.csv'}: file not found"
+
+
+def test_output_dash_stops_quietly_when_the_reader_goes(
+    bundle_dir: Path, profile: Profile, tmp_path: Path
+) -> None:
+    """`| head`: the reader closes the pipe after a few bytes of a 200 KB CSV. The command
+    stops as a Unix tool killed by SIGPIPE does (141), with no traceback and no summary that
+    claims it wrote the predictions."""
+    source = write_csv(tmp_path / "houses.csv", profile, [example_text(profile)] * 10_000)
+    args = ["--input", str(source), "--output", "-", "--model", str(bundle_dir)]
+    log = tmp_path / "stderr.txt"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [str(HOUSE_PRICE), "predict", *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=tmp_path,
+        )
+    try:
+        assert process.stdout.read(100).startswith(b"line,prediction,error\n")
+        process.stdout.close()
+        code = process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    assert code == 141, log.read_text()
+    assert log.read_text() == ""
+    assert not (tmp_path / "-").exists()
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     result = predict(["--output", str(tmp_path / "p.csv")])
     assert result.returncode == 2

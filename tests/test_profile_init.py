@@ -17,10 +17,11 @@ import pytest
 import yaml
 from conftest import REPO, git_copy, run, shared_csv
 
-from house_price.cleaning import clean
+from house_price.cleaning import clean, rows_needed
 from house_price.drafting import (
     LEAK_OUT,
     LEAK_WARN,
+    MIN_ROWS,
     Draft,
     draft_column,
     draft_profile,
@@ -481,4 +482,133 @@ def test_a_target_with_no_value_above_0_is_refused(largest: int) -> None:
     frame["price"] = -frame["price"]
     frame.loc[0, "price"] = largest
     with pytest.raises(DataError, match="target column 'price' has no value above 0"):
+        make_draft(frame)
+
+
+# --- values the pipeline judges: text in the target, non-finite numbers, constants, few rows ---
+
+
+def test_a_text_value_in_the_target_is_named_with_its_line(tmp_path: Path) -> None:
+    """The line was not named: `1 value such as 'abc'` in a 21,613-row file."""
+    frame = base_frame().astype({"price": str})
+    frame.loc[17, "price"] = "abc"  # file line 19: the header is line 1
+    frame.loc[30, "price"] = "n/a?"
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    line = one_error_line(init(tmp_path, "houses.csv", "--target", "price"))
+    assert line == (
+        "house-price: error: houses.csv: target column 'price' is not a number column: 2 values "
+        "not a number, e.g. 'abc' (line 19); a spelling that means missing belongs in the "
+        "profile's missing_values"
+    )
+
+
+def test_a_non_finite_target_is_counted_as_the_pipeline_drops_it(tmp_path: Path) -> None:
+    """`inf` in the target ended in an IndexError traceback; the pipeline reads it as a number
+    and drops its row (non_finite_price)."""
+    frame = base_frame().astype({"price": str})
+    frame.loc[4, "price"] = "inf"  # line 6
+    frame.loc[9, "price"] = "1e400"
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    result = init(tmp_path, "houses.csv", "--target", "price")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "profiles" / "houses.yaml").read_text()
+    assert "# 2 non-finite values, e.g. 'inf' (line 6): the pipeline drops such rows" in text
+    profile = load_profile(tmp_path / "profiles" / "houses.yaml", 2025)
+    finite = frame["price"].drop([4, 9]).astype(float)
+    assert profile.target.maximum >= finite.max()
+    rows, report = clean(frame.astype(str), profile, "houses.csv")
+    assert report["dropped"]["non_finite_price"] == 2
+    assert len(rows) == len(frame) - 2
+
+
+def test_a_non_finite_feature_value_keeps_the_column_a_number() -> None:
+    """One `inf` made a sqft column "an identifier or free text", left out."""
+    drafted = column(["1850", "2100", "inf", "1640", " 2400 ", "-inf"] * 3, name="sqft")
+    assert (drafted.kind, drafted.is_feature) == ("int", True)
+    assert (drafted.spec["min"], drafted.spec["max"]) == (1560, 2480)  # finite data: 1640-2400
+    assert "6 non-finite values, e.g. 'inf' (line 2): the pipeline drops such rows" in (
+        drafted.comments
+    )
+    assert column(["inf", "nan"], name="x").kind == "empty"
+
+
+def test_mostly_numbers_with_text_names_the_first_line() -> None:
+    drafted = column([*(str(n % 5 + 1) for n in range(19)), "about 3"], name="rooms")
+    (note,) = drafted.notes
+    assert "the others ('about 3' (1); the first on line 19) make it text" in note
+
+
+def test_a_constant_feature_gets_a_warning(tmp_path: Path) -> None:
+    """No word on a column with one value: the model learns nothing from it, and its draft
+    bounds (7 to 7) or its one category refuse every other value the API is sent."""
+    frame = base_frame()
+    frame["stories"] = 7
+    frame["city"] = "Seattle"
+    frame.loc[3, "city"] = ""  # missing: still one value where there is one
+    frame["sold"] = "2014-10-13"
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    result = init(tmp_path, "houses.csv", "--target", "price")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "the same value" in line]
+    assert warnings == [
+        "house-price: stories: WARNING: the same value (7) in every row: the model cannot learn "
+        "from it, and its bounds (7 to 7) refuse values outside them. Leave it out, or widen the "
+        "bounds if other values can occur",
+        "house-price: city: WARNING: the same value (Seattle) in every row: the model cannot "
+        "learn from it, and any other value is refused as an unknown category. Leave it out, or "
+        "add the categories that can occur",
+        "house-price: sold: WARNING: the same value (2014-10-13) in every row: the model cannot "
+        "learn from it, and its bounds (2014-01-01 to 2014-12-31) refuse values outside them. "
+        "Leave it out, or widen the bounds if other values can occur",
+    ]
+    text = (tmp_path / "profiles" / "houses.yaml").read_text()
+    assert text.count("# WARNING: the same value") == 3
+    draft = yaml.safe_load(text)
+    assert [f["name"] for f in draft["features"]] == ["sqft", "bedrooms", "stories", "city", "sold"]
+
+
+def test_one_value_with_others_missing_is_constant_but_two_values_are_not() -> None:
+    assert column(["3", "", "3", " 3.0 "], name="floors").notes  # 3 and 3.0: one number
+    assert not column(["3", "4", "3"], name="floors").notes
+    assert not column(["a", "b", "a"], name="kind").notes
+    (merged,) = column(["A", "a ", "A"], name="kind").notes  # spellings of one category
+    assert merged.startswith("kind: WARNING: the same value (A) in every row")
+
+
+@pytest.mark.parametrize("rows", [1, 2, 6])
+def test_too_few_rows_are_refused(tmp_path: Path, rows: int) -> None:
+    """A 1-row CSV gave a draft (bounds from one value); the pipeline refuses it later."""
+    base_frame(rows).to_csv(tmp_path / "few.csv", index=False)
+    line = one_error_line(init(tmp_path, "few.csv", "--target", "price"))
+    assert line == (
+        f"house-price: error: few.csv: target column 'price' has {rows} row"
+        f"{'s' if rows > 1 else ''} with a value the pipeline keeps (a finite number, 0 or "
+        "more); it needs at least 7 (5 to train, 2 to test)"
+    )
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_the_fewest_rows_are_what_the_pipeline_needs(tmp_path: Path) -> None:
+    assert rows_needed(0.2) == MIN_ROWS  # params.yaml's process.test_size
+    assert all(rows_needed(size) >= MIN_ROWS for size in (0.01, 0.1, 0.2, 0.3, 0.5, 0.9))
+    frame = base_frame(MIN_ROWS)
+    frame.loc[MIN_ROWS] = ["", 2000, 3]  # no target: not counted
+    frame.to_csv(tmp_path / "seven.csv", index=False)
+    assert init(tmp_path, "seven.csv", "--target", "price").returncode == 0
+    frame.loc[0, "price"] = -1  # dropped by the pipeline: 6 rows left
+    frame.to_csv(tmp_path / "seven.csv", index=False)
+    assert "has 6 rows with a value the pipeline keeps" in one_error_line(
+        init(tmp_path, "seven.csv", "--target", "price", "--force")
+    )
+
+
+def test_a_constant_target_is_refused() -> None:
+    frame = base_frame()
+    frame["price"] = 250_000
+    frame.loc[0, "price"] = -5  # dropped by the pipeline
+    with pytest.raises(
+        DataError,
+        match=r"target column 'price' has the same value \(250000\) in all 39 rows the pipeline "
+        "keeps: there is nothing to learn",
+    ):
         make_draft(frame)

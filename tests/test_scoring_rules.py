@@ -9,15 +9,19 @@ import datetime as dt
 import json
 import random
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from pydantic import ValidationError
 
+from house_price.api.responses import error_items
 from house_price.api.schemas import request_models
-from house_price.schema import Column, Profile, load_profile
-from house_price.scoring import RowValidator, request_rows
+from house_price.schema import Column, Profile, load_profile, profile_from_dict
+from house_price.scoring import RowValidator, Scorer, describe_errors, request_rows
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 
@@ -132,3 +136,110 @@ def test_dates_are_read_in_the_profiles_format_and_checked_by_the_api_rules() ->
     assert [error["type"] for error in bad[4]] == ["missing"]
     assert [error["type"] for error in bad[5]] == ["date_type"]
     assert [row["date"] for row in good] == [dt.date(2014, 10, 13), dt.date(2015, 1, 1)]
+
+
+# --- messages: what is allowed, in one readable line ------------------------------------------
+
+
+def batch_error(profile: Profile, field: str, text: str) -> str:
+    """The batch scoring error of a CSV row that is the example but for `field`."""
+    frame = pd.DataFrame([{**example_text(profile), field: text}])
+    _, bad = RowValidator(profile).validate_frame(frame)
+    raw = {name: str(frame[name].iat[0]) for name in profile.feature_names}
+    return describe_errors(bad[0], raw, profile)
+
+
+def api_errors(profile: Profile, field: str, value: Any) -> list[dict[str, Any]]:
+    """The 422 items of POST /predict for the example row but for `field` (the API's own
+    request model and error items)."""
+    row_model, _ = request_models(profile, 10)
+    row = {**json.loads(json.dumps(profile.example_row(), default=str)), field: value}
+    with pytest.raises(ValidationError) as caught:
+        row_model.model_validate_json(json.dumps(row))
+    return error_items(caught.value.errors(include_url=False), 10)
+
+
+@pytest.mark.parametrize("text", ["2014-13-45", "x", "2014-10-13", "13/10/2014"])
+def test_a_bad_date_in_a_csv_names_the_profiles_format(text: str) -> None:
+    """The CSV's dates are read in the profile's `format` (King County: 20141013T000000); the
+    error said only "Input should be a valid date"."""
+    message = batch_error(profile_of("kingcounty"), "date", text)
+    assert message == (
+        "date: Input should be a date in the profile's format '%Y%m%dT%H%M%S' such as "
+        f"'20141013T000000' (got {text!r})"
+    )
+
+
+def test_a_bad_date_in_a_csv_without_a_format_names_iso_8601() -> None:
+    raw = yaml.safe_load((PROFILES / "kingcounty.yaml").read_text())
+    (date,) = [column for column in raw["features"] if column["name"] == "date"]
+    del date["format"]  # the default: any ISO 8601 date
+    profile = profile_from_dict(raw, 2025)
+    message = batch_error(profile, "date", "13/10/2014")
+    assert message == (
+        "date: Input should be an ISO 8601 date such as '2014-10-13' (got '13/10/2014')"
+    )
+    texts = ["2014-10-13", "20141013T000000", "2014-10-13T00:00:00"]  # ISO 8601, all read
+    frame = pd.DataFrame([{**example_text(profile), "date": text} for text in texts])
+    assert RowValidator(profile).validate_frame(frame)[1] == {}
+
+
+@pytest.mark.parametrize("value", ["20141013T000000", "x", 20141013, None, True])
+def test_a_bad_date_sent_to_the_api_names_yyyy_mm_dd(value: Any) -> None:
+    """A date the API refuses names the format it takes, whatever was sent (a number, true or
+    null said only "Input should be a valid date")."""
+    (item,) = api_errors(profile_of("kingcounty"), "date", value)
+    assert item["msg"].startswith("date: Input should be a valid date"), item
+    assert "in the format YYYY-MM-DD" in item["msg"], item
+
+
+def test_a_long_category_list_is_cut_and_says_where_the_rest_is() -> None:
+    """King County's 70 zipcodes were all listed, about 1,000 characters in the API's 422 and
+    in each bad row of batch scoring."""
+    profile = profile_of("kingcounty")
+    zipcodes = profile.feature("zipcode").categories
+    assert len(zipcodes) == 70
+    shown = ", ".join(zipcodes[:12])
+    (item,) = api_errors(profile, "zipcode", "99999")
+    assert item["msg"] == (
+        f"zipcode: Input should be one of: {shown} and 58 more (70 values in all: GET /model "
+        "lists them; case and spacing are ignored)"
+    )
+    assert item["ctx"]["allowed"] == f"{shown} and 58 more"
+    message = batch_error(profile, "zipcode", "99999")
+    assert message == (
+        f"zipcode: Input should be one of: {shown} and 58 more (70 values in all: the model "
+        "bundle's profile.yaml lists them; case and spacing are ignored) (got '99999')"
+    )
+    assert len(item["msg"]) < 250
+    assert len(message) < 250
+
+
+def test_a_short_category_list_is_listed_in_full() -> None:
+    profile = profile_of("houses")
+    location = profile.feature("location")
+    assert len(location.categories) <= 12
+    (item,) = api_errors(profile, "location", "Atlantis")
+    assert item["msg"].startswith(
+        f"location: Input should be one of: {', '.join(location.categories)} (case and "
+        "spacing are ignored; aliases: "
+    )
+    assert "more" not in item["msg"]
+    assert "in all" not in item["msg"]
+    assert batch_error(profile, "location", "Atlantis") == f"{item['msg']} (got 'Atlantis')"
+
+
+def test_batch_scoring_reports_the_csv_messages() -> None:
+    """What `house-price predict` writes for each bad row (house_price.scoring.Scorer, with a
+    stand-in for the model: only the messages matter here)."""
+    profile = profile_of("kingcounty")
+    model = SimpleNamespace(
+        bundle=SimpleNamespace(profile=profile), predict=lambda rows: np.ones(len(rows))
+    )
+    base = example_text(profile)
+    frame = pd.DataFrame([base, {**base, "date": "2014-10-13"}, {**base, "zipcode": "99999"}])
+    frame.index = pd.Index([2, 3, 4])  # file lines, as read_raw_csv numbers them
+    scored = Scorer(model).score(frame, "kc.csv")  # type: ignore[arg-type]
+    assert scored.errors[0] == ""
+    assert scored.errors[1].startswith("date: Input should be a date in the profile's format")
+    assert "70 values in all: the model bundle's profile.yaml lists them" in scored.errors[2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from api_support import ApiServer, call, start_api, stop_api
+from conftest import stop_process_group
 from hostile import (
     concurrent_batches,
     header_flood,
@@ -290,10 +292,17 @@ def test_concurrent_batches_are_bounded(server: ApiServer, example: dict) -> Non
     assert timed_get(server.url, "/health")[0] == 200
 
 
+TIMER = "from {low} to 3153600000 (100 years, the event loop's longest timer)"
+FILES = "a connection is a file descriptor, a C int"
+SIZE = "from {low} to 9223372036854775807"
+CPUS = len(os.sched_getaffinity(0))
+WORKERS = f"from 1 to {4 * CPUS} (4 per usable CPU, {CPUS} here)"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "allowed"),
     [
-        ("KEEP_ALIVE_S", "soon", ">= 1"),
+        ("KEEP_ALIVE_S", "soon", TIMER.format(low=1)),
         # Bound modulo 65536 (99999: 34463) while the log said 99999.
         ("PORT", "99999", "from 0 to 65535"),
         ("PORT", "65536", "from 0 to 65535"),
@@ -303,29 +312,109 @@ def test_concurrent_batches_are_bounded(server: ApiServer, example: dict) -> Non
         # pydantic-core's max_length: the model was not served (503), with an OverflowError.
         ("MAX_BATCH_ROWS", str(2**64), "from 1 to 9223372036854775807"),
         ("DRIFT_METRICS", "2", "from 0 to 1"),
+        # uvloop cuts a longer timer to 100 years without a word: the server started and
+        # served with 10**30, a timer that was not the one asked for.
+        ("KEEP_ALIVE_S", str(10**30), TIMER.format(low=1)),
+        ("KEEP_ALIVE_S", "3153600001", TIMER.format(low=1)),
+        ("REQUEST_TIMEOUT_S", str(10**30), TIMER.format(low=1)),
+        ("GRACEFUL_SHUTDOWN_S", str(10**30), TIMER.format(low=0)),
+        # No bytes object, header list or count of connections is that large: a limit above
+        # it was no limit, and the server started without a word.
+        ("MAX_BODY_BYTES", str(10**30), SIZE.format(low=1024)),
+        ("MAX_HEADER_BYTES", str(2**63), SIZE.format(low=1024)),
+        ("MAX_HEADERS", str(2**63), SIZE.format(low=1)),
+        ("MAX_CONNECTIONS", str(2**31), f"from 1 to 2147483647 ({FILES})"),
+        (
+            "MAX_PENDING_BATCHES",
+            str(2**31 - 1),
+            "from 0 to 2147483646 (one runs, each one waiting holds a connection: "
+            "a file descriptor, a C int)",
+        ),
+        # A typo forked workers, one process (and one model) each, without end.
+        ("WEB_CONCURRENCY", str(4 * CPUS + 1), WORKERS),
+        ("WEB_CONCURRENCY", "1000000", WORKERS),
     ],
 )
 def test_bad_server_setting_is_one_line(name: str, value: str, allowed: str) -> None:
-    result = subprocess.run(
+    """Refused before uvicorn starts: one line, exit 2. PORT 0 and its own process group, so
+    that a server started by mistake (the bug) listens nowhere in the way and is stopped, with
+    its workers, when the bounded wait ends."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "house_price.serve"],
-        env={"PATH": "/usr/bin:/bin", name: value},
-        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "PORT": "0", name: value},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
+        start_new_session=True,
     )
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        stop_process_group(process)
+    assert process.returncode == 2, stderr
+    assert stderr.strip() == (
         f"house_price.serve: error: {name}={value!r}: expected an integer {allowed}"
     )
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORT", "0"), ("PORT", "65535"), ("DRIFT_METRICS", "0")]
+    ("name", "value", "field"),
+    [
+        ("PORT", "0", "port"),
+        ("PORT", "65535", "port"),
+        ("DRIFT_METRICS", "0", "drift_metrics"),
+        ("KEEP_ALIVE_S", "3153600000", "keep_alive_s"),
+        ("GRACEFUL_SHUTDOWN_S", "0", "graceful_shutdown_s"),
+        ("GRACEFUL_SHUTDOWN_S", "3153600000", "graceful_shutdown_s"),
+        ("REQUEST_TIMEOUT_S", "3153600000", "request_timeout_s"),
+        ("MAX_BODY_BYTES", str(2**63 - 1), "max_body_bytes"),
+        ("MAX_HEADER_BYTES", str(2**63 - 1), "max_header_bytes"),
+        ("MAX_HEADERS", str(2**63 - 1), "max_headers"),
+        ("MAX_CONNECTIONS", str(2**31 - 1), "max_connections"),
+        ("MAX_PENDING_BATCHES", str(2**31 - 2), "max_pending_batches"),
+        ("WEB_CONCURRENCY", str(4 * CPUS), "web_concurrency"),
+    ],
 )
 def test_server_setting_bounds_are_allowed(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str
 ) -> None:
     """PORT=0: a free port, which uvicorn logs."""
     monkeypatch.setenv(name, value)
-    settings = Settings.from_env()
-    assert {"PORT": settings.port, "DRIFT_METRICS": settings.drift_metrics}[name] == int(value)
+    assert int(getattr(Settings.from_env(), field)) == int(value)
+
+
+def test_the_default_body_limit_stays_within_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_BODY_BYTES' default grows with MAX_BATCH_ROWS (1 KiB a row), never past its bound."""
+    monkeypatch.setenv("MAX_BATCH_ROWS", str(2**63 - 1))
+    assert Settings.from_env().max_body_bytes == 2**63 - 1
+
+
+def test_the_largest_settings_serve_and_stop(tmp_path: Path) -> None:
+    """Every timer and limit at its maximum: the real server starts, answers, and stops at
+    SIGTERM within the usual window (no bundle needed: readiness says why)."""
+    largest = {
+        "KEEP_ALIVE_S": "3153600000",
+        "GRACEFUL_SHUTDOWN_S": "3153600000",
+        "REQUEST_TIMEOUT_S": "3153600000",
+        "MAX_BODY_BYTES": str(2**63 - 1),
+        "MAX_HEADER_BYTES": str(2**63 - 1),
+        "MAX_HEADERS": str(2**63 - 1),
+        "MAX_CONNECTIONS": str(2**31 - 1),
+        "MAX_PENDING_BATCHES": str(2**31 - 2),
+    }
+    api = start_api(tmp_path / "missing", tmp_path / "serve.log", expect_status=None, env=largest)
+    idle = stalled(api.url, b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")  # then kept alive
+    try:
+        assert call(api.url, "GET", "/readyz").status == 503
+        assert raw_exchange(api.url, [many_headers(200)]).status == 200  # over the default 100
+        idle.settimeout(10)
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        api.process.send_signal(signal.SIGTERM)
+        code = api.process.wait(timeout=15)
+        assert time.monotonic() - started < 5  # the idle connection is not waited for
+    finally:
+        idle.close()
+        stop_api(api)
+    assert code in (0, -signal.SIGTERM), api.log_text()[-2000:]
+    assert "Traceback" not in api.log_text()

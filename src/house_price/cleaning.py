@@ -181,17 +181,16 @@ def clean_rows(
                 invalid[f"non_finite_{column.name}"] = ~missing & ~np.isfinite(values)
                 values = values.where(np.isfinite(values))
             invalid[f"out_of_bounds_{column.name}"] = out_of_bounds(values, column)
-        if column.name != profile.target.name and not column.nullable:
-            # the API refuses such a row, so training never imputes one (a cut-short line too)
-            invalid[f"missing_{column.name}"] = missing
+        is_target = column.name == profile.target.name
+        if is_target or not column.nullable:
+            # a row with no target teaches nothing; a missing feature that is not nullable, the
+            # API refuses, so training never imputes one (a cut-short line too)
+            invalid[f"missing_{'target' if is_target else column.name}"] = missing
         report["present"][column.name] = int(values.notna().sum())
         for reason, mask in invalid.items():
             report["dropped"][reason] = int((mask & ~drop).sum())
             drop |= mask
         frame[column.name] = values
-    missing_target = frame[profile.target.name].isna() & ~drop
-    report["dropped"]["missing_target"] = int(missing_target.sum())
-    drop |= missing_target
     frame = frame[~drop]
     for column in profile.features:
         report["missing_values_kept"][column.name] = int(frame[column.name].isna().sum())

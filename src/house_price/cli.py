@@ -1,19 +1,23 @@
 """`house-price`: the project's command line. Subcommands:
 
     house-price profile init <csv> --target <column> [--name NAME] [--output PATH] [--force]
-    house-price predict --input houses.csv --output predictions.csv [--model DIR]
+    house-price predict --input houses.csv --output predictions.csv|- [--model DIR]
     house-price check [--params params.yaml]
 
 Bad input (a missing or unreadable file, an unknown target column, an existing output) is one
 line `house-price: error: ...` on stderr and exit 1; a usage mistake is argparse's exit 2.
 `predict` exits 0 when every row was scored, 1 when some rows are bad (reported on stderr and
-in the output's `error` column, the output still written).
+in the output's `error` column, the output still written). `--output -` writes the CSV to
+stdout and nothing else: every message goes to stderr, so a pipe gets a clean CSV; when the
+reader closes the pipe early (`| head`), `predict` stops quietly with exit 141, as a Unix tool
+killed by SIGPIPE does.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import shlex
 import sys
@@ -22,6 +26,8 @@ from pathlib import Path
 from house_price.errors import DataError
 
 PROG = "house-price"
+STDOUT = "-"  # predict --output -: the CSV to stdout (a file named "-" is "./-")
+SIGPIPE_EXIT = 128 + 13  # 128 + SIGPIPE: what a shell reports for a writer killed by it
 EXTERNAL = Path("data/external")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -57,11 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
             "row by the API's rules. Output: one row per input data row, in order, with the "
             "columns line (the input file line), prediction (empty for a bad row) and error "
             "(empty for a good row). Exit 0: every row scored; 1: some rows bad (listed on "
-            "stderr, output written) or a whole-file problem (nothing written)."
+            "stderr, output written) or a whole-file problem (nothing written); 141: --output - "
+            "and the reader closed stdout early (| head)."
         ),
     )
     predict.add_argument("--input", required=True, type=Path, help="the CSV to score")
-    predict.add_argument("--output", required=True, type=Path, help="where to write predictions")
+    predict.add_argument(
+        "--output",
+        required=True,
+        help=f"where to write predictions: a CSV file, or {STDOUT} for stdout (messages stay on "
+        "stderr, so a pipe gets a clean CSV; a file named - is ./-)",
+    )
     predict.add_argument(
         "--model",
         type=Path,
@@ -95,12 +107,25 @@ def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 MAX_BAD_LINES = 20
 
 
+def stdout_gone() -> int:
+    """The reader of stdout closed it (`| head`): stop quietly, as a Unix tool killed by
+    SIGPIPE does. stdout now points to /dev/null, so that Python's flush at exit finds no
+    broken pipe to complain about."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_EXIT
+
+
 def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from house_price.errors import BundleError
     from house_price.scoring import predict_csv
 
+    output = None if args.output == STDOUT else Path(args.output)
     try:
-        scored = predict_csv(args.input, args.output, args.model)
+        scored = predict_csv(args.input, output, args.model)
+    except BrokenPipeError:
+        return stdout_gone()
     except (BundleError, OSError) as exc:
         raise DataError(str(exc)) from None
     bad = [(line, error) for line, error in zip(scored.lines, scored.errors, strict=True) if error]
@@ -109,8 +134,9 @@ def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     if len(bad) > MAX_BAD_LINES:
         print(f"{args.input}: ... and {len(bad) - MAX_BAD_LINES} more bad rows", file=sys.stderr)
     total = len(scored.lines)
+    where = "the predictions to stdout" if output is None else output
     print(
-        f"{PROG}: wrote {args.output}: {total - len(bad)} of {total} rows scored"
+        f"{PROG}: wrote {where}: {total - len(bad)} of {total} rows scored"
         + (f", {len(bad)} bad (see its error column)" if bad else ""),
         file=sys.stderr,
     )

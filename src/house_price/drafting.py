@@ -11,7 +11,8 @@ The rules, each a constant below so that tests and the README can name them:
   1. no values at all (or only missing spellings) -> left out;
   2. `date`: every value parses with one of `DATE_FORMATS` (years 1800-2200); the digits-only
      `%Y%m%d` counts only for a column whose name contains "date";
-  3. numbers (every value a finite number):
+  3. numbers (every value a number; `inf`, `nan` or `1e400`, which the pipeline drops with its
+     row, are counted in a comment and left out of bounds and examples):
      - an identifier, left out: whole numbers, distinct in at least `ID_DISTINCT_SHARE` of the
        rows (at least `ID_MIN_ROWS` rows), and an id-like name (`ID_TOKENS`) or consecutive
        integers from 0 or 1 (a row number);
@@ -37,6 +38,12 @@ The rules, each a constant below so that tests and the README can name them:
   flagged for the user to judge.
 - Derived: `<date>_year` and `<date>_month` for every date column; `house_age` from a year-built
   int column, at the sale date when there is a date column, else at the reference year.
+- Warnings (a comment and a line on stderr), and refusals, as the pipeline would judge the data:
+  a feature with the same value in every row teaches the model nothing and its bounds (or its one
+  category) refuse any other value: WARNING. The target must be numbers (a text value is named
+  with its line), with at least `MIN_ROWS` rows the pipeline keeps (a finite number, 0 or more:
+  the fewest it trains and tests on) that are not all the same (nothing to learn): refused
+  otherwise.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from house_price.cleaning import MIN_TEST_ROWS, MIN_TRAIN_ROWS, NAN_TEXT
 from house_price.errors import DataError, name_list
 from house_price.schema import REFERENCE_YEAR, category_key
 
@@ -64,6 +72,8 @@ ID_MIN_ROWS = 10
 MAX_CATEGORIES = 200
 LEAK_WARN = 0.95
 LEAK_OUT = 0.99
+# The fewest rows the pipeline trains and tests on, whatever process.test_size (7 at 0.2).
+MIN_ROWS = MIN_TRAIN_ROWS + MIN_TEST_ROWS
 ID_TOKENS = frozenset({"id", "uuid", "guid", "pid", "key", "index"})
 CODE_TOKENS = frozenset({"zip", "zipcode", "postcode", "postal", "plz", "code", "fips", "id"})
 BUILT = re.compile(r"built", re.IGNORECASE)
@@ -112,12 +122,38 @@ def missing_spellings(values: pd.Series) -> dict[str, int]:
     return dict(Counter(hits).most_common())
 
 
+def not_numbers(values: pd.Series) -> pd.Series:
+    """Where a value is no number as the pipeline reads numbers (`cleaning.to_numbers`: the
+    trimmed text; `inf`, `nan` and `1e400` are numbers, which it drops with their row)."""
+    stripped = values.str.strip()
+    numbers = pd.to_numeric(stripped, errors="coerce")
+    return numbers.isna() & ~stripped.str.casefold().isin(NAN_TEXT)
+
+
 def as_numbers(values: pd.Series) -> pd.Series | None:
-    """Finite numbers for every value, or None when any value is not one."""
-    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
-    if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all():
+    """Every value as a float (`inf`, `nan`, `1e400` included), or None when any value is no
+    number."""
+    if not_numbers(values).any():
         return None
-    return numbers.astype(float)
+    return pd.to_numeric(values.str.strip(), errors="coerce").astype(float)
+
+
+def first_of(mask: pd.Series, values: pd.Series) -> str:
+    """`'abc' (line 19)`: the first value where `mask` holds, and its line (a frame from
+    `io.read_raw_csv` is indexed by file line)."""
+    line = mask[mask].index[0]
+    return f"{values.loc[line].strip()!r} (line {line})"
+
+
+def non_finite_note(numbers: pd.Series, values: pd.Series) -> str | None:
+    """A comment on the values that are numbers but not finite, or None when there are none."""
+    bad = ~np.isfinite(numbers)
+    if not bad.any():
+        return None
+    return (
+        f"{_plural(int(bad.sum()), 'non-finite value')}, e.g. {first_of(bad, values)}: the "
+        "pipeline drops such rows"
+    )
 
 
 def all_whole(numbers: pd.Series) -> bool:
@@ -255,8 +291,36 @@ def draft_column(values: pd.Series, name: str) -> ColumnDraft:
             f"{_plural(int(missing.sum()), 'empty value')} ({share:.1f} %): nullable, "
             "the pipeline imputes them"
         )
+    constant = constant_warning(draft, candidates)
+    if constant:
+        comments.insert(0, constant)
+        draft.notes.append(f"{name}: {constant}")
     draft.comments = comments + draft.comments
     return draft
+
+
+def constant_warning(draft: ColumnDraft, values: pd.Series) -> str | None:
+    """A WARNING for a feature with the same value in every row that has one (`values`: those
+    rows' text): the model cannot learn from it, and its bounds or its one category refuse
+    what the data did not show."""
+    spec = draft.spec
+    if spec is None or draft.left_out:
+        return None
+    if draft.kind == "category":
+        distinct = len(spec["categories"])  # spellings of one category are one
+        refused = "any other value is refused as an unknown category"
+        instead = "add the categories that can occur"
+    else:
+        numbers = draft.numbers  # the finite numbers of a number column ("7" and "7.0": one)
+        distinct = (numbers if numbers is not None else values.str.strip()).nunique()
+        refused = f"its bounds ({spec['min']} to {spec['max']}) refuse values outside them"
+        instead = "widen the bounds if other values can occur"
+    if distinct != 1:
+        return None
+    return (
+        f"WARNING: the same value ({spec['example']}) in every row: the model cannot learn from "
+        f"it, and {refused}. Leave it out, or {instead}"
+    )
 
 
 def _draft_date(values: pd.Series, name: str) -> ColumnDraft | None:
@@ -285,9 +349,21 @@ def _draft_date(values: pd.Series, name: str) -> ColumnDraft | None:
 
 
 def _draft_number(values: pd.Series, name: str, rows: int) -> ColumnDraft | None:
-    numbers = as_numbers(values)
-    if numbers is None:
+    every = as_numbers(values)
+    if every is None:
         return None
+    numbers = every[np.isfinite(every)]
+    if numbers.empty:
+        return ColumnDraft(name, "empty", left_out="only non-finite numbers, no values: left out")
+    non_finite = non_finite_note(every, values)
+    draft = _draft_finite(values.loc[numbers.index], numbers, name, rows)
+    if non_finite and draft.spec is not None:
+        draft.comments.append(non_finite)
+    return draft
+
+
+def _draft_finite(values: pd.Series, numbers: pd.Series, name: str, rows: int) -> ColumnDraft:
+    """A column of finite numbers: an identifier, a code (category) or an int/float feature."""
     whole = all_whole(numbers)
     distinct = numbers.nunique()
     tokens = set(name_tokens(name))
@@ -344,15 +420,15 @@ def _draft_text(values: pd.Series, name: str, rows: int) -> ColumnDraft:
                 f"{rows} rows: left out"
             ),
         )
-    numeric = pd.to_numeric(values.str.strip(), errors="coerce").notna()
+    text = not_numbers(values)
     notes = []
-    if numeric.mean() >= 0.9:
-        others = Counter(values[~numeric].str.strip()).most_common(3)
+    if 1 - text.mean() >= 0.9:
+        others = Counter(values[text].str.strip()).most_common(3)
         shown = ", ".join(f"{value!r} ({count})" for value, count in others)
         notes.append(
-            f"WARNING: {100 * numeric.mean():.0f} % of the values are numbers; the others "
-            f"({shown}) make it text: fix them or add them to missing_values, then make it a "
-            "number column"
+            f"WARNING: {100 * (1 - text.mean()):.0f} % of the values are numbers; the others "
+            f"({shown}; the first on line {text[text].index[0]}) make it text: fix them or add "
+            "them to missing_values, then make it a number column"
         )
     if distinct > MAX_CATEGORIES:
         return ColumnDraft(
@@ -438,17 +514,32 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
     present = values[~missing & ~values.str.strip().str.casefold().isin(_MISSING_KEYS)]
     if present.empty:
         raise DataError(f"target column {name!r} has no values")
-    numbers = as_numbers(present)
-    if numbers is None:
-        bad = present[pd.to_numeric(present.str.strip(), errors="coerce").isna()]
+    text = not_numbers(present)
+    if text.any():
         raise DataError(
-            f"target column {name!r} is not a number column: {_plural(len(bad), 'value')} "
-            f"such as {bad.iloc[0]!r}"
+            f"target column {name!r} is not a number column: {_plural(int(text.sum()), 'value')} "
+            f"not a number, e.g. {first_of(text, present)}; a spelling that means missing "
+            "belongs in the profile's missing_values"
         )
-    if float(numbers.max()) <= 0:
+    every = pd.to_numeric(present.str.strip(), errors="coerce").astype(float)
+    numbers = every[np.isfinite(every)]
+    if numbers.empty or float(numbers.max()) <= 0:
+        largest = f" (largest {numbers.max():g})" if len(numbers) else ""
         raise DataError(
-            f"target column {name!r} has no value above 0 (largest {numbers.max():g}): "
-            "a price is positive"
+            f"target column {name!r} has no value above 0{largest}: a price is positive"
+        )
+    kept = numbers[numbers >= 0]  # the pipeline drops a row below 0 (min 0 at least)
+    if len(kept) < MIN_ROWS:
+        raise DataError(
+            f"target column {name!r} has {_plural(len(kept), 'row')} with a value the pipeline "
+            f"keeps (a finite number, 0 or more); it needs at least {MIN_ROWS} "
+            f"({MIN_TRAIN_ROWS} to train, {MIN_TEST_ROWS} to test)"
+        )
+    if kept.nunique() == 1:
+        raise DataError(
+            f"target column {name!r} has the same value "
+            f"({readable_number(float(kept.iloc[0]), all_whole(kept))}) in all {len(kept)} rows "
+            "the pipeline keeps: there is nothing to learn"
         )
     whole = all_whole(numbers)
     minimum, maximum = readable_bounds(float(numbers.min()), float(numbers.max()), whole)
@@ -458,6 +549,9 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
     ]
     if missing.any():
         comments.append(f"{_plural(int(missing.sum()), 'row')} without it: the pipeline drops them")
+    non_finite = non_finite_note(every, present)
+    if non_finite:
+        comments.append(non_finite)
     for spelling, count in spellings.items():
         comments.append(
             f"{spelling!r} appears {_plural(count, 'time')}: add it to missing_values if it "

@@ -64,6 +64,12 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
+def not_regular(path: Path) -> bool:
+    """Whether `path` exists (through a symlink) as something other than a regular file: a
+    folder, device, pipe or socket."""
+    return path.exists() and not path.is_file()
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` only on success.
@@ -76,7 +82,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     if target.is_symlink():
         raise DataError(f"{target}: is a symlink: give the path of a file, not of a link")
-    if target.exists() and not target.is_file() and not target.is_dir():
+    if not_regular(target) and not target.is_dir():  # a folder (the other engine's) is replaced
         raise DataError(f"{target}: not a regular file (a device, pipe or socket): give a file")
     writable_parent(target)
     # Keep the suffix: some writers (XGBoost, pandas) pick the format from it.
@@ -162,7 +168,7 @@ BINARY_SNIFF_BYTES = 65536  # a binary file shows a NUL byte within its first bl
 
 
 def _check_file(path: Path) -> None:
-    if path.exists() and not path.is_file():
+    if not_regular(path):
         raise DataError(f"{path}: not a regular file (a folder, device or pipe): give a CSV file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -36,10 +37,12 @@ from house_price.api.schemas import batch_row_type
 from house_price.cleaning import check_columns, missing_fields, to_dates, to_numbers
 from house_price.errors import DataError
 from house_price.io import atomic_path, read_raw_csv
-from house_price.schema import Column, Profile
+from house_price.schema import DEFAULT_DATE_FORMAT, Column, Profile
 
 CHUNK_ROWS = 100_000
 GOT_CHARS = 80
+# Where an error for an unknown category says all of them are listed (the API says GET /model).
+LISTED_IN_BUNDLE = "the model bundle's profile.yaml lists them"
 
 
 @dataclass(frozen=True)
@@ -145,14 +148,34 @@ def _got(text: str) -> str:
     return shown if len(shown) <= GOT_CHARS else shown[: GOT_CHARS - 3] + "..."
 
 
-def describe_errors(errors: Sequence[dict[str, Any]], raw: dict[str, str]) -> str:
+def csv_date_format(column: Column) -> str:
+    """How a date column is written in the profile's CSV files, with its example: `an ISO 8601
+    date such as '2014-10-13'`, or `a date in the profile's format '%Y%m%dT%H%M%S' such as
+    '20141013T000000'`."""
+    example = column.example
+    if column.date_format == DEFAULT_DATE_FORMAT:
+        return f"an ISO 8601 date such as {example.isoformat()!r}"
+    shown = f" such as {example.strftime(column.date_format)!r}" if example is not None else ""
+    return f"a date in the profile's format {column.date_format!r}{shown}"
+
+
+def describe_errors(
+    errors: Sequence[dict[str, Any]], raw: dict[str, str], profile: Profile | None = None
+) -> str:
     """`bedrooms: Input should be a whole number (got '2.5'); ...`: the API's messages (its
-    own `error_items`), with the CSV text of the field."""
+    own `error_items`), with the CSV text of the field. With the `profile` of CSV rows, a
+    value that is no date names the format the CSV's dates are read in (the API's message
+    names the API's, YYYY-MM-DD)."""
+    dates = (
+        {column.name: column for column in profile.features if column.is_date} if profile else {}
+    )
     parts = []
     for error in errors:
         field = str(error["loc"][-1]) if error.get("loc") else ""
         if error.get("type") == "missing":
             message = f"{field}: missing value, and the column is not nullable"
+        elif field in dates and error.get("type") in ("date_type", "date_parsing"):
+            message = f"{field}: Input should be {csv_date_format(dates[field])}"
         else:
             (item,) = error_items([error], DEFAULT_MAX_BATCH_ROWS)
             message = item["msg"]
@@ -172,7 +195,8 @@ class RowValidator:
 
     def __init__(self, profile: Profile, as_json: bool = False) -> None:
         self.profile = profile
-        self.rows = TypeAdapter(list[batch_row_type(profile)])  # type: ignore[misc]
+        row_type = batch_row_type(profile, LISTED_IN_BUNDLE)
+        self.rows = TypeAdapter(list[row_type])  # type: ignore[valid-type]
         self.check = self.from_json if as_json else self.rows.validate_python
 
     def from_json(self, rows: list[dict[str, Any]]) -> list[Any]:
@@ -215,19 +239,37 @@ class Scorer:
             for index, row_errors in bad.items():
                 keep[index] = False
                 raw = {name: str(chunk[name].iat[index]) for name in self.profile.feature_names}
-                errors[start + index] = describe_errors(row_errors, raw)
+                errors[start + index] = describe_errors(row_errors, raw, self.profile)
             if good:
                 values = self.model.predict(good)
                 predictions[start + np.flatnonzero(keep)] = values
         return Scored(frame.index.to_numpy(), predictions, errors)
 
 
-def write_scored(path: Path, scored: Scored) -> None:
+def write_all(stream: BinaryIO, data: bytes) -> None:
+    """All of `data` to `stream`. A buffered write into a pipe whose reader is gone returned
+    the bytes the pipe took (64 KiB) instead of raising: the next write raises the
+    BrokenPipeError."""
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) :]
+
+
+def write_scored(path: Path | None, scored: Scored) -> None:
+    """The output CSV, written atomically to `path`, or to stdout when `path` is None (CHUNK_ROWS
+    rows at a time; BrokenPipeError when the reader is gone)."""
     frame = pd.DataFrame(
         {"line": scored.lines, "prediction": scored.predictions, "error": scored.errors}
     )
+    options: dict[str, Any] = {"index": False, "lineterminator": "\n", "na_rep": ""}
+    if path is None:
+        for start in range(0, max(len(frame), 1), CHUNK_ROWS):
+            chunk = frame.iloc[start : start + CHUNK_ROWS]
+            write_all(sys.stdout.buffer, chunk.to_csv(header=start == 0, **options).encode())
+        sys.stdout.buffer.flush()
+        return
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n", na_rep="")
+        frame.to_csv(tmp, **options)
 
 
 def model_threads() -> int:
@@ -238,12 +280,17 @@ def model_threads() -> int:
         raise DataError(str(exc)) from None
 
 
-def predict_csv(input_path: Path, output_path: Path, model_dir: Path) -> Scored:
-    """Score `input_path` into `output_path`; DataError/BundleError for a whole-file problem
-    (nothing is written then)."""
-    if output_path.is_dir():
+def predict_csv(input_path: Path, output_path: Path | None, model_dir: Path) -> Scored:
+    """Score `input_path` into `output_path` (None: stdout); DataError/BundleError for a
+    whole-file problem (nothing is written then)."""
+    if output_path is not None and output_path.is_dir():
         raise DataError(f"{output_path}: is a directory; --output takes a file")
-    if input_path.exists() and output_path.exists() and input_path.samefile(output_path):
+    if (
+        output_path is not None
+        and input_path.exists()
+        and output_path.exists()
+        and input_path.samefile(output_path)
+    ):
         raise DataError(f"{output_path}: --output is the input file")
     frame = read_raw_csv(input_path)
     model = load_model(model_dir, model_threads())

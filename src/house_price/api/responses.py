@@ -99,6 +99,8 @@ def error_items(
             msg = "at least one row is required"
         elif kind == "multiple_of" and ctx.get("multiple_of") == 1:
             msg = "Input should be a whole number"
+        elif kind == "date_type":  # a number, true or null: "a valid date" named no format
+            msg = "Input should be a valid date, a string in the format YYYY-MM-DD"
         elif kind == "json_invalid" and (words := SURROGATE_ERROR.match(str(ctx.get("error")))):
             ctx = {"error": UNPAIRED_SURROGATE + words.string[words.end() :]}  # " at line ..."
             msg = f"Invalid JSON: {ctx['error']}"

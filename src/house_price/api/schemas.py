@@ -15,7 +15,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
+from house_price.errors import name_list
 from house_price.schema import Column, Profile
+
+# Where a client finds every allowed category when a 422 lists only the first CATEGORIES_SHOWN.
+LISTED_BY_API = "GET /model lists them"
+CATEGORIES_SHOWN = 12  # a longer list (King County's 70 zipcodes) drowned the message
 
 
 class PredictResponse(BaseModel):
@@ -64,23 +69,37 @@ class ValidationErrorResponse(BaseModel):
     detail: list[FieldError]
 
 
+def category_context(column: Column, listed_in: str = LISTED_BY_API) -> dict[str, str]:
+    """The `allowed` and `hint` of the error for an unknown category: every allowed value when
+    there are at most CATEGORIES_SHOWN, else the first of them, how many there are and where
+    `listed_in` they all are; the same for aliases."""
+    count = len(column.categories)
+    notes = []
+    if count > CATEGORIES_SHOWN:
+        notes.append(f"{count} values in all: {listed_in}")
+    notes.append("case and spacing are ignored")
+    if column.aliases:
+        pairs = [f"{alias!r} -> {target}" for alias, target in column.aliases.items()]
+        notes.append(f"aliases: {name_list(pairs, CATEGORIES_SHOWN)}")
+    return {
+        "allowed": name_list(column.categories, CATEGORIES_SHOWN),
+        "hint": f" ({'; '.join(notes)})",
+    }
+
+
 class Spellings(dict[str, str]):
     """Spelling -> canonical category, as `Column.normalise` (the pipeline's rule) decides.
 
     Its bound `__getitem__` is the validator: a spelling seen before is a C-level dict hit,
     with no Python frame per value (10,000-row batches); a new one calls `__missing__`, which
     asks `Column.normalise` and remembers the answer (up to `limit` spellings), or raises the
-    422 error that lists the allowed values."""
+    422 error that lists the allowed values (`category_context`)."""
 
-    def __init__(self, column: Column, limit: int = 1024) -> None:
+    def __init__(self, column: Column, listed_in: str = LISTED_BY_API, limit: int = 1024) -> None:
         super().__init__({name: name for name in column.categories})
         self.column = column
         self.limit = limit
-        aliases = ", ".join(f"{alias!r} -> {target}" for alias, target in column.aliases.items())
-        self.context = {
-            "allowed": ", ".join(column.categories),
-            "hint": f" (case and spacing are ignored{'; aliases: ' + aliases if aliases else ''})",
-        }
+        self.context = category_context(column, listed_in)
 
     def __missing__(self, value: str) -> str:
         canonical = self.column.normalise(value)
@@ -93,10 +112,11 @@ class Spellings(dict[str, str]):
         return canonical
 
 
-def _field(column: Column) -> tuple[Any, Any]:
+def _field(column: Column, listed_in: str = LISTED_BY_API) -> tuple[Any, Any]:
     """(type, Field) of one feature in the request models. A nullable column (declared in the
     profile) also takes null or an omitted field: the fitted transformer imputes it, exactly
-    as the pipeline does for a missing value."""
+    as the pipeline does for a missing value. `listed_in`: where an error for an unknown
+    category says all the categories are listed."""
     common: dict[str, Any] = {"description": column.description or None}
     if column.example is not None:
         common["examples"] = [pydantic_core.to_jsonable_python(column.example)]
@@ -104,7 +124,7 @@ def _field(column: Column) -> tuple[Any, Any]:
         common["default"] = None
         optional = f"{column.description} Optional: null or omitted when unknown."
         common["description"] = optional.strip()
-    kind = _value_type(column)
+    kind = _value_type(column, listed_in)
     if column.is_category:
         # The schema lists the canonical spellings; the API also accepts what the pipeline
         # normalises to them (case, spacing, aliases), as the description says.
@@ -120,11 +140,12 @@ def _field(column: Column) -> tuple[Any, Any]:
     return kind, Field(**common)
 
 
-def _value_type(column: Column) -> Any:
+def _value_type(column: Column, listed_in: str) -> Any:
     """The type of a present value, with the column's rules (bounds, categories) attached."""
     if column.is_category:
+        spellings = Spellings(column, listed_in)
         return Annotated[
-            str, Field(min_length=1, max_length=200), AfterValidator(Spellings(column).__getitem__)
+            str, Field(min_length=1, max_length=200), AfterValidator(spellings.__getitem__)
         ]
     # Strict: JSON numbers only (no "12" strings, no booleans), finite, within the bounds;
     # dates as ISO strings "YYYY-MM-DD" only (no timestamps).
@@ -165,13 +186,14 @@ def _row_doc(profile: Profile) -> str:
     return f"One house of the {profile.name!r} profile: every feature, raw values."
 
 
-def batch_row_type(profile: Profile) -> Any:
+def batch_row_type(profile: Profile, listed_in: str = LISTED_BY_API) -> Any:
     """The rows of a batch: a TypedDict of the same field definitions and config as the one-row
     model (validated into plain dicts). Batch scoring of a CSV (house_price.scoring) validates
-    its rows with this very type, so the API and the batch command cannot disagree."""
+    its rows with this very type, so the API and the batch command cannot disagree; only
+    `listed_in` differs, where an error says all the categories are listed."""
     annotated = {}
     for column in profile.features:
-        kind, info = _field(column)
+        kind, info = _field(column, listed_in)
         annotated[column.name] = (NotRequired if column.nullable else Required)[
             Annotated[kind, info]
         ]

@@ -18,7 +18,11 @@ after SIGTERM, well inside the 10 s after which Docker and Cloud Run send SIGKIL
 MAX_HEADER_BYTES (request line and headers, default 32768; larger: 431), MAX_HEADERS (default
 100; more: 431), REQUEST_TIMEOUT_S (time to receive one request's headers and body, default 30;
 slower: 408), MAX_CONNECTIONS (default 512; beyond: 503). A bad value fails at start-up with a
-ValueError naming the variable.
+ValueError naming the variable and what is allowed.
+
+Every setting has an upper bound, what its consumer can hold (see the constants below): a larger
+value did not fail, it was silently something else (a PORT taken modulo 65536, a timer cut to
+uvloop's 100 years) or could not be served (MODEL_THREADS, MAX_BATCH_ROWS).
 """
 
 from __future__ import annotations
@@ -33,23 +37,53 @@ API_VERSION = "1"
 MAX_PORT = 65535  # TCP
 MAX_THREADS = 2**31 - 1  # XGBoost's nthread is a C int
 MAX_ROWS = 2**63 - 1  # pydantic-core's max_length (a 64-bit size)
+# A bytes object's or a list's length is a Py_ssize_t: no body, head or header list is larger.
+MAX_SIZE = 2**63 - 1
+# uvloop (the server's event loop) cuts any longer timer to 100 years without a word, so a
+# longer KEEP_ALIVE_S, REQUEST_TIMEOUT_S or GRACEFUL_SHUTDOWN_S would not be what runs.
+MAX_TIMER_S = 3600 * 24 * 365 * 100
+TIMER_WHY = "100 years, the event loop's longest timer"
+# A connection is a file descriptor, a C int: no process holds more (Linux's fs.nr_open is
+# below it), and each batch that waits is a request on a connection of its own.
+MAX_FILES = 2**31 - 1
+# Each worker is a process with its own model (~180 MiB at peak) making CPU-bound predictions:
+# past about one per CPU, workers add memory and context switches, not throughput. Four per
+# usable CPU leaves room for the I/O share (the usual advice, 2 x CPUs + 1, fits) and still
+# stops a typo: uvicorn would start WEB_CONCURRENCY=1000000 processes, one after another.
+WORKERS_PER_CPU = 4
 
 
-def int_env(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which cpusets and `taskset`
+    narrow; a CPU quota does not show here)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def max_workers() -> int:
+    return WORKERS_PER_CPU * usable_cpus()
+
+
+def int_env(
+    name: str, default: int, minimum: int, maximum: int | None = None, why: str = ""
+) -> int:
     """The integer in environment variable `name` (`default` when unset or empty); ValueError
     naming the variable when it is not an integer from `minimum` to `maximum` (no maximum:
-    `minimum` or more). A maximum is what the value's consumer can hold: a larger PORT, for
-    one, was logged as given and bound modulo 65536."""
+    `minimum` or more), with `why` the maximum is what it is. A maximum is what the value's
+    consumer can hold: a larger PORT, for one, was logged as given and bound modulo 65536."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    problem = f"{name}={raw!r}: expected an integer {allowed}" + (f" ({why})" if why else "")
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected an integer {allowed}") from None
+        raise ValueError(problem) from None
     if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name}={raw!r}: expected an integer {allowed}")
+        raise ValueError(problem)
     return value
 
 
@@ -81,21 +115,25 @@ class Settings:
     def from_env(cls, model_dir: str | Path | None = None) -> Settings:
         """The settings from the environment; `model_dir` overrides MODEL_DIR."""
         max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1, MAX_ROWS)
+        body_bytes = min((1 << 20) + 1024 * max_rows, MAX_SIZE)
+        files = "a connection is a file descriptor, a C int"
+        waiting = "one runs, each one waiting holds a connection: a file descriptor, a C int"
+        workers = f"{WORKERS_PER_CPU} per usable CPU, {usable_cpus()} here"
         return cls(
             model_dir=Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             max_batch_rows=max_rows,
-            max_body_bytes=int_env("MAX_BODY_BYTES", (1 << 20) + 1024 * max_rows, 1024),
+            max_body_bytes=int_env("MAX_BODY_BYTES", body_bytes, 1024, MAX_SIZE),
             model_threads=int_env("MODEL_THREADS", 0, 0, MAX_THREADS),
-            max_pending_batches=int_env("MAX_PENDING_BATCHES", 4, 0),
+            max_pending_batches=int_env("MAX_PENDING_BATCHES", 4, 0, MAX_FILES - 1, waiting),
             drift_metrics=int_env("DRIFT_METRICS", 1, 0, 1) == 1,
             multiprocess=multiprocess_dir() is not None,
             host=os.environ.get("HOST", "").strip() or "127.0.0.1",
             port=int_env("PORT", 8000, 0, MAX_PORT),
-            web_concurrency=int_env("WEB_CONCURRENCY", 1, 1),
-            keep_alive_s=int_env("KEEP_ALIVE_S", 75, 1),
-            graceful_shutdown_s=int_env("GRACEFUL_SHUTDOWN_S", 7, 0),
-            max_header_bytes=int_env("MAX_HEADER_BYTES", 32 * 1024, 1024),
-            max_headers=int_env("MAX_HEADERS", 100, 1),
-            request_timeout_s=int_env("REQUEST_TIMEOUT_S", 30, 1),
-            max_connections=int_env("MAX_CONNECTIONS", 512, 1),
+            web_concurrency=int_env("WEB_CONCURRENCY", 1, 1, max_workers(), workers),
+            keep_alive_s=int_env("KEEP_ALIVE_S", 75, 1, MAX_TIMER_S, TIMER_WHY),
+            graceful_shutdown_s=int_env("GRACEFUL_SHUTDOWN_S", 7, 0, MAX_TIMER_S, TIMER_WHY),
+            max_header_bytes=int_env("MAX_HEADER_BYTES", 32 * 1024, 1024, MAX_SIZE),
+            max_headers=int_env("MAX_HEADERS", 100, 1, MAX_SIZE),
+            request_timeout_s=int_env("REQUEST_TIMEOUT_S", 30, 1, MAX_TIMER_S, TIMER_WHY),
+            max_connections=int_env("MAX_CONNECTIONS", 512, 1, MAX_FILES, files),
         )
