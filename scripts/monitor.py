@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from servers import (  # noqa: E402 (the helper module shared with the tests)
     WebhookReceiver,
     missing_monitoring_tools,
+    port_taken,
     start_alertmanager,
     start_api_workers,
     start_prometheus,
@@ -36,7 +38,11 @@ from servers import (  # noqa: E402 (the helper module shared with the tests)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
     parser.add_argument("--model-dir", type=Path, default=REPO / "models" / "house-price")
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--prometheus-port", type=int, default=9090)
@@ -45,22 +51,29 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="API workers (WEB_CONCURRENCY)")
     parser.add_argument("--interval", default="15s", help="scrape and rule evaluation interval")
     args = parser.parse_args()
+    problem = ports_problem(
+        {
+            "--api-port": args.api_port,
+            "--prometheus-port": args.prometheus_port,
+            "--alertmanager-port": args.alertmanager_port,
+            "--webhook-port": args.webhook_port,
+        }
+    )
+    if problem:
+        parser.exit(1, f"monitor: error: {problem}\n")
     missing = missing_monitoring_tools()
     if missing:
-        print(
+        parser.exit(
+            1,
             f"monitor: error: {', '.join(missing)} missing; run "
             "`sudo bash scripts/container_env.sh packages` (Debian packages prometheus, "
-            "prometheus-alertmanager)",
-            file=sys.stderr,
+            "prometheus-alertmanager)\n",
         )
-        return 1
     if not (args.model_dir / "model.ubj").is_file():
-        print(
-            f"monitor: error: no bundle in {args.model_dir}: run `make run` first", file=sys.stderr
-        )
-        return 1
+        parser.exit(1, f"monitor: error: no bundle in {args.model_dir}: run `make run` first\n")
 
     stopping = False
+    failed = False
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -68,7 +81,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    processes = []
+    running: dict[subprocess.Popen, Path] = {}  # each server and its log
     webhook = None
     with tempfile.TemporaryDirectory(prefix="house-price-monitor-") as temp:
         home = Path(temp)
@@ -77,12 +90,12 @@ def main() -> int:
             api, api_url = start_api_workers(
                 args.model_dir.resolve(), home / "api.log", args.workers, args.api_port
             )
-            processes.append(api)
+            running[api] = home / "api.log"
             am_config = write_alertmanager_config(home, webhook.url)
             alertmanager, am_url = start_alertmanager(
                 home, am_config, args.alertmanager_port, home / "alertmanager.log"
             )
-            processes.append(alertmanager)
+            running[alertmanager] = home / "alertmanager.log"
             config = write_prometheus_config(
                 home,
                 api=f"127.0.0.1:{args.api_port}",
@@ -93,28 +106,53 @@ def main() -> int:
             prometheus, prom_url = start_prometheus(
                 home, config, args.prometheus_port, home / "prometheus.log"
             )
-            processes.append(prometheus)
+            running[prometheus] = home / "prometheus.log"
             print(f"API           {api_url}  ({args.workers} workers, /docs, /metrics)")
             print(f"Prometheus    {prom_url}  (alerts: {prom_url}/alerts)")
             print(f"Alertmanager  {am_url}")
             print(f"webhook       {webhook.url}  (notifications are printed here)")
             print(f"logs          {home}/*.log   Ctrl-C stops everything", flush=True)
             while not stopping:
-                for process in processes:
+                for process, log in running.items():
                     if process.poll() is not None:
-                        print(f"monitor: {process.args[0]} exited with {process.returncode}")
-                        stopping = True
+                        tail = log.read_text(errors="replace")[-2000:]
+                        print(
+                            f"monitor: error: {process.args[0]} exited with "
+                            f"{process.returncode}; the end of {log.name}:\n{tail}",
+                            file=sys.stderr,
+                        )
+                        stopping = failed = True
                 time.sleep(0.5)
-        except AssertionError as exc:
+        except (AssertionError, OSError) as exc:  # a server did not start; a port was taken
             print(f"monitor: error: {exc}", file=sys.stderr)
             return 1
         finally:
-            for process in reversed(processes):
+            for process in reversed(running):
                 stop_process_group(process)
             if webhook is not None:
                 webhook.close()
             print("monitor: stopped", flush=True)
-    return 0
+    return 1 if failed else 0
+
+
+def ports_problem(ports: dict[str, int]) -> str | None:
+    """Why the servers cannot listen on these loopback ports (option -> port): a port out of
+    range, one given twice, or one taken (a server already there would otherwise answer our
+    start-up probes for ours); None when all are free."""
+    seen: dict[int, str] = {}
+    for option, port in ports.items():
+        if not 1 <= port <= 65535:
+            return f"{option} {port}: a port is from 1 to 65535"
+        if port in seen:
+            return f"{option} {port}: {seen[port]} has it too; give each server its own port"
+        seen[port] = option
+        taken = port_taken(port)
+        if taken:
+            return (
+                f"{option} {port}: 127.0.0.1:{port} cannot be listened on ({taken}): stop "
+                "what uses it, or choose another port"
+            )
+    return None
 
 
 if __name__ == "__main__":

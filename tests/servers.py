@@ -49,6 +49,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_taken(port: int) -> str | None:
+    """Why a server could not listen on 127.0.0.1:`port` (something listens there already, or
+    the port is privileged), else None. The bind sets SO_REUSEADDR as servers do, so a port
+    that only old connections (TIME_WAIT) hold counts as free."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def wait_for_http(
     url: str,
     timeout: float,
@@ -204,7 +217,27 @@ def start_api_workers(
     environment.update(env)
     url = f"http://127.0.0.1:{port}"
     command = [str(VENV_BIN / "python"), "-m", "house_price.serve"]
-    return start_server(command, log, f"{url}/health", environment), url
+    # A worker answers /livez only after its start-up has loaded the bundle or failed to: a
+    # broken bundle is then named at once by /health's 503, not after the whole timeout.
+    process = start_server(command, log, f"{url}/livez", environment)
+    reason = not_ready(f"{url}/health")
+    if reason is not None:
+        stop_process_group(process)
+        raise AssertionError(f"the API on {url} serves no model: {reason}")
+    return process, url
+
+
+def not_ready(url: str) -> str | None:
+    """None when the readiness probe `url` answers 200, else the API's reason (its 503 body)."""
+    try:
+        get_json(url)
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode(errors="replace")
+        try:
+            return str(json.loads(body).get("reason") or body)
+        except (ValueError, AttributeError):
+            return f"HTTP {exc.code}: {body[:200]}"
+    return None
 
 
 def write_prometheus_config(

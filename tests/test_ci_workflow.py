@@ -467,6 +467,33 @@ def test_dvc_remote_pull_repro_push(jobs: dict[str, dict[str, Any]]) -> None:
     assert normalize_expr(steps[forget]["if"]) == "always()"
 
 
+# DVC commands that reach the remote when one is set up: `repro --pull`, and the diffs, which
+# read the base branch's outputs from it.
+REMOTE_DVC_COMMAND = re.compile(
+    r"\bdvc (pull|push|fetch|repro --pull|exp (push|pull)|(metrics|plots) diff)\b"
+)
+
+
+def test_every_step_that_reaches_the_dvc_remote_has_its_own_bound(
+    jobs: dict[str, dict[str, Any]],
+) -> None:
+    """An endpoint that accepts connections and never answers makes `dvc pull` wait for
+    minutes without a word (README "Timeouts"): each such step fails on its own timeout, well
+    before the job's, naming the step."""
+    bounded = []
+    for name, job in jobs.items():
+        for step in steps_of(job):
+            if REMOTE_DVC_COMMAND.search(str(step.get("run", ""))):
+                minutes = step.get("timeout-minutes")
+                assert isinstance(minutes, int), f"job {name}: {step['name']!r} has no bound"
+                assert 1 <= minutes < job["timeout-minutes"], f"{step['name']!r}: {minutes}"
+                bounded.append(step["name"])
+    steps = steps_of(jobs["reproduce"])
+    for command in (CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO):
+        step = steps[step_index(steps, lambda s, c=command: runs(s, dvc_command(*c)))]
+        assert step["name"] in bounded, step["name"]
+
+
 def test_pull_requests_compare_with_the_base_branch(jobs: dict[str, dict[str, Any]]) -> None:
     steps = steps_of(jobs["reproduce"])
     checkout = steps[step_index(steps, lambda s: uses(s, "actions/checkout"))]

@@ -18,21 +18,28 @@ What the tests show, each in a fresh clone of the bare repository:
   experiment's train and evaluate stages without running them, and `package` runs: its output
   is `persist: true`, which DVC never keeps in the run-cache;
 - `dvc exp pull` brings the experiment that `dvc exp push` sent; `dvc exp apply` gives its
-  outputs, bit for bit.
+  outputs, bit for bit;
+- with the README's timeouts a pull from an endpoint that never answers fails within a minute,
+  and what DVC says for a missing bucket, refused keys, a refused connection and a silent
+  endpoint is what the README's troubleshooting table quotes.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import (
+    REPO,
     commit_all,
     git_copy,
     hashed_tree_md5s,
@@ -47,10 +54,13 @@ from servers import (
     CI_DVC_PUSH,
     CI_DVC_REPRO,
     S3_TEST_CREDENTIALS,
+    VENV_BIN,
     clean_env,
+    free_port,
     loopback_env,
     s3_remote_options,
     start_s3_server,
+    start_server,
     stop_process_group,
 )
 from test_own_data import OWN_CSV, default_profile
@@ -215,3 +225,106 @@ def test_exp_push_and_pull_share_an_experiment(origin: Origin, tmp_path: Path) -
     assert params["train"]["max_depth"] == 4
     assert lock_outs(clone) == origin.experiment_lock
     assert output_mismatches(clone) == []  # the experiment's outputs came with it
+
+
+# --- the README's timeouts and troubleshooting table --------------------------------------------
+
+# What DVC says when the remote fails, as the README's table quotes it.
+REMOTE_FAILURES = {
+    "missing-bucket": "The specified bucket does not exist",
+    "refused-keys": "An error occurred (403) when calling the HeadObject operation: Forbidden",
+    "refused-connection": "Could not connect to the endpoint URL",
+    "silent-endpoint": "Read timeout on endpoint URL",
+}
+TEST_TIMEOUT_S = "2"  # the README's timeout options, with seconds a test can wait for
+SILENT_PULL_BOUND_S = 60
+
+
+def remote_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    return readme.split("\n## A team's remote (DVC on S3)\n", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_timeouts() -> tuple[list[str], dict[str, str]]:
+    """The README's `dvc remote modify --local storage <option> <seconds>` timeout options and
+    the environment it sets (botocore's attempts)."""
+    section = remote_section()
+    options = re.findall(r"^dvc remote modify --local storage (\w+_timeout) \d+\b", section, re.M)
+    attempts = re.search(r"^export AWS_MAX_ATTEMPTS=(\d+)\b", section, re.M)
+    assert sorted(options) == ["connect_timeout", "read_timeout"], options
+    assert attempts is not None
+    return options, {"AWS_MAX_ATTEMPTS": attempts.group(1)}
+
+
+def repo_to_pull(repo: Path) -> Path:
+    """A DVC repository tracking two files (so DVC lists the remote, as for any real project),
+    with neither the files nor the cache: `dvc pull` must reach the remote."""
+    repo.mkdir()
+    run(["git", "init", "-q"], cwd=repo)
+    dvc(repo, "init", "-q")
+    for name in ("a.csv", "b.csv"):
+        (repo / name).write_text(f"x\n{name}\n")
+    dvc(repo, "add", "a.csv", "b.csv")
+    shutil.rmtree(repo / ".dvc" / "cache")
+    for name in ("a.csv", "b.csv"):
+        (repo / name).unlink()
+    return repo
+
+
+@contextmanager
+def failing_endpoint(failure: str, s3: str, home: Path) -> Iterator[str]:
+    """An S3 endpoint that fails as `failure` says."""
+    if failure == "missing-bucket":
+        yield s3  # moto, which has no bucket of that name
+    elif failure == "refused-keys":
+        # moto with authentication on: it knows no key, as S3 does not know a wrong one
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+        env = loopback_env(clean_env(INITIAL_NO_AUTH_ACTION_COUNT="0"))
+        process = start_server(command, home / "moto-auth.log", f"{url}/moto-api/", env, home)
+        try:
+            yield url
+        finally:
+            stop_process_group(process)
+    elif failure == "refused-connection":
+        yield f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    else:  # a listener whose kernel accepts connections, and nobody ever answers them
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("failure", list(REMOTE_FAILURES))
+def test_readme_says_what_dvc_says_when_the_remote_fails(
+    failure: str, s3: str, tmp_path: Path
+) -> None:
+    """A remote set up as the README says (timeouts included) that fails: DVC's message is the
+    one the README's table explains, and a silent endpoint fails within a minute (without the
+    timeouts botocore and s3fs wait about 25 minutes)."""
+    message = REMOTE_FAILURES[failure]
+    rows = [line for line in remote_section().splitlines() if line.startswith("| `")]
+    assert any(message in row.split(" | ")[0] for row in rows), f"no table row quotes {message!r}"
+    options, environment = readme_timeouts()
+    repo = repo_to_pull(tmp_path / "repo")
+    dvc(repo, "remote", "add", "--default", "storage", "s3://no-such-bucket/cache")
+    for option in options:
+        dvc(repo, "remote", "modify", "--local", "storage", option, TEST_TIMEOUT_S)
+    with failing_endpoint(failure, s3, tmp_path) as endpoint:
+        dvc(repo, "remote", "modify", "--local", "storage", "endpointurl", endpoint)
+        started = time.monotonic()
+        result = subprocess.run(
+            ["dvc", "pull"],
+            cwd=repo,
+            env={**dvc_env(), **environment},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode != 0, result.stdout
+    assert message in result.stderr, result.stderr
+    if failure == "silent-endpoint":
+        assert f'"{endpoint}/no-such-bucket/' in result.stderr, result.stderr
+        assert elapsed < SILENT_PULL_BOUND_S, f"{elapsed:.0f} s"

@@ -3,9 +3,13 @@
 - kubernetes-validate (requirements.txt) validates every built-in resource strictly (unknown
   fields rejected) against the bundled Kubernetes API schemas of the oldest supported version
   (1.30: the preStop `sleep` action is beta and on by default from 1.30) and of the newest one
-  it bundles. It has no schema for the ServiceMonitor (a CRD): it reports it as not found.
-- The ServiceMonitor is validated against the Prometheus Operator's CRD schema, compiled by the
-  npm package @kubernetes-models/prometheus-operator (tools/servicemonitor-schema/, make install).
+  it bundles. It has no schema for the ServiceMonitor and the PrometheusRules (CRDs): it
+  reports them as not found.
+- The ServiceMonitor and the PrometheusRules are validated against the Prometheus Operator's CRD
+  schemas, compiled by the npm package @kubernetes-models/prometheus-operator
+  (tools/servicemonitor-schema/, make install).
+- prometheusrule.yaml is what monitoring/prometheusrule.py generates from monitoring/rules/: one
+  PrometheusRule per rules file, its groups the file's, with the ServiceMonitor's labels.
 - checkov (its own venv, .venv-checkov/, make install) finds nothing; its only skips are
   `checkov.io/skipN` annotations that give a reason.
 - The manifests agree with the server contract: probe paths and port, shutdown timing, threads
@@ -20,6 +24,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +35,14 @@ from conftest import REPO
 from servers import clean_env
 
 DEPLOY = REPO / "deploy" / "kubernetes"
+RULES = REPO / "monitoring" / "rules"
+RULE_GENERATOR = REPO / "monitoring" / "prometheusrule.py"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CRD_SCHEMA = REPO / "tools" / "servicemonitor-schema"
 INSTALL_HINT = "run `make install` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+
+# The Prometheus Operator's kinds (CRDs): no schema in kubernetes-validate.
+CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
 
 # Oldest supported (first with the preStop sleep action on by default) and newest bundled.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
@@ -60,6 +70,10 @@ def resources() -> list[dict[str, Any]]:
     for name in kustomization()["resources"]:
         docs.extend(doc for doc in yaml.safe_load_all((DEPLOY / name).read_text()) if doc)
     return docs
+
+
+def crd_resources() -> list[dict[str, Any]]:
+    return [doc for doc in resources() if doc["kind"] in CRD_KINDS]
 
 
 def one(kind: str, docs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -120,7 +134,7 @@ def run_checkov(directory: Path) -> dict[str, Any]:
     return report
 
 
-def validate_servicemonitors(docs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+def validate_crd_resources(docs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node missing (Node.js 20 or later)")
@@ -147,6 +161,7 @@ def test_kustomization_lists_every_manifest_in_one_namespace() -> None:
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert kinds.count(kind) == 1, kind
     assert kinds.count("ServiceMonitor") == 1
+    assert kinds.count("PrometheusRule") == len(list(RULES.glob("*.yml")))
     # each file names the namespace too (checkov and a plain `kubectl apply -f` see the files)
     for doc in resources():
         if doc["kind"] == "Namespace":
@@ -159,13 +174,13 @@ def test_kustomization_lists_every_manifest_in_one_namespace() -> None:
 def test_builtin_resources_validate_strictly(version: str) -> None:
     validated = []
     for doc in resources():
-        if doc["kind"] == "ServiceMonitor":
+        if doc["kind"] in CRD_KINDS:
             with pytest.raises(kubernetes_validate.utils.SchemaNotFoundError):
                 kubernetes_validate.validate(doc, version, strict=True)
             continue
         kubernetes_validate.validate(doc, version, strict=True)
         validated.append(doc["kind"])
-    assert len(validated) == len(resources()) - 1
+    assert len(validated) == len(resources()) - len(crd_resources())
 
 
 def test_strict_validation_catches_a_misspelt_field_and_a_too_old_version() -> None:
@@ -193,19 +208,22 @@ def test_the_cli_validates_every_file_strictly() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("INFO ") == len(resources()) - 1
+    crds = crd_resources()
+    assert result.stdout.count("INFO ") == len(resources()) - len(crds)
     assert "ERROR" not in result.stdout
-    # the one resource it cannot check: the CRD kind (next test)
-    (warning,) = [line for line in result.stdout.splitlines() if line.startswith("WARN")]
-    assert "ServiceMonitor" in warning
+    # the resources it cannot check: the CRD kinds (next tests)
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("WARN")]
+    kinds = [re.search(r"\b(ServiceMonitor|PrometheusRule)\b", line) for line in warnings]
+    assert all(kinds), warnings
+    assert sorted(kind[1] for kind in kinds) == sorted(doc["kind"] for doc in crds), warnings
 
 
-# --- the ServiceMonitor against its CRD schema --------------------------------------------------
+# --- the Prometheus Operator's resources against their CRD schemas ------------------------------
 
 
 def test_servicemonitor_matches_the_prometheus_operator_crd_schema() -> None:
     monitor = one("ServiceMonitor")
-    result = validate_servicemonitors([monitor])
+    result = validate_crd_resources([monitor])
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == {"name": monitor["metadata"]["name"], "errors": []}
 
@@ -216,11 +234,92 @@ def test_crd_schema_validation_catches_bad_fields() -> None:
     endpoint["port"] = 8000  # must be the port's name (a string)
     endpoint["interval"] = "30 seconds"  # a Prometheus duration
     endpoint["scheme"] = "ftp"  # http or https
-    result = validate_servicemonitors([broken])
+    result = validate_crd_resources([broken])
     assert result.returncode == 1, result.stdout + result.stderr
     errors = json.loads(result.stdout)["errors"][0]
     for field in ("port", "interval", "scheme"):
         assert f"/spec/endpoints/0/{field}" in errors, errors
+
+
+def prometheus_rules() -> list[dict[str, Any]]:
+    return [doc for doc in resources() if doc["kind"] == "PrometheusRule"]
+
+
+def test_prometheusrules_match_the_prometheus_operator_crd_schema() -> None:
+    rules = prometheus_rules()
+    result = validate_crd_resources(rules)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"name": doc["metadata"]["name"], "errors": []} for doc in rules
+    ]
+
+
+def test_crd_schema_validation_catches_bad_rules() -> None:
+    broken = copy.deepcopy(prometheus_rules()[0])
+    group = broken["spec"]["groups"][0]
+    group["rules"][0]["for"] = "2 minutes"  # a Prometheus duration
+    del group["rules"][1]["expr"]  # required
+    group["name"] = ""  # at least one character
+    result = validate_crd_resources([broken])
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = json.loads(result.stdout)["errors"][0]
+    for where in ("/spec/groups/0/rules/0/for", "/spec/groups/0/rules/1", "/spec/groups/0/name"):
+        assert where in errors, errors
+    assert "required property expr" in errors
+
+
+# --- the PrometheusRules: monitoring/rules/ for the Prometheus Operator --------------------------
+
+
+def test_prometheusrule_yaml_is_generated_from_the_rules_files() -> None:
+    """The committed file is the generator's output, byte for byte, and each rules file is one
+    PrometheusRule with exactly its groups: a cluster loads the alerts monitoring/tests/ tests."""
+    result = subprocess.run(
+        [sys.executable, str(RULE_GENERATOR), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    docs = list(yaml.safe_load_all((DEPLOY / "prometheusrule.yaml").read_text()))
+    assert {doc["kind"] for doc in docs} == {"PrometheusRule"}
+    monitor = one("ServiceMonitor")["metadata"]
+    by_name = {doc["metadata"]["name"]: doc for doc in docs}
+    files = sorted(RULES.glob("*.yml"))
+    assert len(by_name) == len(docs) == len(files) == 2
+    for path in files:
+        doc = by_name[f"{monitor['name']}-{path.stem}"]
+        assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+        assert doc["spec"] == {"groups": yaml.safe_load(path.read_text())["groups"]}, path.name
+        names = [group["name"] for group in doc["spec"]["groups"]]
+        assert len(names) == len(set(names)), f"{path.name}: a group name repeats"
+        # selected as the ServiceMonitor is (a Prometheus' ruleSelector and
+        # serviceMonitorSelector match the same labels), in the same namespace
+        assert doc["metadata"]["labels"] == monitor["labels"]
+        assert doc["metadata"]["namespace"] == monitor["namespace"]
+
+
+def test_a_changed_rule_makes_prometheusrule_yaml_stale(tmp_path: Path) -> None:
+    """The check above can fail: the generator on a copy whose 5xx alert threshold changed."""
+    for part in ("monitoring/prometheusrule.py", "monitoring/rules", "deploy/kubernetes"):
+        source, target = REPO / part, tmp_path / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy(source, target)
+    alerts = tmp_path / "monitoring" / "rules" / "alerts.yml"
+    text = alerts.read_text()
+    assert text.count("} > 0.05\n") == 1
+    alerts.write_text(text.replace("} > 0.05\n", "} > 0.06\n"))
+    generator = [sys.executable, str(tmp_path / "monitoring" / "prometheusrule.py")]
+    stale = subprocess.run([*generator, "--check"], capture_output=True, text=True, timeout=60)
+    assert stale.returncode == 1
+    assert "prometheusrule.yaml" in stale.stderr
+    subprocess.run(generator, check=True, timeout=60)
+    regenerated = (tmp_path / "deploy" / "kubernetes" / "prometheusrule.yaml").read_text()
+    assert '{job="house-price-api"} > 0.06\n' in regenerated
 
 
 # --- checkov ------------------------------------------------------------------------------------

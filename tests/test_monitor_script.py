@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,3 +110,63 @@ def test_ctrl_c_stops_everything_it_started(bundle_dir: Path, tmp_path: Path) ->
             if child.is_running():
                 child.terminate()
         psutil.wait_procs([child for child in children if child.is_running()], timeout=10)
+
+
+def run_monitor(ports: dict[str, int], model_dir: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(VENV_BIN / "python"), str(REPO / "scripts" / "monitor.py")]
+    command += ["--model-dir", str(model_dir)]
+    for name, port in ports.items():
+        command += [f"--{name}-port", str(port)]
+    return subprocess.run(
+        command, cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=START_S
+    )
+
+
+@pytest.mark.parametrize("taken", ["api", "prometheus", "alertmanager", "webhook"])
+def test_a_port_in_use_is_one_line_before_anything_starts(bundle_dir: Path, taken: str) -> None:
+    """Another server on a port (another `make monitor`, `make serve`) answered the start-up
+    probes for ours: the banner was printed, then monitor stopped with exit 0."""
+    ports = {name: free_port() for name in ("api", "prometheus", "alertmanager", "webhook")}
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", ports[taken]))
+        other.listen()
+        result = run_monitor(ports, bundle_dir)
+    assert result.returncode == 1
+    assert result.stdout == ""  # no banner, no server started
+    assert result.stderr == (
+        f"monitor: error: --{taken}-port {ports[taken]}: 127.0.0.1:{ports[taken]} cannot be "
+        "listened on (Address already in use): stop what uses it, or choose another port\n"
+    )
+
+
+def test_one_port_for_two_servers_is_refused(bundle_dir: Path) -> None:
+    port = free_port()
+    ports = {"api": free_port(), "prometheus": port, "alertmanager": free_port(), "webhook": port}
+    result = run_monitor(ports, bundle_dir)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"monitor: error: --webhook-port {port}: --prometheus-port has it too; give each "
+        "server its own port\n"
+    )
+
+
+def test_a_broken_bundle_is_named_at_once(bundle_dir: Path, tmp_path: Path) -> None:
+    """The API serves 503 with the reason; monitor waited out its 60 s start-up bound, then
+    named a log in the folder it had just removed."""
+    broken = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, broken)
+    (broken / "model.ubj").write_bytes(b"not a model")
+    ports = {name: free_port() for name in ("api", "prometheus", "alertmanager", "webhook")}
+    started = time.monotonic()
+    result = run_monitor(ports, broken)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"monitor: error: the API on http://127.0.0.1:{ports['api']} serves no model: "
+        f"{broken}: unreadable bundle"
+    ), lines[0]
+    assert result.stdout == "monitor: stopped\n"
+    assert not [name for name, port in ports.items() if listening(port)]
+    print(f"\nbroken bundle named after {elapsed:.1f} s")

@@ -1,6 +1,7 @@
-"""monitoring/ and compose.yaml checked by the real tools: promtool (config, rules, and the rule
-unit tests of monitoring/tests/), amtool, docker-compose; and the dashboards regenerated from
-monitoring/dashboards.py match the committed JSON byte for byte."""
+"""monitoring/ and compose.yaml checked by the real tools: promtool (config, rules, the rules of
+deploy/kubernetes/prometheusrule.yaml, and the rule unit tests of monitoring/tests/), amtool,
+docker-compose; the dashboards regenerated from monitoring/dashboards.py match the committed JSON
+byte for byte, and the latency panel selects the requests of the latency SLO."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from conftest import REPO, run
 from servers import MONITORING, missing_monitoring_tools
 
 TOOLS_HINT = "run `bash scripts/container_env.sh packages` (as root): prometheus, alertmanager"
+LATENCY_PANEL = "Latency quantiles (/predict, /predict/batch, 2xx)"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,6 +34,21 @@ def test_promtool_checks_the_prometheus_config_and_rules() -> None:
     rules = sorted(str(path) for path in (MONITORING / "rules").glob("*.yml"))
     assert len(rules) == 2
     run(["promtool", "check", "rules", *rules], cwd=MONITORING)
+
+
+def test_promtool_checks_the_prometheusrules_groups(tmp_path: Path) -> None:
+    """What the Prometheus Operator loads (deploy/kubernetes/prometheusrule.yaml, generated from
+    rules/: tests/test_kubernetes.py) is valid as it is: each resource's groups as one rules
+    file, as the operator writes them for Prometheus."""
+    docs = yaml.safe_load_all((REPO / "deploy/kubernetes/prometheusrule.yaml").read_text())
+    files = []
+    for doc in docs:
+        path = tmp_path / f"{doc['metadata']['name']}.yml"
+        path.write_text(yaml.safe_dump({"groups": doc["spec"]["groups"]}))
+        files.append(str(path))
+    assert len(files) == 2
+    result = run(["promtool", "check", "rules", *files], cwd=tmp_path)
+    assert result.stdout.count("SUCCESS") == 2, result.stdout
 
 
 def test_promtool_rule_unit_tests_pass() -> None:
@@ -126,7 +143,7 @@ def test_dashboards_regenerate_to_the_committed_json() -> None:
     for wanted in (
         "Request rate",
         "Errors",
-        "Latency quantiles (/predict, /predict/batch)",
+        LATENCY_PANEL,
         "In-flight requests",
         "Batch size (rows per prediction call)",
         "Predicted rows",
@@ -137,3 +154,35 @@ def test_dashboards_regenerate_to_the_committed_json() -> None:
         assert wanted in titles, wanted
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def selectors(expr: str, metric: str) -> list[set[tuple[str, str, str]]]:
+    """The label matchers (name, operator, value) of each `metric{...}` selector in `expr`;
+    `metric` is a regular expression."""
+    return [
+        set(re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', inner))
+        for inner in re.findall(metric + r"\{([^}]*)\}", expr)
+    ]
+
+
+def test_latency_panel_counts_the_requests_of_the_slo() -> None:
+    """The quantiles are those of the requests the latency SLO and its alerts count: the SLO's
+    recording rules' matchers (prediction routes, status 2xx), not fast 503s or 4xx. Besides
+    them the panel selects the job (the rules keep it with `by (job)`, the alerts select it)."""
+    groups = yaml.safe_load((MONITORING / "rules" / "recording.yml").read_text())["groups"]
+    (slo,) = [group for group in groups if group["name"] == "house-price-latency-slo"]
+    in_rules = [
+        {matcher for matcher in selector if matcher[0] != "le"}
+        for rule in slo["rules"]
+        for selector in selectors(rule["expr"], r"http_request_duration_seconds_(?:bucket|count)")
+    ]
+    assert len(in_rules) == 2 * len(slo["rules"])  # good (le="0.25") and all, per window
+    wanted = in_rules[0]
+    assert all(matchers == wanted for matchers in in_rules), in_rules
+    assert ("status", "=~", "2..") in wanted
+    board = json.loads((MONITORING / "grafana/dashboards/house-price-api.json").read_text())
+    (panel,) = [panel for panel in board["panels"] if panel["title"] == LATENCY_PANEL]
+    assert len(panel["targets"]) == 3  # p50, p90, p99
+    for target in panel["targets"]:
+        (matchers,) = selectors(target["expr"], "http_request_duration_seconds_bucket")
+        assert matchers == wanted | {("job", "=", "house-price-api")}, target["expr"]
