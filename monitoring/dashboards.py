@@ -7,7 +7,8 @@ Built with grafana-foundation-sdk, pinned in requirements.txt to the build for G
 (the version compose.yaml runs): its versions carry an epoch, and an unpinned install resolves
 to the types of an old Grafana. The generated JSON is committed, and a test checks that this
 script reproduces it byte for byte. Every query reads the `house-price-api` job; the
-datasource is the one provisioned with uid `prometheus`.
+datasource is the one provisioned with uid `prometheus`. Each file is written atomically (a
+temporary file renamed over it): an interrupted run leaves the old one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeserie
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from house_price.io import atomic_path  # the package, installed editable in .venv
 
 OUT = Path(__file__).resolve().parent / "grafana" / "dashboards"
 DATASOURCE = dashboard.DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -271,9 +274,14 @@ def main() -> int:
                 stale.append(str(path))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            with atomic_path(path) as tmp:
+                tmp.write_text(text)
     if stale:
-        print(f"not generated from monitoring/dashboards.py: {', '.join(stale)}", file=sys.stderr)
+        print(
+            f"{', '.join(stale)}: not generated from monitoring/dashboards.py: run "
+            "`.venv/bin/python monitoring/dashboards.py`",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -10,7 +10,8 @@ unchanged (one resource per file: both files have a group `house-price-latency-s
 names must be unique within a resource). Namespace and labels are the ServiceMonitor's
 (deploy/kubernetes/servicemonitor.yaml), so the label that lets a Prometheus select the
 ServiceMonitor lets it select the rules too. The output is committed, and a test checks that
-this script reproduces it byte for byte and that its groups are the rules files'.
+this script reproduces it byte for byte and that its groups are the rules files'. The file is
+written atomically (a temporary file renamed over it): an interrupted run leaves the old one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from house_price.io import atomic_path  # the package, installed editable in .venv
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "monitoring" / "rules"
@@ -92,10 +95,15 @@ def main() -> int:
     text = render()
     if args.check:
         if not OUT.is_file() or OUT.read_text() != text:
-            print(f"not generated from monitoring/prometheusrule.py: {OUT}", file=sys.stderr)
+            print(
+                f"{OUT}: not generated from the rules files: run "
+                "`.venv/bin/python monitoring/prometheusrule.py`",
+                file=sys.stderr,
+            )
             return 1
         return 0
-    OUT.write_text(text)
+    with atomic_path(OUT) as tmp:
+        tmp.write_text(text)
     return 0
 
 

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from house_price.api.core.config import WORKERS_PER_CPU, max_workers, usable_cpus
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from servers import (  # noqa: E402 (the helper module shared with the tests)
@@ -51,7 +53,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="API workers (WEB_CONCURRENCY)")
     parser.add_argument("--interval", default="15s", help="scrape and rule evaluation interval")
     args = parser.parse_args()
-    problem = ports_problem(
+    problem = workers_problem(args.workers) or ports_problem(
         {
             "--api-port": args.api_port,
             "--prometheus-port": args.prometheus_port,
@@ -153,6 +155,18 @@ def ports_problem(ports: dict[str, int]) -> str | None:
                 "what uses it, or choose another port"
             )
     return None
+
+
+def workers_problem(workers: int) -> str | None:
+    """Why the API cannot run `workers` workers (it refuses WEB_CONCURRENCY outside 1 to
+    max_workers(), but only once started, in a multi-line log); None when it can."""
+    most = max_workers()
+    if 1 <= workers <= most:
+        return None
+    return (
+        f"--workers {workers}: the API runs from 1 to {most} workers "
+        f"({WORKERS_PER_CPU} per usable CPU, {usable_cpus()} here)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import psutil
 import pytest
 from servers import (
     REPO,
+    SERVER_START_TIMEOUT_S,
     VENV_BIN,
     clean_env,
     free_port,
@@ -26,6 +27,8 @@ from servers import (
     stop_process_group,
     wait_for_http,
 )
+
+from house_price.api.core.config import WORKERS_PER_CPU, max_workers, usable_cpus
 
 pytestmark = pytest.mark.slow
 START_S = 90  # the API's workers load the bundle and self-check; the daemons start
@@ -112,9 +115,11 @@ def test_ctrl_c_stops_everything_it_started(bundle_dir: Path, tmp_path: Path) ->
         psutil.wait_procs([child for child in children if child.is_running()], timeout=10)
 
 
-def run_monitor(ports: dict[str, int], model_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_monitor(
+    ports: dict[str, int], model_dir: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
     command = [str(VENV_BIN / "python"), str(REPO / "scripts" / "monitor.py")]
-    command += ["--model-dir", str(model_dir)]
+    command += ["--model-dir", str(model_dir), *options]
     for name, port in ports.items():
         command += [f"--{name}-port", str(port)]
     return subprocess.run(
@@ -150,6 +155,21 @@ def test_one_port_for_two_servers_is_refused(bundle_dir: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("workers", [0, -1, max_workers() + 1])
+def test_workers_out_of_range_are_one_line_before_anything_starts(
+    bundle_dir: Path, workers: int
+) -> None:
+    """The API refuses WEB_CONCURRENCY outside 1 to max_workers(), but only once started: the
+    banner-less failure came after the start-up wait, in a multi-line message."""
+    ports = {name: free_port() for name in ("api", "prometheus", "alertmanager", "webhook")}
+    result = run_monitor(ports, bundle_dir, "--workers", str(workers))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"monitor: error: --workers {workers}: the API runs from 1 to {max_workers()} workers "
+        f"({WORKERS_PER_CPU} per usable CPU, {usable_cpus()} here)\n"
+    )
+
+
 def test_a_broken_bundle_is_named_at_once(bundle_dir: Path, tmp_path: Path) -> None:
     """The API serves 503 with the reason; monitor waited out its 60 s start-up bound, then
     named a log in the folder it had just removed."""
@@ -169,4 +189,5 @@ def test_a_broken_bundle_is_named_at_once(bundle_dir: Path, tmp_path: Path) -> N
     ), lines[0]
     assert result.stdout == "monitor: stopped\n"
     assert not [name for name, port in ports.items() if listening(port)]
+    assert elapsed < SERVER_START_TIMEOUT_S  # not after the API's start-up bound, as before
     print(f"\nbroken bundle named after {elapsed:.1f} s")

@@ -186,3 +186,95 @@ def test_latency_panel_counts_the_requests_of_the_slo() -> None:
     for target in panel["targets"]:
         (matchers,) = selectors(target["expr"], "http_request_duration_seconds_bucket")
         assert matchers == wanted | {("job", "=", "house-price-api")}, target["expr"]
+
+
+# PromQL words that are not series (their label lists are dropped before names are looked for;
+# functions and aggregations are names followed by "(").
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset"}
+
+
+def series_selectors(expr: str) -> list[tuple[str, set[tuple[str, str, str]]]]:
+    """Every series selector of `expr`: (metric name, its label matchers). Drops the modifiers
+    by/without/on/ignoring/group_left/group_right with their label lists, and the ranges ([5m]);
+    a name followed by "(" is then a function or an aggregation."""
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    found = []
+    for match in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)\s*(\{[^}]*\})?\s*(\(?)", text):
+        name, braces, call = match.groups()
+        if call or name in PROMQL_KEYWORDS:
+            continue
+        matchers = set(re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', braces or ""))
+        found.append((name, matchers))
+    return found
+
+
+def test_series_selectors_finds_every_series_and_no_function() -> None:
+    expr = (
+        'sum by (job, feature) (clamp_min(a:b:c{job="x"}, 0.0001) / on (job) group_left ()'
+        ' rate(m_total{le="0.25", s=~"2.."}[5m])) > 1e-4 and bare_metric offset 5m'
+    )
+    assert series_selectors(expr) == [
+        ("a:b:c", {("job", "=", "x")}),
+        ("m_total", {("le", "=", "0.25"), ("s", "=~", "2..")}),
+        ("bare_metric", set()),
+    ]
+
+
+def test_every_recording_rule_selects_the_api_job_only() -> None:
+    """deploy/kubernetes/prometheusrule.yaml loads the rules into a cluster's Prometheus, which
+    scrapes other apps too, some with the same metric names (http_requests_total): a selector
+    without the job would sum their series into ours, or record theirs under our rules' names.
+    Every selector names the job, recorded series included (another app's rules may record the
+    same names); monitoring/tests/rules_test.yml shows another job's series are not recorded."""
+    groups = yaml.safe_load((MONITORING / "rules" / "recording.yml").read_text())["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert rules
+    assert all("record" in rule for rule in rules)
+    seen = set()
+    for rule in rules:
+        found = series_selectors(rule["expr"])
+        assert found, rule["record"]
+        for name, matchers in found:
+            assert ("job", "=", "house-price-api") in matchers, f"{rule['record']}: {name}"
+            seen.add(name)
+    for metric in (
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_count",
+        "model_predictions_total",
+        "model_drift_observations_total",
+        "model_drift_reference_share",
+        "job:http_requests:rate5m",
+    ):
+        assert metric in seen, metric
+
+
+def test_dashboards_check_names_the_command_and_writing_replaces_the_file(
+    tmp_path: Path,
+) -> None:
+    """--check on a stale dashboard exits 1 and says what to run; the rewrite renames a complete
+    file over the old one (atomic_path) instead of truncating it in place: a reader that has
+    the old file open (Grafana's provisioning) still reads the whole old file."""
+    script = tmp_path / "monitoring" / "dashboards.py"
+    script.parent.mkdir()
+    shutil.copy(MONITORING / "dashboards.py", script)
+    boards = tmp_path / "monitoring" / "grafana" / "dashboards"
+    boards.mkdir(parents=True)
+    board = boards / "house-price-api.json"
+    old = '{"stale": true}\n'
+    board.write_text(old)
+    stale = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=120
+    )
+    assert stale.returncode == 1
+    assert stale.stderr == (
+        f"{board}: not generated from monitoring/dashboards.py: run "
+        "`.venv/bin/python monitoring/dashboards.py`\n"
+    )
+    with open(board) as reader:
+        subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+        assert reader.read() == old
+    committed = MONITORING / "grafana" / "dashboards" / "house-price-api.json"
+    assert board.read_text() == committed.read_text()
+    assert sorted(path.name for path in boards.iterdir()) == ["house-price-api.json"]

@@ -17,8 +17,11 @@ import pytest
 import yaml
 from conftest import REPO, git_copy, run, shared_csv
 
-from house_price.cleaning import clean, rows_needed
+from house_price.cleaning import check_split_rows, clean, rows_needed, split_sizes
 from house_price.drafting import (
+    DEFAULT_CV_FOLDS,
+    DEFAULT_PARAMS_ROWS,
+    DEFAULT_TEST_SIZE,
     LEAK_OUT,
     LEAK_WARN,
     MIN_ROWS,
@@ -30,6 +33,7 @@ from house_price.drafting import (
     yaml_scalar,
 )
 from house_price.errors import DataError
+from house_price.model import fold_splits
 from house_price.schema import load_profile, profile_from_dict
 from house_price.yamlfile import load_yaml
 
@@ -485,6 +489,18 @@ def test_a_target_with_no_value_above_0_is_refused(largest: int) -> None:
         make_draft(frame)
 
 
+def test_a_target_with_no_finite_value_is_refused_as_such() -> None:
+    """All `inf` was refused as "no value above 0: a price is positive"."""
+    frame = base_frame(3).astype({"price": str})
+    frame["price"] = ["inf", "-inf", "1e400"]
+    frame.index += 2  # file lines, as io.read_raw_csv indexes them
+    with pytest.raises(DataError) as raised:
+        make_draft(frame)
+    assert str(raised.value) == (
+        "target column 'price' has no finite value (3 non-finite values, e.g. 'inf' (line 2))"
+    )
+
+
 # --- values the pipeline judges: text in the target, non-finite numbers, constants, few rows ---
 
 
@@ -532,6 +548,47 @@ def test_a_non_finite_feature_value_keeps_the_column_a_number() -> None:
     assert column(["inf", "nan"], name="x").kind == "empty"
 
 
+def test_a_nan_spelling_in_a_number_column_is_said_to_drop_its_row() -> None:
+    """`NaN` (a missing spelling) in a number column was said to make the pipeline reject the
+    file; cleaning.to_numbers reads it as a NaN number and drops its row (non_finite_<col>)."""
+    frame = base_frame().astype(str)
+    frame.loc[[2, 5], "sqft"] = "NaN"
+    frame.loc[7, "sqft"] = " NAN "
+    frame.loc[9, "price"] = "NaN"
+    draft = make_draft(frame)
+    (sqft,) = [c for c in draft.columns if c.name == "sqft"]
+    assert (sqft.kind, sqft.is_feature) == ("int", True)
+    for spelling, count in (("NaN", "2 times"), ("NAN", "1 time")):
+        assert (
+            f"{spelling!r} appears {count}: the pipeline reads it as NaN and drops the row; add "
+            "it to missing_values and make the column nullable to impute it instead"
+        ) in sqft.comments
+    assert "rejects the file" not in " ".join(sqft.comments + draft.target.comments)
+    assert draft.target.comments[-1] == (
+        "'NaN' appears 1 time: the pipeline reads it as NaN and drops the row (in missing_values "
+        "too: a row without a target is dropped)"
+    )
+    rows, report = clean(frame, profile_from_dict(draft.profile, 2025), "t.csv")
+    assert report["dropped"]["non_finite_sqft"] == 3
+    assert report["dropped"]["non_finite_price"] == 1
+    assert len(rows) == len(frame) - 4
+    # as the comment says: in missing_values (and nullable) a feature's NaN is imputed instead
+    draft.profile["missing_values"] += ["NaN", "NAN"]
+    next(f for f in draft.profile["features"] if f["name"] == "sqft")["nullable"] = True
+    rows, report = clean(frame, profile_from_dict(draft.profile, 2025), "t.csv")
+    assert report["dropped"]["non_finite_sqft"] == 0
+    assert report["dropped"]["missing_target"] == 1  # the target's row: dropped either way
+    assert report["missing_values_kept"]["sqft"] == 3
+    assert len(rows) == len(frame) - 1
+    # a column that is already nullable needs only missing_values
+    frame.loc[11, "sqft"] = ""
+    (sqft,) = [c for c in make_draft(frame).columns if c.name == "sqft"]
+    assert (
+        "'NaN' appears 2 times: the pipeline reads it as NaN and drops the row; add it to "
+        "missing_values to impute it instead" in sqft.comments
+    )
+
+
 def test_mostly_numbers_with_text_names_the_first_line() -> None:
     drafted = column([*(str(n % 5 + 1) for n in range(19)), "about 3"], name="rooms")
     (note,) = drafted.notes
@@ -575,6 +632,16 @@ def test_one_value_with_others_missing_is_constant_but_two_values_are_not() -> N
     assert merged.startswith("kind: WARNING: the same value (A) in every row")
 
 
+def test_one_day_at_different_times_is_a_constant_date() -> None:
+    """The pipeline reads dates as days (cleaning.parse_dates normalises them): two times of
+    one day are one value, which the text count missed."""
+    sold = column(["2014-10-13 08:00:00", "2014-10-13 17:00:00", "2014-10-13 08:00:00"], "sold")
+    assert sold.kind == "date"
+    (note,) = sold.notes
+    assert note.startswith("sold: WARNING: the same value (2014-10-13) in every row")
+    assert not column(["2014-10-13 08:00:00", "2014-10-14 08:00:00"], "sold").notes
+
+
 @pytest.mark.parametrize("rows", [1, 2, 6])
 def test_too_few_rows_are_refused(tmp_path: Path, rows: int) -> None:
     """A 1-row CSV gave a draft (bounds from one value); the pipeline refuses it later."""
@@ -583,13 +650,14 @@ def test_too_few_rows_are_refused(tmp_path: Path, rows: int) -> None:
     assert line == (
         f"house-price: error: few.csv: target column 'price' has {rows} row"
         f"{'s' if rows > 1 else ''} with a value the pipeline keeps (a finite number, 0 or "
-        "more); it needs at least 7 (5 to train, 2 to test)"
+        "more); it needs at least 7 whatever the params (5 to train, 2 to test), and the "
+        "default params 13"
     )
     assert not (tmp_path / "profiles").exists()
 
 
-def test_the_fewest_rows_are_what_the_pipeline_needs(tmp_path: Path) -> None:
-    assert rows_needed(0.2) == MIN_ROWS  # params.yaml's process.test_size
+def test_seven_rows_are_the_floor_whatever_the_params(tmp_path: Path) -> None:
+    assert rows_needed(0.2) == MIN_ROWS
     assert all(rows_needed(size) >= MIN_ROWS for size in (0.01, 0.1, 0.2, 0.3, 0.5, 0.9))
     frame = base_frame(MIN_ROWS)
     frame.loc[MIN_ROWS] = ["", 2000, 3]  # no target: not counted
@@ -612,3 +680,37 @@ def test_a_constant_target_is_refused() -> None:
         "keeps: there is nothing to learn",
     ):
         make_draft(frame)
+
+
+def test_the_default_params_need_13_rows(tmp_path: Path) -> None:
+    """7 rows is the floor at any test_size, but the default train.cv_folds (5: 2 train rows a
+    fold) and process.test_size need more: a draft from fewer passed without a word."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert params["process"]["test_size"] == DEFAULT_TEST_SIZE
+    assert params["train"]["cv_folds"] == DEFAULT_CV_FOLDS
+    assert DEFAULT_PARAMS_ROWS == 13
+    for rows in (DEFAULT_PARAMS_ROWS - 1, DEFAULT_PARAMS_ROWS):  # the pipeline's own checks
+        check_split_rows(rows, DEFAULT_TEST_SIZE, "t")
+        train = split_sizes(rows, DEFAULT_TEST_SIZE)[0]
+        if rows < DEFAULT_PARAMS_ROWS:
+            with pytest.raises(DataError, match="cv_folds"):
+                fold_splits(train, DEFAULT_CV_FOLDS, 42)
+        else:
+            assert len(fold_splits(train, DEFAULT_CV_FOLDS, 42)) == DEFAULT_CV_FOLDS
+    warning = (
+        "WARNING: 12 rows with a value the pipeline keeps (a finite number, 0 or more): the "
+        "default params need at least 13 (train.cv_folds 5 needs 10 train rows, 2 a fold, and "
+        "process.test_size 0.2 leaves 10 of 13 to train): add rows, or lower train.cv_folds or "
+        "process.test_size in params.yaml"
+    )
+    base_frame(12).to_csv(tmp_path / "few.csv", index=False)
+    result = init(tmp_path, "few.csv", "--target", "price")
+    assert result.returncode == 0, result.stderr
+    assert f"house-price: price: {warning}" in result.stderr.splitlines()
+    lines = (tmp_path / "profiles" / "few.yaml").read_text().splitlines()
+    assert warning in " ".join(line.lstrip("# ") for line in lines if line.startswith("#"))
+    base_frame(13).to_csv(tmp_path / "few.csv", index=False)
+    result = init(tmp_path, "few.csv", "--target", "price", "--force")
+    assert result.returncode == 0, result.stderr
+    assert "default params" not in result.stderr
+    assert "default params" not in (tmp_path / "profiles" / "few.yaml").read_text()

@@ -202,14 +202,16 @@ def test_a_long_category_list_is_cut_and_says_where_the_rest_is() -> None:
     shown = ", ".join(zipcodes[:12])
     (item,) = api_errors(profile, "zipcode", "99999")
     assert item["msg"] == (
-        f"zipcode: Input should be one of: {shown} and 58 more (70 values in all: GET /model "
-        "lists them; case and spacing are ignored)"
+        f"zipcode: Input should be one of: {shown} and 58 more (GET /model lists all 70; case "
+        "and spacing are ignored)"
     )
-    assert item["ctx"]["allowed"] == f"{shown} and 58 more"
+    # the machine-readable context keeps every value: a client may split it on ", "
+    assert item["ctx"]["allowed"].split(", ") == list(zipcodes)
+    assert item["ctx"]["shown"] == f"{shown} and 58 more"
     message = batch_error(profile, "zipcode", "99999")
     assert message == (
-        f"zipcode: Input should be one of: {shown} and 58 more (70 values in all: the model "
-        "bundle's profile.yaml lists them; case and spacing are ignored) (got '99999')"
+        f"zipcode: Input should be one of: {shown} and 58 more (the model bundle's "
+        "profile.yaml lists all 70; case and spacing are ignored) (got '99999')"
     )
     assert len(item["msg"]) < 250
     assert len(message) < 250
@@ -242,4 +244,4 @@ def test_batch_scoring_reports_the_csv_messages() -> None:
     scored = Scorer(model).score(frame, "kc.csv")  # type: ignore[arg-type]
     assert scored.errors[0] == ""
     assert scored.errors[1].startswith("date: Input should be a date in the profile's format")
-    assert "70 values in all: the model bundle's profile.yaml lists them" in scored.errors[2]
+    assert "(the model bundle's profile.yaml lists all 70; " in scored.errors[2]

@@ -324,11 +324,13 @@ WORKERS = f"from 1 to {4 * CPUS} (4 per usable CPU, {CPUS} here)"
         ("MAX_HEADER_BYTES", str(2**63), SIZE.format(low=1024)),
         ("MAX_HEADERS", str(2**63), SIZE.format(low=1)),
         ("MAX_CONNECTIONS", str(2**31), f"from 1 to 2147483647 ({FILES})"),
+        # Each batch that waits holds a connection (of MAX_CONNECTIONS, default 512), one runs:
+        # more could never wait.
         (
             "MAX_PENDING_BATCHES",
-            str(2**31 - 1),
-            "from 0 to 2147483646 (one runs, each one waiting holds a connection: "
-            "a file descriptor, a C int)",
+            "512",
+            "from 0 to 511 (one batch runs, each one waiting holds one of MAX_CONNECTIONS' "
+            "connections)",
         ),
         # A typo forked workers, one process (and one model) each, without end.
         ("WEB_CONCURRENCY", str(4 * CPUS + 1), WORKERS),
@@ -371,7 +373,7 @@ def test_bad_server_setting_is_one_line(name: str, value: str, allowed: str) -> 
         ("MAX_HEADER_BYTES", str(2**63 - 1), "max_header_bytes"),
         ("MAX_HEADERS", str(2**63 - 1), "max_headers"),
         ("MAX_CONNECTIONS", str(2**31 - 1), "max_connections"),
-        ("MAX_PENDING_BATCHES", str(2**31 - 2), "max_pending_batches"),
+        ("MAX_PENDING_BATCHES", "511", "max_pending_batches"),
         ("WEB_CONCURRENCY", str(4 * CPUS), "web_concurrency"),
     ],
 )

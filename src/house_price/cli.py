@@ -23,7 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from house_price.errors import DataError
+from house_price.errors import DataError, permission_denied
 
 PROG = "house-price"
 STDOUT = "-"  # predict --output -: the CSV to stdout (a file named "-" is "./-")
@@ -219,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv[2:] if argv[:2] == ["profile", "init"] else argv
     try:
         return args.handler(args, parser)
-    except DataError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except (DataError, PermissionError) as exc:
+        message = permission_denied(exc) if isinstance(exc, PermissionError) else exc
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
 
 

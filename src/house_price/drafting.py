@@ -11,8 +11,9 @@ The rules, each a constant below so that tests and the README can name them:
   1. no values at all (or only missing spellings) -> left out;
   2. `date`: every value parses with one of `DATE_FORMATS` (years 1800-2200); the digits-only
      `%Y%m%d` counts only for a column whose name contains "date";
-  3. numbers (every value a number; `inf`, `nan` or `1e400`, which the pipeline drops with its
-     row, are counted in a comment and left out of bounds and examples):
+  3. numbers (every value a number; `inf`, `1e400` or `+nan`, which the pipeline drops with
+     their row, are counted in a comment and left out of bounds and examples; `nan` in any case
+     is also a missing spelling, with its own comment: the pipeline drops its row too):
      - an identifier, left out: whole numbers, distinct in at least `ID_DISTINCT_SHARE` of the
        rows (at least `ID_MIN_ROWS` rows), and an id-like name (`ID_TOKENS`) or consecutive
        integers from 0 or 1 (a row number);
@@ -42,8 +43,10 @@ The rules, each a constant below so that tests and the README can name them:
   a feature with the same value in every row teaches the model nothing and its bounds (or its one
   category) refuse any other value: WARNING. The target must be numbers (a text value is named
   with its line), with at least `MIN_ROWS` rows the pipeline keeps (a finite number, 0 or more:
-  the fewest it trains and tests on) that are not all the same (nothing to learn): refused
-  otherwise.
+  the fewest it trains and tests on whatever the params) that are not all the same (nothing to
+  learn): refused otherwise. Fewer than `DEFAULT_PARAMS_ROWS` (what params.yaml's defaults,
+  `DEFAULT_CV_FOLDS` and `DEFAULT_TEST_SIZE`, need; the draft does not read params.yaml):
+  WARNING.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from house_price.cleaning import MIN_TEST_ROWS, MIN_TRAIN_ROWS, NAN_TEXT
+from house_price.cleaning import MIN_TEST_ROWS, MIN_TRAIN_ROWS, NAN_TEXT, rows_needed, split_sizes
 from house_price.errors import DataError, name_list
 from house_price.schema import REFERENCE_YEAR, category_key
 
@@ -72,8 +75,11 @@ ID_MIN_ROWS = 10
 MAX_CATEGORIES = 200
 LEAK_WARN = 0.95
 LEAK_OUT = 0.99
-# The fewest rows the pipeline trains and tests on, whatever process.test_size (7 at 0.2).
+# The fewest rows the pipeline trains and tests on, whatever the params (a floor: the default
+# params need DEFAULT_PARAMS_ROWS).
 MIN_ROWS = MIN_TRAIN_ROWS + MIN_TEST_ROWS
+DEFAULT_TEST_SIZE = 0.2  # params.yaml's process.test_size
+DEFAULT_CV_FOLDS = 5  # params.yaml's train.cv_folds
 ID_TOKENS = frozenset({"id", "uuid", "guid", "pid", "key", "index"})
 CODE_TOKENS = frozenset({"zip", "zipcode", "postcode", "postal", "plz", "code", "fips", "id"})
 BUILT = re.compile(r"built", re.IGNORECASE)
@@ -138,6 +144,19 @@ def as_numbers(values: pd.Series) -> pd.Series | None:
     return pd.to_numeric(values.str.strip(), errors="coerce").astype(float)
 
 
+def rows_for_params(test_size: float, cv_folds: int) -> int:
+    """The fewest rows the pipeline trains and tests on with these params: the split
+    (`cleaning.split_sizes`) leaves MIN_TEST_ROWS to test and, to train, MIN_TRAIN_ROWS and 2
+    rows a fold (`model.fold_splits`)."""
+    rows = rows_needed(test_size)
+    while split_sizes(rows, test_size)[0] < max(MIN_TRAIN_ROWS, 2 * cv_folds):
+        rows += 1
+    return rows
+
+
+DEFAULT_PARAMS_ROWS = rows_for_params(DEFAULT_TEST_SIZE, DEFAULT_CV_FOLDS)  # 13
+
+
 def first_of(mask: pd.Series, values: pd.Series) -> str:
     """`'abc' (line 19)`: the first value where `mask` holds, and its line (a frame from
     `io.read_raw_csv` is indexed by file line)."""
@@ -145,15 +164,19 @@ def first_of(mask: pd.Series, values: pd.Series) -> str:
     return f"{values.loc[line].strip()!r} (line {line})"
 
 
-def non_finite_note(numbers: pd.Series, values: pd.Series) -> str | None:
-    """A comment on the values that are numbers but not finite, or None when there are none."""
+def non_finite(numbers: pd.Series, values: pd.Series) -> str | None:
+    """`3 non-finite values, e.g. 'inf' (line 2)`: the values that are numbers but not finite,
+    or None when there are none."""
     bad = ~np.isfinite(numbers)
     if not bad.any():
         return None
-    return (
-        f"{_plural(int(bad.sum()), 'non-finite value')}, e.g. {first_of(bad, values)}: the "
-        "pipeline drops such rows"
-    )
+    return f"{_plural(int(bad.sum()), 'non-finite value')}, e.g. {first_of(bad, values)}"
+
+
+def non_finite_note(numbers: pd.Series, values: pd.Series) -> str | None:
+    """A comment on the values that are numbers but not finite, or None when there are none."""
+    counted = non_finite(numbers, values)
+    return f"{counted}: the pipeline drops such rows" if counted else None
 
 
 def all_whole(numbers: pd.Series) -> bool:
@@ -282,6 +305,13 @@ def draft_column(values: pd.Series, name: str) -> ColumnDraft:
             f"{spelling!r} appears {_plural(count, 'time')}: add it to missing_values "
             f"if it means missing ({consequence})"
         )
+        if draft.kind in {"float", "int"} and spelling.casefold() in NAN_TEXT:
+            # cleaning.to_numbers reads it as a NaN number: non-finite, its row dropped
+            impute = "" if missing.any() else " and make the column nullable"
+            note = (
+                f"{spelling!r} appears {_plural(count, 'time')}: the pipeline reads it as NaN "
+                f"and drops the row; add it to missing_values{impute} to impute it instead"
+            )
         comments.append(note)
         draft.notes.append(f"{name}: {note}")
     if missing.any() and draft.spec is not None:
@@ -311,8 +341,11 @@ def constant_warning(draft: ColumnDraft, values: pd.Series) -> str | None:
         refused = "any other value is refused as an unknown category"
         instead = "add the categories that can occur"
     else:
-        numbers = draft.numbers  # the finite numbers of a number column ("7" and "7.0": one)
-        distinct = (numbers if numbers is not None else values.str.strip()).nunique()
+        if draft.kind == "date":  # as the pipeline reads them: days ("08:00" and "17:00": one)
+            parsed = pd.to_datetime(values.str.strip(), format=spec["format"]).dt.normalize()
+            distinct = parsed.nunique()
+        else:  # the finite numbers of a number column ("7" and "7.0": one)
+            distinct = draft.numbers.nunique()
         refused = f"its bounds ({spec['min']} to {spec['max']}) refuse values outside them"
         instead = "widen the bounds if other values can occur"
     if distinct != 1:
@@ -514,26 +547,33 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
     present = values[~missing & ~values.str.strip().str.casefold().isin(_MISSING_KEYS)]
     if present.empty:
         raise DataError(f"target column {name!r} has no values")
-    text = not_numbers(present)
-    if text.any():
+    every = as_numbers(present)
+    if every is None:
+        text = not_numbers(present)
         raise DataError(
             f"target column {name!r} is not a number column: {_plural(int(text.sum()), 'value')} "
             f"not a number, e.g. {first_of(text, present)}; a spelling that means missing "
             "belongs in the profile's missing_values"
         )
-    every = pd.to_numeric(present.str.strip(), errors="coerce").astype(float)
     numbers = every[np.isfinite(every)]
-    if numbers.empty or float(numbers.max()) <= 0:
-        largest = f" (largest {numbers.max():g})" if len(numbers) else ""
+    if numbers.empty:
         raise DataError(
-            f"target column {name!r} has no value above 0{largest}: a price is positive"
+            f"target column {name!r} has no finite value ({non_finite(every, present)})"
+        )
+    if float(numbers.max()) <= 0:
+        raise DataError(
+            f"target column {name!r} has no value above 0 (largest {numbers.max():g}): a price "
+            "is positive"
         )
     kept = numbers[numbers >= 0]  # the pipeline drops a row below 0 (min 0 at least)
+    keeps = (
+        f"{_plural(len(kept), 'row')} with a value the pipeline keeps (a finite number, 0 or more)"
+    )
     if len(kept) < MIN_ROWS:
         raise DataError(
-            f"target column {name!r} has {_plural(len(kept), 'row')} with a value the pipeline "
-            f"keeps (a finite number, 0 or more); it needs at least {MIN_ROWS} "
-            f"({MIN_TRAIN_ROWS} to train, {MIN_TEST_ROWS} to test)"
+            f"target column {name!r} has {keeps}; it needs at least {MIN_ROWS} whatever the "
+            f"params ({MIN_TRAIN_ROWS} to train, {MIN_TEST_ROWS} to test), and the default "
+            f"params {DEFAULT_PARAMS_ROWS}"
         )
     if kept.nunique() == 1:
         raise DataError(
@@ -547,12 +587,30 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
         f"the value to predict: data {readable_number(float(numbers.min()), whole)} to "
         f"{readable_number(float(numbers.max()), whole)}"
     ]
+    notes = []
+    if len(kept) < DEFAULT_PARAMS_ROWS:
+        train = split_sizes(DEFAULT_PARAMS_ROWS, DEFAULT_TEST_SIZE)[0]
+        warning = (
+            f"WARNING: {keeps}: the default params need at least {DEFAULT_PARAMS_ROWS} "
+            f"(train.cv_folds {DEFAULT_CV_FOLDS} needs {2 * DEFAULT_CV_FOLDS} train rows, 2 a "
+            f"fold, and process.test_size {DEFAULT_TEST_SIZE} leaves {train} of "
+            f"{DEFAULT_PARAMS_ROWS} to train): add rows, or lower train.cv_folds or "
+            "process.test_size in params.yaml"
+        )
+        comments.append(warning)
+        notes.append(f"{name}: {warning}")
     if missing.any():
         comments.append(f"{_plural(int(missing.sum()), 'row')} without it: the pipeline drops them")
-    non_finite = non_finite_note(every, present)
-    if non_finite:
-        comments.append(non_finite)
+    non_finite_comment = non_finite_note(every, present)
+    if non_finite_comment:
+        comments.append(non_finite_comment)
     for spelling, count in spellings.items():
+        if spelling.casefold() in NAN_TEXT:  # cleaning.to_numbers: a NaN number, not finite
+            comments.append(
+                f"{spelling!r} appears {_plural(count, 'time')}: the pipeline reads it as NaN "
+                "and drops the row (in missing_values too: a row without a target is dropped)"
+            )
+            continue
         comments.append(
             f"{spelling!r} appears {_plural(count, 'time')}: add it to missing_values if it "
             "means missing (otherwise the pipeline rejects the file)"
@@ -562,7 +620,8 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
         minimum = 0
         comments.append(f"{_plural(below, 'row')} below 0: the pipeline drops them")
     spec = {"name": name, "min": minimum, "max": maximum}
-    return ColumnDraft(name, "int" if whole else "float", spec, comments, numbers=numbers)
+    kind = "int" if whole else "float"
+    return ColumnDraft(name, kind, spec, comments, numbers=numbers, notes=notes)
 
 
 def flag_leaks(columns: list[ColumnDraft], target: ColumnDraft) -> list[str]:
@@ -644,7 +703,7 @@ def draft_profile(
         for column in frame.columns
         if column != target and str(column)
     ]
-    notes = flag_leaks(columns, target_draft)
+    notes = target_draft.notes + flag_leaks(columns, target_draft)
     features = [column for column in columns if column.is_feature]
     if not features:
         raise DataError(

@@ -30,3 +30,14 @@ def name_list(names: Iterable[object], limit: int = 12) -> str:
     items = [str(name) for name in names]
     shown = ", ".join(items[:limit])
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def permission_denied(exc: PermissionError) -> str:
+    """The one line for a file this user may not read or write (or whose folder it may not
+    search): the stages and `house-price` print it, as they print the errors above."""
+    where = exc.filename if exc.filename is not None else "a file"
+    reason = (exc.strerror or "permission denied").lower()
+    return (
+        f"{where}: {reason}: this user may not use it; check the permissions of the file and "
+        "of the folders on its path"
+    )

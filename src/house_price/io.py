@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
@@ -39,7 +40,8 @@ def umask() -> int:
 
 
 def writable_parent(target: Path) -> None:
-    """Create `target`'s directory; DataError naming the path in the way when a file is."""
+    """Create `target`'s directory; DataError naming the path in the way when a file is,
+    PermissionError naming `target` when this user may not create files in the directory."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -52,6 +54,9 @@ def writable_parent(target: Path) -> None:
             target.parent,
         )  # a file, or a symlink to nowhere
         raise DataError(f"{target}: cannot be written: {blocker} is not a folder") from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        # named by the output, not by the temporary file that could not be made beside it
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
 
 
 def exit_on_sigterm() -> None:

@@ -42,7 +42,7 @@ from house_price.schema import DEFAULT_DATE_FORMAT, Column, Profile
 CHUNK_ROWS = 100_000
 GOT_CHARS = 80
 # Where an error for an unknown category says all of them are listed (the API says GET /model).
-LISTED_IN_BUNDLE = "the model bundle's profile.yaml lists them"
+LISTED_IN_BUNDLE = "the model bundle's profile.yaml lists all {count}"
 
 
 @dataclass(frozen=True)
@@ -152,11 +152,11 @@ def csv_date_format(column: Column) -> str:
     """How a date column is written in the profile's CSV files, with its example: `an ISO 8601
     date such as '2014-10-13'`, or `a date in the profile's format '%Y%m%dT%H%M%S' such as
     '20141013T000000'`."""
-    example = column.example
+    example = column.example  # every feature has one (schema)
     if column.date_format == DEFAULT_DATE_FORMAT:
         return f"an ISO 8601 date such as {example.isoformat()!r}"
-    shown = f" such as {example.strftime(column.date_format)!r}" if example is not None else ""
-    return f"a date in the profile's format {column.date_format!r}{shown}"
+    shown = example.strftime(column.date_format)
+    return f"a date in the profile's format {column.date_format!r} such as {shown!r}"
 
 
 def describe_errors(

@@ -16,6 +16,7 @@ from house_price.errors import (
     DataError,
     QualityGateError,
     TrackingError,
+    permission_denied,
 )
 from house_price.io import exit_on_sigterm
 from house_price.params import load_params
@@ -78,7 +79,15 @@ def run(main: Callable[[], None]) -> None:
     exit_on_sigterm()
     try:
         main()
-    except (DataError, TrackingError, BundleError, QualityGateError, ClusterError) as exc:
+    except (
+        DataError,
+        TrackingError,
+        BundleError,
+        QualityGateError,
+        ClusterError,
+        PermissionError,
+    ) as exc:
         stage = Path(sys.argv[0]).stem
-        print(f"{stage}: error: {exc}", file=sys.stderr)
+        message = permission_denied(exc) if isinstance(exc, PermissionError) else exc
+        print(f"{stage}: error: {message}", file=sys.stderr)
         raise SystemExit(1) from None

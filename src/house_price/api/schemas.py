@@ -19,7 +19,7 @@ from house_price.errors import name_list
 from house_price.schema import Column, Profile
 
 # Where a client finds every allowed category when a 422 lists only the first CATEGORIES_SHOWN.
-LISTED_BY_API = "GET /model lists them"
+LISTED_BY_API = "GET /model lists all {count}"
 CATEGORIES_SHOWN = 12  # a longer list (King County's 70 zipcodes) drowned the message
 
 
@@ -70,19 +70,21 @@ class ValidationErrorResponse(BaseModel):
 
 
 def category_context(column: Column, listed_in: str = LISTED_BY_API) -> dict[str, str]:
-    """The `allowed` and `hint` of the error for an unknown category: every allowed value when
-    there are at most CATEGORIES_SHOWN, else the first of them, how many there are and where
-    `listed_in` they all are; the same for aliases."""
+    """The `ctx` of the error for an unknown category: `allowed`, every allowed value (for
+    clients); `shown`, what the message lists: all of them when there are at most
+    CATEGORIES_SHOWN, else the first of them; `hint`, where `listed_in` they all are, and the
+    aliases (cut the same way)."""
     count = len(column.categories)
     notes = []
     if count > CATEGORIES_SHOWN:
-        notes.append(f"{count} values in all: {listed_in}")
+        notes.append(listed_in.format(count=count))
     notes.append("case and spacing are ignored")
     if column.aliases:
         pairs = [f"{alias!r} -> {target}" for alias, target in column.aliases.items()]
         notes.append(f"aliases: {name_list(pairs, CATEGORIES_SHOWN)}")
     return {
-        "allowed": name_list(column.categories, CATEGORIES_SHOWN),
+        "allowed": ", ".join(column.categories),
+        "shown": name_list(column.categories, CATEGORIES_SHOWN),
         "hint": f" ({'; '.join(notes)})",
     }
 
@@ -105,7 +107,7 @@ class Spellings(dict[str, str]):
         canonical = self.column.normalise(value)
         if canonical is None:
             raise PydanticCustomError(
-                "category", "Input should be one of: {allowed}{hint}", self.context
+                "category", "Input should be one of: {shown}{hint}", self.context
             )
         if len(self) < self.limit:
             self[value] = canonical

@@ -36,15 +36,15 @@ DEFAULT_MAX_BATCH_ROWS = 10_000
 API_VERSION = "1"
 MAX_PORT = 65535  # TCP
 MAX_THREADS = 2**31 - 1  # XGBoost's nthread is a C int
-MAX_ROWS = 2**63 - 1  # pydantic-core's max_length (a 64-bit size)
-# A bytes object's or a list's length is a Py_ssize_t: no body, head or header list is larger.
+# A length is a Py_ssize_t (pydantic-core's max_length too): no batch, body, head or header
+# list is larger.
 MAX_SIZE = 2**63 - 1
 # uvloop (the server's event loop) cuts any longer timer to 100 years without a word, so a
 # longer KEEP_ALIVE_S, REQUEST_TIMEOUT_S or GRACEFUL_SHUTDOWN_S would not be what runs.
 MAX_TIMER_S = 3600 * 24 * 365 * 100
 TIMER_WHY = "100 years, the event loop's longest timer"
 # A connection is a file descriptor, a C int: no process holds more (Linux's fs.nr_open is
-# below it), and each batch that waits is a request on a connection of its own.
+# below it).
 MAX_FILES = 2**31 - 1
 # Each worker is a process with its own model (~180 MiB at peak) making CPU-bound predictions:
 # past about one per CPU, workers add memory and context switches, not throughput. Four per
@@ -63,6 +63,7 @@ def usable_cpus() -> int:
 
 
 def max_workers() -> int:
+    """The most WEB_CONCURRENCY workers allowed here: WORKERS_PER_CPU per usable CPU."""
     return WORKERS_PER_CPU * usable_cpus()
 
 
@@ -114,17 +115,21 @@ class Settings:
     @classmethod
     def from_env(cls, model_dir: str | Path | None = None) -> Settings:
         """The settings from the environment; `model_dir` overrides MODEL_DIR."""
-        max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1, MAX_ROWS)
+        max_rows = int_env("MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS, 1, MAX_SIZE)
         body_bytes = min((1 << 20) + 1024 * max_rows, MAX_SIZE)
         files = "a connection is a file descriptor, a C int"
-        waiting = "one runs, each one waiting holds a connection: a file descriptor, a C int"
+        connections = int_env("MAX_CONNECTIONS", 512, 1, MAX_FILES, files)
+        # each batch that waits holds one of the connections, and one more runs
+        waiting = "one batch runs, each one waiting holds one of MAX_CONNECTIONS' connections"
         workers = f"{WORKERS_PER_CPU} per usable CPU, {usable_cpus()} here"
         return cls(
             model_dir=Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             max_batch_rows=max_rows,
             max_body_bytes=int_env("MAX_BODY_BYTES", body_bytes, 1024, MAX_SIZE),
             model_threads=int_env("MODEL_THREADS", 0, 0, MAX_THREADS),
-            max_pending_batches=int_env("MAX_PENDING_BATCHES", 4, 0, MAX_FILES - 1, waiting),
+            max_pending_batches=int_env(
+                "MAX_PENDING_BATCHES", min(4, connections - 1), 0, connections - 1, waiting
+            ),
             drift_metrics=int_env("DRIFT_METRICS", 1, 0, 1) == 1,
             multiprocess=multiprocess_dir() is not None,
             host=os.environ.get("HOST", "").strip() or "127.0.0.1",
@@ -135,5 +140,5 @@ class Settings:
             max_header_bytes=int_env("MAX_HEADER_BYTES", 32 * 1024, 1024, MAX_SIZE),
             max_headers=int_env("MAX_HEADERS", 100, 1, MAX_SIZE),
             request_timeout_s=int_env("REQUEST_TIMEOUT_S", 30, 1, MAX_TIMER_S, TIMER_WHY),
-            max_connections=int_env("MAX_CONNECTIONS", 512, 1, MAX_FILES, files),
+            max_connections=connections,
         )
