@@ -236,6 +236,8 @@ REMOTE_FAILURES = {
     "refused-connection": "Could not connect to the endpoint URL",
     "silent-endpoint": "Read timeout on endpoint URL",
 }
+# DVC's exit code for each: 255 is its "unexpected error" (the README's table says which)
+REMOTE_FAILURE_EXIT = {"missing-bucket": 255}
 TEST_TIMEOUT_S = "2"  # the README's timeout options, with seconds a test can wait for
 SILENT_PULL_BOUND_S = 60
 
@@ -288,7 +290,11 @@ def failing_endpoint(failure: str, s3: str, home: Path) -> Iterator[str]:
         finally:
             stop_process_group(process)
     elif failure == "refused-connection":
-        yield f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        # bound, never listening: the kernel refuses each connection, and no other process
+        # can take the port meanwhile
+        with socket.socket() as bound:
+            bound.bind(("127.0.0.1", 0))
+            yield f"http://127.0.0.1:{bound.getsockname()[1]}"
     else:  # a listener whose kernel accepts connections, and nobody ever answers them
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", 0))
@@ -323,7 +329,7 @@ def test_readme_says_what_dvc_says_when_the_remote_fails(
             timeout=600,
         )
         elapsed = time.monotonic() - started
-    assert result.returncode != 0, result.stdout
+    assert result.returncode == REMOTE_FAILURE_EXIT.get(failure, 1), result.stderr
     assert message in result.stderr, result.stderr
     if failure == "silent-endpoint":
         assert f'"{endpoint}/no-such-bucket/' in result.stderr, result.stderr

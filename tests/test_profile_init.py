@@ -316,6 +316,25 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert bad_name.returncode == 2
 
 
+def test_cli_output_dash_is_stdout(tmp_path: Path) -> None:
+    """`--output -` wrote a file named `-`; it is stdout, as for `house-price predict`: the
+    draft alone on stdout (messages on stderr), the same draft as the file; `./-` is a file."""
+    frame = base_frame()
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    to_file = init(tmp_path, "houses.csv", "--target", "price", "--output", "draft.yaml")
+    assert to_file.returncode == 0, to_file.stderr
+    piped = init(tmp_path, "houses.csv", "--target", "price", "--output", "-")
+    assert piped.returncode == 0, piped.stderr
+    written = (tmp_path / "draft.yaml").read_text()
+    # identical but for the command line each records in its header comment
+    assert piped.stdout == written.replace("--output draft.yaml", "--output -")
+    assert "house-price: wrote the draft to stdout: a DRAFT from" in piped.stderr
+    assert not (tmp_path / "-").exists()
+    dotted = init(tmp_path, "houses.csv", "--target", "price", "--output", "./-")
+    assert (dotted.returncode, dotted.stdout) == (0, "")
+    assert (tmp_path / "-").read_text() == written.replace("--output draft.yaml", "--output ./-")
+
+
 def test_cli_seed_csv(tmp_path: Path) -> None:
     """The 84-row seed CSV (blank first line) from data/external/seed/: name and source follow
     the folder; the draft loads as written."""

@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile name (default: the folder name for data/external/<name>/<file>.csv, "
         "else the CSV's file name, lower case, other characters as _)",
     )
-    init.add_argument("--output", type=Path, help="where to write (default profiles/<name>.yaml)")
+    init.add_argument(
+        "--output",
+        help=f"where to write (default profiles/<name>.yaml), or {STDOUT} for stdout (messages "
+        "stay on stderr; a file named - is ./-)",
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing output")
     init.set_defaults(handler=profile_init)
     predict = commands.add_parser(
@@ -167,10 +171,11 @@ def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     name = args.name or folder_name or sanitise_name(args.csv.stem)
     source = in_place if in_place and name == folder_name else None
     source = source or (EXTERNAL / name / args.csv.name).as_posix()
-    output = args.output or Path("profiles") / f"{name}.yaml"
-    if output.is_dir():
+    to_stdout = args.output == STDOUT
+    output = Path(args.output or Path("profiles") / f"{name}.yaml")
+    if not to_stdout and output.is_dir():
         raise DataError(f"{output}: is a directory; give a file with --output")
-    if output.exists() and not args.force:
+    if not to_stdout and output.exists() and not args.force:
         raise DataError(f"{output} exists: use --force to overwrite it, or --name / --output")
 
     frame = read_raw_csv(args.csv)
@@ -191,12 +196,20 @@ def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     except DataError as exc:
         raise DataError(f"{args.csv}: {exc}") from None
     text = render(draft)
-    with atomic_path(output) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    if to_stdout:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return stdout_gone()
+    else:
+        with atomic_path(output) as tmp:
+            tmp.write_text(text, encoding="utf-8")
 
     left_out = ", ".join(f"{c.name} ({c.kind})" for c in draft.left_out) or "none"
     print(
-        f"{PROG}: wrote {output}: a DRAFT from {len(frame)} rows: "
+        f"{PROG}: wrote {'the draft to stdout' if to_stdout else output}: a DRAFT from "
+        f"{len(frame)} rows: "
         f"{len(draft.features)} features, left out: {left_out}, "
         f"{len(draft.profile.get('derived', []))} derived. Review it before use.",
         file=sys.stderr,
