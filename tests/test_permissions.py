@@ -118,3 +118,16 @@ def test_a_stage_names_the_file_too(home: Path) -> None:
     result = run_as_other(home, sys.executable, str(script))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == f"probe: error: houses.csv: permission denied: {ADVICE}\n"
+
+
+def test_predict_names_the_file_as_profile_init_does(home: Path) -> None:
+    """`predict` turned any OSError into `[Errno 13] Permission denied: '...'`; it prints the
+    same line as every other command (the file is read before the model is loaded)."""
+    (home / "houses.csv").chmod(0o600 if AS_ANOTHER_USER else 0o000)
+    cli = str(VENV_BIN / "house-price")
+    result = run_as_other(
+        home, cli, "predict", "--input", "houses.csv", "--output", "out.csv", "--model", "none"
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"house-price: error: houses.csv: permission denied: {ADVICE}\n"
+    assert not (home / "out.csv").exists()

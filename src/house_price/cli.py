@@ -23,7 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from house_price.errors import DataError, permission_denied
+from house_price.errors import DataError, error_line
 
 PROG = "house-price"
 STDOUT = "-"  # predict --output -: the CSV to stdout (a file named "-" is "./-")
@@ -130,6 +130,8 @@ def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         scored = predict_csv(args.input, output, args.model)
     except BrokenPipeError:
         return stdout_gone()
+    except PermissionError:
+        raise  # main's one line for it, as for every command
     except (BundleError, OSError) as exc:
         raise DataError(str(exc)) from None
     bad = [(line, error) for line, error in zip(scored.lines, scored.errors, strict=True) if error]
@@ -233,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args, parser)
     except (DataError, PermissionError) as exc:
-        message = permission_denied(exc) if isinstance(exc, PermissionError) else exc
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {error_line(exc)}", file=sys.stderr)
         return 1
 
 

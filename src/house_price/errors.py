@@ -32,9 +32,12 @@ def name_list(names: Iterable[object], limit: int = 12) -> str:
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
 
 
-def permission_denied(exc: PermissionError) -> str:
-    """The one line for a file this user may not read or write (or whose folder it may not
-    search): the stages and `house-price` print it, as they print the errors above."""
+def error_line(exc: Exception) -> str:
+    """The one line the stages and `house-price` print for an expected failure: the error's
+    message, or for a file this user may not read or write (or whose folder it may not
+    search) the path and what to check."""
+    if not isinstance(exc, PermissionError):
+        return str(exc)
     where = exc.filename if exc.filename is not None else "a file"
     reason = (exc.strerror or "permission denied").lower()
     return (

@@ -16,7 +16,7 @@ from house_price.errors import (
     DataError,
     QualityGateError,
     TrackingError,
-    permission_denied,
+    error_line,
 )
 from house_price.io import exit_on_sigterm
 from house_price.params import load_params
@@ -88,6 +88,5 @@ def run(main: Callable[[], None]) -> None:
         PermissionError,
     ) as exc:
         stage = Path(sys.argv[0]).stem
-        message = permission_denied(exc) if isinstance(exc, PermissionError) else exc
-        print(f"{stage}: error: {message}", file=sys.stderr)
+        print(f"{stage}: error: {error_line(exc)}", file=sys.stderr)
         raise SystemExit(1) from None
