@@ -2,7 +2,7 @@
 #   docker build -t house-price-model .        (tests here: --build-arg BASE_IMAGE=local/python:3.11)
 #   docker run --rm -p 8000:8000 house-price-model
 # Only the serving dependencies (requirements-serve.txt: no pandas, scikit-learn, SciPy, dvc or
-# mlflow; XGBoost's C library from xgboost-cpu, called through ctypes by house_price.booster).
+# mlflow; XGBoost's C library from xgboost-cpu, called through ctypes by house_price.serving.booster).
 ARG BASE_IMAGE=python:3.11-slim
 
 # --- build: a venv with the pinned serving dependencies and the package ---------------------

@@ -426,7 +426,7 @@ def main() -> int:
     ensure_wrk()
 
     sys.path.insert(0, str(ROOT / "src"))
-    from house_price.bundle import load_bundle
+    from house_price.serving.bundle import load_bundle
 
     bundle = load_bundle(args.model_dir)
     example = bundle.profile.example_row()

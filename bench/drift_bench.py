@@ -38,7 +38,7 @@ from api_bench import (  # noqa: E402 (the API benchmark's load)
 )
 from servers import start_api_workers, stop_process_group  # noqa: E402 (shared with the tests)
 
-from house_price.bundle import load_bundle  # noqa: E402
+from house_price.serving.bundle import load_bundle  # noqa: E402
 
 TARGET_RATIO = 0.95
 

@@ -63,7 +63,7 @@ from servers import (  # noqa: E402
     stop_process_group,
 )
 
-from house_price.bundle import load_bundle  # noqa: E402
+from house_price.serving.bundle import load_bundle  # noqa: E402
 
 CONTAINER_ENV = ROOT / "scripts" / "container_env.sh"
 HEALTH_BOUND_S = 1.0

@@ -5,7 +5,7 @@ For each data set, the same steps as the pipeline's stages, through the package'
 clean the rows with the profile, split them with `process`'s params (test_size, seed), fit the
 feature transformer on the train split, then fit
 
-- the pipeline: `house_price.model.fit` with params.yaml's `train` (trees by k-fold
+- the pipeline: `house_price.training.model.fit` with params.yaml's `train` (trees by k-fold
   cross-validation on the train split, final fit on all of it),
 - the plain XGBoost of the issue: 1000 trees, learning rate 0.05, depth 6, subsample and
   colsample_bytree 0.8, hist, the same seed,
@@ -37,15 +37,15 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from house_price import model
-from house_price.cleaning import clean, split
+from house_price.core.io import read_raw_csv, write_csv
+from house_price.core.params import load_params
+from house_price.core.prediction import TargetScale, predict
+from house_price.data.cleaning import clean, split
+from house_price.data.synthetic import Dirt, generate
 from house_price.drafting import draft_profile
 from house_price.features import FeatureTransformer
-from house_price.io import read_raw_csv, write_csv
-from house_price.params import load_params
-from house_price.prediction import TargetScale, predict
 from house_price.schema import Profile, load_profile, profile_from_dict
-from house_price.synthetic import Dirt, generate
+from house_price.training import model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -6,7 +6,7 @@ pipeline's own path on the same file, in the same run.
 Needs a model bundle of the default (synthetic `houses`) profile: `--bundle`, default
 models/house-price; when it is absent, `dvc repro` builds it first (as `make run` does).
 
-The CSV is drawn by the synthetic generator (`house_price.synthetic.generate`, the params'
+The CSV is drawn by the synthetic generator (`house_price.data.synthetic.generate`, the params'
 dirt rates: missing values, messy category spellings, impossible rows) and written as the
 ingest stage writes it. Each contender runs as a whole process, one after the other; wall time
 and peak RSS (`resource.getrusage(RUSAGE_CHILDREN)` in a small wrapper process per child):
@@ -38,10 +38,10 @@ PIPELINE_PATH = """
 import sys
 import numpy as np
 import pandas as pd
-from house_price.bundle import load_bundle
-from house_price.cleaning import clean
-from house_price.io import atomic_path, read_raw_csv
-from house_price.prediction import predict
+from house_price.serving.bundle import load_bundle
+from house_price.data.cleaning import clean
+from house_price.core.io import atomic_path, read_raw_csv
+from house_price.core.prediction import predict
 
 source, output, model_dir = sys.argv[1:]
 bundle = load_bundle(model_dir, nthread=0)
@@ -56,9 +56,9 @@ print(f"{len(values)} rows scored, {report['rows_in'] - len(values)} dropped", f
 
 
 def make_csv(path: Path, rows: int, bundle: Path) -> None:
-    from house_price.io import load_params, write_csv
+    from house_price.core.io import load_params, write_csv
+    from house_price.data.synthetic import Dirt, generate
     from house_price.schema import load_profile
-    from house_price.synthetic import Dirt, generate
 
     params = load_params(ROOT / "params.yaml")
     reference_year = int(params["features"]["reference_year"])

@@ -25,7 +25,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from house_price.io import atomic_path  # the package, installed editable in .venv
+from house_price.core.io import atomic_path  # the package, installed editable in .venv
 
 OUT = Path(__file__).resolve().parent / "grafana" / "dashboards"
 DATASOURCE = dashboard.DataSourceRef(type_val="prometheus", uid="prometheus")

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from house_price.io import atomic_path  # the package, installed editable in .venv
+from house_price.core.io import atomic_path  # the package, installed editable in .venv
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "monitoring" / "rules"

@@ -18,12 +18,19 @@ from pathlib import Path
 import pandas as pd
 import xgboost as xgb
 
-from house_price import model, prediction, stage
-from house_price.errors import QualityGateError
-from house_price.evaluation import fit_baselines, gate_failures, ordered_metrics, plot_rows, rounded
+from house_price.core import prediction, stage
+from house_price.core.errors import QualityGateError
+from house_price.core.io import atomic_dir, read_json, write_csv, write_json
+from house_price.core.tables import read_head, read_table, table_rows, write_table
+from house_price.evaluation.gate import (
+    fit_baselines,
+    gate_failures,
+    ordered_metrics,
+    plot_rows,
+    rounded,
+)
 from house_price.features import load_transformer
-from house_price.io import atomic_dir, read_json, write_csv, write_json
-from house_price.tables import read_head, read_table, table_rows, write_table
+from house_price.training import model
 
 
 def main() -> None:
@@ -46,7 +53,7 @@ def main() -> None:
     target = profile.target.name
     points = int(settings["plot_points"])
     if params["engine"] == "dask":
-        from house_price import cluster, dask_engine  # the Dask engine's only
+        from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
         with cluster.connect(params["dask"]) as client:
             # The ridge fits one frame, a random sample of the split; the median is exact.

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import joblib
 
-from house_price import stage
+from house_price.core import stage
+from house_price.core.io import atomic_path
+from house_price.core.tables import read_table
 from house_price.features import FeatureTransformer
-from house_price.io import atomic_path
-from house_price.tables import read_table
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     params, profile = stage.load_stage_inputs()
 
     if params["engine"] == "dask":
-        from house_price import cluster, dask_engine  # the Dask engine's only
+        from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
         with cluster.connect(params["dask"]):
             aggregates = dask_engine.train_aggregates(args.train, profile)

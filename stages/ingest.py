@@ -15,10 +15,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from house_price import stage
-from house_price.cleaning import check_columns
-from house_price.errors import DataError
-from house_price.io import (
+from house_price.core import stage
+from house_price.core.errors import DataError
+from house_price.core.io import (
     RAW_CSV,
     RAW_PARTITIONS,
     SOURCE_INFO,
@@ -29,7 +28,8 @@ from house_price.io import (
     write_csv,
     write_json,
 )
-from house_price.synthetic import Dirt, generate
+from house_price.data.cleaning import check_columns
+from house_price.data.synthetic import Dirt, generate
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     if profile.is_synthetic:
         settings = params["synthetic"]
         if dask:
-            from house_price import cluster, dask_engine  # the Dask engine's only
+            from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
             with cluster.connect(params["dask"]), atomic_dir(raw) as partitions:
                 floor = dask_engine.ingest_synthetic(partitions, settings, profile.reference_year)
@@ -76,7 +76,7 @@ def main() -> None:
                 "see the comment at the top of the profile for where to get it)"
             )
         if dask:
-            from house_price import dask_engine
+            from house_price.engines import dask_engine
 
             with atomic_dir(raw) as partitions:
                 rows = int(params["dask"]["partition_rows"])

@@ -23,16 +23,19 @@ from functools import reduce
 from importlib.metadata import version
 from pathlib import Path
 
-from house_price import model, prediction, promotion, stage, tracking
-from house_price.api.model import load_model
-from house_price.bundle import content_version, load_bundle, write_bundle
-from house_price.drift import write_reference
-from house_price.errors import BundleError
-from house_price.evaluation import rounded
-from house_price.figures import draw_all
-from house_price.io import atomic_dir, read_json, write_json
-from house_price.serving import REGISTRATIONS, registration_path
-from house_price.tables import iter_partitions, read_head
+from house_price.core import prediction, stage
+from house_price.core.errors import BundleError
+from house_price.core.io import atomic_dir, read_json, write_json
+from house_price.core.tables import iter_partitions, read_head
+from house_price.evaluation.figures import draw_all
+from house_price.evaluation.gate import rounded
+from house_price.serving.bundle import content_version, load_bundle, write_bundle
+from house_price.serving.drift import write_reference
+from house_price.serving.files import REGISTRATIONS, registration_path
+from house_price.serving.served import load_model
+from house_price.tracking import promotion
+from house_price.tracking import registry as tracking
+from house_price.training import model
 
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "mlflow", "dvc")
 

@@ -15,9 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from house_price import stage
-from house_price.cleaning import clean, split, split_warnings
-from house_price.io import (
+from house_price.core import stage
+from house_price.core.io import (
     RAW_CSV,
     RAW_PARTITIONS,
     SOURCE_INFO,
@@ -27,7 +26,8 @@ from house_price.io import (
     read_raw_csv,
     write_json,
 )
-from house_price.tables import table_rows, write_table
+from house_price.core.tables import table_rows, write_table
+from house_price.data.cleaning import clean, split, split_warnings
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     test_size, seed = float(params["process"]["test_size"]), int(params["process"]["seed"])
 
     if params["engine"] == "dask":
-        from house_price import cluster, dask_engine  # the Dask engine's only
+        from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
         raw = args.raw / RAW_PARTITIONS
         # Errors name the rows' source (a CSV's lines are the partitions' row numbers).

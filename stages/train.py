@@ -14,10 +14,11 @@ import _interpreter  # noqa: F401 (first: stops a Python without our packages)
 import argparse
 from pathlib import Path
 
-from house_price import model, stage
+from house_price.core import stage
+from house_price.core.io import atomic_path, read_json, write_json
+from house_price.core.tables import read_table
 from house_price.features import load_transformer
-from house_price.io import atomic_path, read_json, write_json
-from house_price.tables import read_table
+from house_price.training import model
 
 
 def progress(line: str) -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     settings = {**params["train"], **tuned}
     target = profile.target.name
     if params["engine"] == "dask":
-        from house_price import cluster, dask_engine  # the Dask engine's only
+        from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
         with cluster.connect(params["dask"]) as client:
             booster, figures = dask_engine.fit(

@@ -16,9 +16,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from house_price import model, stage, tracking, tuning
+from house_price.core import stage
+from house_price.core.io import write_json
 from house_price.features import load_transformer
-from house_price.io import write_json
+from house_price.tracking import registry as tracking
+from house_price.training import model, tuning
 
 
 def main() -> None:

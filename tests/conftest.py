@@ -25,8 +25,8 @@ from servers import (  # noqa: F401 (re-exported for the tests)
     stop_process_group,
 )
 
-from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
+from house_price.serving.bundle import Bundle, load_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -40,9 +40,9 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from house_price.api import create_app
 from house_price.api.batching import LINGER_PASSES, MicroBatcher
-from house_price.bundle import Bundle, load_bundle
 from house_price.schema import Profile
-from house_price.serving import load_serving_bundle
+from house_price.serving.bundle import Bundle, load_bundle
+from house_price.serving.files import load_serving_bundle
 
 with warnings.catch_warnings():  # "use httpx2 instead of httpx": the TestClient works with both
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -1,4 +1,5 @@
-"""The serving booster (house_price.booster): XGBoost's C library through ctypes, without the
+"""The serving booster (house_price.serving.booster): XGBoost's C library through ctypes,
+without the
 xgboost Python package, predicting the same bits as `xgboost.Booster.inplace_predict`: on a
 small model trained here (fast), and on the pipeline's bundle (`bundle_dir` from conftest)."""
 
@@ -13,8 +14,8 @@ import pytest
 import xgboost as xgb
 from api_support import request_rows
 
-from house_price.booster import BoosterError, ServingBooster
-from house_price.serving import MODEL_FILE, load_serving_bundle
+from house_price.serving.booster import BoosterError, ServingBooster
+from house_price.serving.files import MODEL_FILE, load_serving_bundle
 
 
 def with_missing(matrix: np.ndarray, seed: int, share: float = 0.1) -> np.ndarray:

@@ -16,11 +16,11 @@ from api_support import PARITY_RTOL, relative_difference, served_predictions
 from conftest import clone_workspace, git_copy, run, set_params, shared_csv
 from servers import clean_env, start_dask_cluster
 
-from house_price.bundle import load_bundle
-from house_price.cluster import CONFIG_ENV, SCHEDULER_ADDRESS
+from house_price.core.io import read_json
+from house_price.core.tables import partition_files, read_table
+from house_price.engines.cluster import CONFIG_ENV, SCHEDULER_ADDRESS
 from house_price.features import load_transformer
-from house_price.io import read_json
-from house_price.tables import partition_files, read_table
+from house_price.serving.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -279,7 +279,7 @@ def test_an_unreachable_scheduler_is_one_clear_error(
     the bound (here 2 s instead of 30), not a hang or a traceback."""
     from servers import free_port
 
-    from house_price import cluster
+    from house_price.engines import cluster
 
     monkeypatch.setenv(SCHEDULER_ADDRESS, f"tcp://127.0.0.1:{free_port()}")
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
@@ -294,7 +294,8 @@ def test_an_unreachable_scheduler_is_one_clear_error(
 def test_a_bucket_with_no_test_rows_writes_no_empty_partition(tmp_path: Path) -> None:
     """Small data in many buckets: a side with no rows gets no partition (an empty one would
     reach the transformer, which refuses 0 rows)."""
-    from house_price import cleaning, dask_engine
+    from house_price.data import cleaning
+    from house_price.engines import dask_engine
 
     lines = np.arange(2, 12)
     bucket = tmp_path / "bucket.parquet"

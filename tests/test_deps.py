@@ -1,8 +1,10 @@
-"""dvc.yaml lists, for each stage, exactly the Python files the stage runs: its script, the
-`stages/` helpers it imports and every `house_price` module in its import closure (imports
-inside functions count: they run when the function does). `house_price/__init__.py` counts
-too, since importing any submodule executes it. A missing dep means a stale output after an
-edit; an extra one, a needless re-run."""
+"""dvc.yaml lists, for each stage, the Python code the stage runs, compactly and truly: its
+script, the `stages/` helpers it imports, `house_price/__init__.py` and the package's top-level
+modules it imports, each layer folder (core/, data/, training/, ...) it imports from as one
+folder, and single engine modules (engines/<stage>.py and what they share). Imports inside
+functions count: they run when the function does. A missing dep means a stale output after an
+edit; an extra one, a needless re-run. The layers' folders are the unit: an edit anywhere in a
+layer re-runs every stage that imports from it."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from conftest import REPO, run
 PACKAGE = "house_price"
 PACKAGE_DIR = REPO / "src" / PACKAGE
 STAGE_DIR = REPO / "stages"
+# The layers a stage depends on as whole folders; engines/ is listed file by file, so that one
+# stage's engine code re-runs that stage only.
+LAYER_FOLDERS = ("core", "data", "training", "evaluation", "serving", "tracking")
 
 
 def module_file(name: str, stage_dir: Path, package_dir: Path) -> Path | None:
@@ -78,8 +83,24 @@ def stage_scripts() -> dict[str, Path]:
     return {path.stem: path for path in STAGE_DIR.glob("[!_]*.py")}
 
 
-def listed_python_deps(stage: dict) -> set[Path]:
-    return {REPO / dep for dep in stage["deps"] if dep.endswith(".py")}
+def listed_code_deps(stage: dict) -> set[str]:
+    """The stage's deps that are code: Python files, and folders of the package."""
+    return {
+        dep for dep in stage["deps"] if dep.endswith(".py") or dep.startswith("src/house_price/")
+    }
+
+
+def compact_deps(closure: set[Path], repo: Path = REPO) -> set[str]:
+    """The deps that declare `closure`: each layer folder as a whole, every other file alone."""
+    package = repo / "src" / PACKAGE
+    deps = set()
+    for path in closure:
+        inside = path.relative_to(package).parts if path.is_relative_to(package) else ()
+        if len(inside) > 1 and inside[0] in LAYER_FOLDERS:
+            deps.add(f"src/{PACKAGE}/{inside[0]}")
+        else:
+            deps.add(path.relative_to(repo).as_posix())
+    return deps
 
 
 def test_every_stage_script_is_a_stage() -> None:
@@ -90,14 +111,41 @@ def test_every_stage_script_is_a_stage() -> None:
 @pytest.mark.parametrize("name", sorted(stage_scripts()))
 def test_stage_deps_are_its_import_closure(name: str) -> None:
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
-    needed = import_closure(stage_scripts()[name])
-    listed = listed_python_deps(stage)
+    needed = compact_deps(import_closure(stage_scripts()[name]))
+    listed = listed_code_deps(stage)
+    assert needed <= listed, (
+        f"stage {name}: dvc.yaml deps miss {', '.join(sorted(needed - listed))}"
+    )
+    assert listed <= needed, (
+        f"stage {name}: dvc.yaml deps list unused {', '.join(sorted(listed - needed))}"
+    )
 
-    def show(paths: set[Path]) -> str:
-        return ", ".join(sorted(str(path.relative_to(REPO)) for path in paths))
 
-    assert needed <= listed, f"stage {name}: dvc.yaml deps miss {show(needed - listed)}"
-    assert listed <= needed, f"stage {name}: dvc.yaml deps list unused {show(listed - needed)}"
+def test_no_stage_depends_on_the_web_or_drafting_code() -> None:
+    """api/ (HTTP) and drafting/ (`profile init`) are faces: an edit there re-runs no stage."""
+    for name, script in stage_scripts().items():
+        closure = import_closure(script)
+        for face in ("api", "drafting"):
+            assert not any(path.is_relative_to(PACKAGE_DIR / face) for path in closure), name
+
+
+def test_compact_deps_folds_layers_only(tmp_path: Path) -> None:
+    package = tmp_path / "src" / PACKAGE
+    files = [
+        package / "__init__.py",
+        package / "schema.py",
+        package / "core" / "io.py",
+        package / "core" / "params.py",
+        package / "engines" / "train.py",
+        tmp_path / "stages" / "train.py",
+    ]
+    assert compact_deps(set(files), tmp_path) == {
+        f"src/{PACKAGE}/__init__.py",
+        f"src/{PACKAGE}/schema.py",
+        f"src/{PACKAGE}/core",
+        f"src/{PACKAGE}/engines/train.py",
+        "stages/train.py",
+    }
 
 
 def test_closure_follows_every_import_form(tmp_path: Path) -> None:
@@ -135,20 +183,20 @@ def test_closure_follows_every_import_form(tmp_path: Path) -> None:
 
 def test_mlflow_model_requirements_cover_its_imports() -> None:
     """The logged MLflow model pins a distribution (tracking.serving_requirements) for every
-    third-party module its code imports: house_price.mlflow_model and its import closure."""
+    third-party module its code imports: house_price.tracking.pyfunc and its import closure."""
     import sys
     from importlib.metadata import packages_distributions
 
     from packaging.utils import canonicalize_name
 
-    from house_price.tracking import SERVING_DISTRIBUTIONS, serving_requirements
+    from house_price.tracking.registry import SERVING_DISTRIBUTIONS, serving_requirements
 
     pinned = {canonicalize_name(name) for name in SERVING_DISTRIBUTIONS}
     assert len(serving_requirements()) == len(pinned)
     distributions = packages_distributions()
     modules = {
         name.split(".")[0]
-        for path in import_closure(PACKAGE_DIR / "mlflow_model.py")
+        for path in import_closure(PACKAGE_DIR / "tracking" / "pyfunc.py")
         for name in imported_names(path, PACKAGE_DIR)
     }
     third_party = modules - set(sys.stdlib_module_names) - {PACKAGE, "", "mlflow"}

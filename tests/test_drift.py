@@ -13,7 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from house_price.api.metrics import PRICE_BUCKETS, PendingHistogram
-from house_price.drift import (
+from house_price.core.tables import read_table
+from house_price.schema import Column
+from house_price.serving.drift import (
     PREDICTION,
     REFERENCE_FILE,
     LiveCounts,
@@ -24,8 +26,6 @@ from house_price.drift import (
     psi,
     write_reference,
 )
-from house_price.schema import Column
-from house_price.tables import read_table
 
 
 def _reference() -> Reference:

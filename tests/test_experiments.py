@@ -27,7 +27,7 @@ from conftest import (
 )
 from servers import MLFLOW_START_TIMEOUT_S, free_port, start_server, stop_process_group
 
-from house_price.bundle import load_bundle
+from house_price.serving.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from house_price.cleaning import split
-from house_price.encoding import RowEncoder
+from house_price.data.cleaning import split
+from house_price.data.encoding import RowEncoder
 from house_price.features import FeatureTransformer, add_derived
 from house_price.schema import load_profile
 

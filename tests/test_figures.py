@@ -1,4 +1,5 @@
-"""The figures logged to the MLflow run (house_price.figures): the y = x line spans the data,
+"""The figures logged to the MLflow run (house_price.evaluation.figures): the y = x line spans
+the data,
 importance is drawn largest first, axes carry units."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from house_price import figures
+from house_price.evaluation import figures
 
 
 def test_predicted_vs_actual_draws_the_identity_line() -> None:

@@ -16,19 +16,19 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from house_price.errors import DataError
-from house_price.evaluation import fit_baselines, gate_failures, plot_rows
-from house_price.io import atomic_dir, atomic_path, write_csv, write_json
-from house_price.model import (
+from house_price.core.errors import DataError
+from house_price.core.io import atomic_dir, atomic_path, write_csv, write_json
+from house_price.core.prediction import TargetScale, predict
+from house_price.core.tables import write_table
+from house_price.evaluation.gate import fit_baselines, gate_failures, plot_rows
+from house_price.training.model import (
     feature_importance,
     fit,
     fold_splits,
     regression_metrics,
     tree_count,
 )
-from house_price.prediction import TargetScale, predict
-from house_price.tables import write_table
-from house_price.tuning import tune
+from house_price.training.tuning import tune
 
 PARAMS = {
     "seed": 42,
@@ -449,7 +449,7 @@ def test_sigterm_removes_the_temporary_file_of_a_write(tmp_path: Path) -> None:
     script = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
-        "from house_price.io import atomic_path, exit_on_sigterm\n"
+        "from house_price.core.io import atomic_path, exit_on_sigterm\n"
         "exit_on_sigterm()\n"
         f"with atomic_path(Path({str(tmp_path / 'out.csv')!r})) as tmp:\n"
         "    tmp.write_text('half')\n"

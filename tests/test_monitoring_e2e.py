@@ -38,8 +38,8 @@ from servers import (
     write_prometheus_config,
 )
 
-from house_price.drift import PREDICTION
 from house_price.schema import Profile
+from house_price.serving.drift import PREDICTION
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60

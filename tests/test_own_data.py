@@ -26,7 +26,7 @@ from api_support import (
 from conftest import assert_one_line_error, clean_env, lock_outs, run, set_params
 from test_bad_input import assert_nothing_half_written, assert_restorable
 
-from house_price.bundle import load_bundle
+from house_price.serving.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 

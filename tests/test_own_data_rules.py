@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from house_price.cleaning import check_columns, clean, rows_needed, split, split_warnings
-from house_price.encoding import date_parts
-from house_price.errors import DataError, name_list
+from house_price.core.errors import DataError, name_list
+from house_price.core.io import read_raw_csv
+from house_price.core.yamlfile import load_yaml
+from house_price.data.cleaning import check_columns, clean, rows_needed, split, split_warnings
+from house_price.data.encoding import date_parts
 from house_price.features import FeatureTransformer
-from house_price.io import read_raw_csv
 from house_price.schema import load_profile, profile_from_dict
-from house_price.yamlfile import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "price,sqft,bedrooms,bathrooms,location,year_built,condition"

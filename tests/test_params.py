@@ -16,8 +16,8 @@ import pytest
 import yaml
 from conftest import REPO, assert_one_line_error, git_copy, run
 
-from house_price.errors import DataError
-from house_price.params import Params, describe, load_params
+from house_price.core.errors import DataError
+from house_price.core.params import Params, describe, load_params
 
 SHIPPED = yaml.safe_load((REPO / "params.yaml").read_text())
 

@@ -107,8 +107,8 @@ def test_a_stage_names_the_file_too(home: Path) -> None:
     script.write_text(
         textwrap.dedent(
             """
-            from house_price.io import read_raw_csv
-            from house_price.stage import run
+            from house_price.core.io import read_raw_csv
+            from house_price.core.stage import run
 
             run(lambda: read_raw_csv("houses.csv"))
             """

@@ -33,9 +33,9 @@ from conftest import (
     tree_md5s,
 )
 
-from house_price.bundle import BUNDLE_FILES, content_version, load_bundle
-from house_price.drift import REFERENCE_FILE
-from house_price.io import umask
+from house_price.core.io import umask
+from house_price.serving.bundle import BUNDLE_FILES, content_version, load_bundle
+from house_price.serving.drift import REFERENCE_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,9 @@ import pytest
 import yaml
 from conftest import REPO, git_copy, run, shared_csv
 
-from house_price.cleaning import check_split_rows, clean, rows_needed, split_sizes
+from house_price.core.errors import DataError
+from house_price.core.yamlfile import load_yaml
+from house_price.data.cleaning import check_split_rows, clean, rows_needed, split_sizes
 from house_price.drafting import (
     DEFAULT_CV_FOLDS,
     DEFAULT_PARAMS_ROWS,
@@ -32,10 +34,8 @@ from house_price.drafting import (
     render,
     yaml_scalar,
 )
-from house_price.errors import DataError
-from house_price.model import fold_splits
 from house_price.schema import load_profile, profile_from_dict
-from house_price.yamlfile import load_yaml
+from house_price.training.model import fold_splits
 
 HOUSE_PRICE = Path(sys.executable).parent / "house-price"
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from house_price.evaluation import better
-from house_price.promotion import Champion, decide, improvement, report, version_tags
+from house_price.evaluation.gate import better
+from house_price.tracking.promotion import Champion, decide, improvement, report, version_tags
 
 FIGURES = {"rmse": 100.0, "mae": 80.0, "rmsle": 0.2, "r2": 0.90}
 

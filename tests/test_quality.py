@@ -19,7 +19,7 @@ from types import ModuleType
 import pytest
 from conftest import REPO, SHARED_DATA, shared_csv
 
-from house_price.params import load_params
+from house_price.core.params import load_params
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import yaml
 from api_support import PARITY_RTOL, relative_difference, served_predictions
 from conftest import git_copy, output_mismatches, run, shared_csv
 
-from house_price.bundle import load_bundle
+from house_price.serving.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from house_price.encoding import derived_value
-from house_price.errors import DataError
+from house_price.core.errors import DataError
+from house_price.core.yamlfile import load_yaml
+from house_price.data.encoding import derived_value
 from house_price.schema import category_key, load_profile, profile_from_dict
-from house_price.yamlfile import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"

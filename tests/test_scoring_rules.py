@@ -1,5 +1,5 @@
 """Batch scoring's row rules are the API's: CSV values, converted as a client would send them,
-get the same verdict from the batch validator (house_price.scoring.RowValidator, the API's
+get the same verdict from the batch validator (house_price.serving.batch.RowValidator, the API's
 batch row type) as the same values sent as JSON to the API's one-row request model. Many
 generated good and bad values per column, no bundle needed (fast)."""
 
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from house_price.api.responses import error_items
 from house_price.api.schemas import request_models
 from house_price.schema import Column, Profile, load_profile, profile_from_dict
-from house_price.scoring import RowValidator, Scorer, describe_errors, request_rows
+from house_price.serving.batch import RowValidator, Scorer, describe_errors, request_rows
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 
@@ -232,7 +232,7 @@ def test_a_short_category_list_is_listed_in_full() -> None:
 
 
 def test_batch_scoring_reports_the_csv_messages() -> None:
-    """What `house-price predict` writes for each bad row (house_price.scoring.Scorer, with a
+    """What `house-price predict` writes for each bad row (house_price.serving.batch.Scorer, with a
     stand-in for the model: only the messages matter here)."""
     profile = profile_of("kingcounty")
     model = SimpleNamespace(

@@ -32,7 +32,7 @@ from hostile import (
 )
 
 from house_price.api.core.config import Settings
-from house_price.bundle import load_bundle
+from house_price.serving.bundle import load_bundle
 
 pytestmark = pytest.mark.slow  # the session pipeline run, real uvicorn servers
 

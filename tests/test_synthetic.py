@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from house_price.cleaning import clean
-from house_price.io import read_raw_csv, write_csv
+from house_price.core.io import read_raw_csv, write_csv
+from house_price.data.cleaning import clean
+from house_price.data.synthetic import LOCATION_EFFECT, LOCATION_SHARE, Dirt, generate, log_price
 from house_price.schema import load_profile
-from house_price.synthetic import LOCATION_EFFECT, LOCATION_SHARE, Dirt, generate, log_price
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR = 2025

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from house_price import stage
-from house_price.tables import read_head, write_table
+from house_price.core import stage
+from house_price.core.tables import read_head, write_table
 
 
 def partitioned(directory: Path) -> Path:

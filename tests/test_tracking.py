@@ -16,9 +16,9 @@ import yaml
 from conftest import clean_env, git_head, run
 from test_own_data import odd_but_valid, write_own_data
 
-from house_price.bundle import load_bundle
-from house_price.tables import read_head
-from house_price.tracking import BUNDLE_ARTIFACT, flatten
+from house_price.core.tables import read_head
+from house_price.serving.bundle import load_bundle
+from house_price.tracking.registry import BUNDLE_ARTIFACT, flatten
 
 pytestmark = pytest.mark.slow
 

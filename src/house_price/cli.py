@@ -23,7 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from house_price.errors import DataError, error_line
+from house_price.core.errors import DataError, error_line
 
 PROG = "house-price"
 STDOUT = "-"  # predict --output -: the CSV to stdout (a file named "-" is "./-")
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from house_price.stage import load_stage_inputs, profile_path
+    from house_price.core.stage import load_stage_inputs, profile_path
 
     params, _ = load_stage_inputs(str(args.params))  # DataError: the one line
     print(f"{PROG}: {args.params} and {profile_path(params)} are valid", file=sys.stderr)
@@ -122,8 +122,8 @@ def stdout_gone() -> int:
 
 
 def predict_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from house_price.errors import BundleError
-    from house_price.scoring import predict_csv
+    from house_price.core.errors import BundleError
+    from house_price.serving.batch import predict_csv
 
     output = None if args.output == STDOUT else Path(args.output)
     try:
@@ -163,9 +163,9 @@ def default_name_and_source(csv: Path) -> tuple[str | None, str | None]:
 
 
 def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from house_price.cleaning import repeated_column_error, repeated_columns
+    from house_price.core.io import atomic_path, read_raw_csv
+    from house_price.data.cleaning import repeated_column_error, repeated_columns
     from house_price.drafting import column_list, draft_profile, render, sanitise_name
-    from house_price.io import atomic_path, read_raw_csv
 
     if args.name is not None and not NAME.fullmatch(args.name):
         parser.error(f"--name {args.name!r}: use letters, digits, '_', '-' and '.' only")
@@ -225,7 +225,7 @@ def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
-    from house_price.io import exit_on_sigterm
+    from house_price.core.io import exit_on_sigterm
 
     exit_on_sigterm()
     argv = sys.argv[1:] if argv is None else argv

@@ -64,8 +64,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from house_price.cleaning import MIN_TEST_ROWS, MIN_TRAIN_ROWS, NAN_TEXT, rows_needed, split_sizes
-from house_price.errors import DataError, name_list
+from house_price.core.errors import DataError, name_list
+from house_price.data.cleaning import (
+    MIN_TEST_ROWS,
+    MIN_TRAIN_ROWS,
+    NAN_TEXT,
+    rows_needed,
+    split_sizes,
+)
 from house_price.schema import REFERENCE_YEAR, category_key
 
 MISSING_SPELLINGS = ("NA", "N/A", "null", "None", "NaN", "-", "?")

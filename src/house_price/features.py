@@ -1,4 +1,4 @@
-"""Features of the pipeline: derived columns (house_price.encoding's arithmetic, shared with
+"""Features of the pipeline: derived columns (house_price.data.encoding's arithmetic, shared with
 serving), the transformer fitted on the train split only, and the parameters of the serving
 path's fast encoder taken from that fitted transformer."""
 
@@ -17,9 +17,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from house_price.encoding import CategorySlots, RowEncoder, derived_value
-from house_price.errors import DataError
-from house_price.prediction import TargetScale
+from house_price.core.errors import DataError
+from house_price.core.prediction import TargetScale
+from house_price.data.encoding import CategorySlots, RowEncoder, derived_value
 from house_price.schema import Profile
 
 

@@ -2,7 +2,7 @@
 spellings, dates and derived features. Validation, features, the MLflow signature and the API
 request models derive from it.
 
-Profiles are read by house_price.yamlfile: YAML 1.2 booleans (only true/false), so `categories:
+Profiles are read by house_price.core.yamlfile: YAML 1.2 booleans (only true/false), so `categories:
 [yes, no]` or `example: no` stay text (YAML 1.1, PyYAML's default, would read True/False).
 Every example is checked against its column when the profile loads: the API's self-check and
 docs use them, so a profile with a bad example never reaches a registered model.
@@ -22,8 +22,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from house_price.errors import DataError, name_list
-from house_price.yamlfile import load_yaml
+from house_price.core.errors import DataError, name_list
+from house_price.core.yamlfile import load_yaml
 
 ColumnKind = Literal["float", "int", "category", "date"]
 DerivedOp = Literal["age", "ratio", "year", "month", "projection"]

@@ -12,7 +12,7 @@ process: it serves, /health and the predict endpoints answer 503 with the reason
 is logged. /health is 200 only after a self-check: the profile's example row, validated by the
 request model, predicted by every fast path as the pipeline's own transformer predicted it when
 the bundle was packaged (metadata.json). Serving needs numpy, PyYAML, pydantic and XGBoost's C
-library only (house_price.serving): no pandas, scikit-learn, SciPy or xgboost Python package.
+library only (house_price.serving.files): no pandas, scikit-learn, SciPy or xgboost Python package.
 
 Request models are generated from the bundle's profile (types, bounds, allowed categories with
 the pipeline's normalisation, no unknown fields, no NaN/Infinity). Request bodies are validated

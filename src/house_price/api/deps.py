@@ -24,7 +24,6 @@ from starlette.requests import ClientDisconnect
 from house_price.api.batching import BatchRunner, MicroBatcher
 from house_price.api.core.config import Settings
 from house_price.api.metrics import Metrics
-from house_price.api.model import Model
 from house_price.api.responses import (
     ApiError,
     disconnected,
@@ -37,6 +36,7 @@ from house_price.api.responses import (
     unsupported,
     unsupported_encoding,
 )
+from house_price.serving.served import Model
 
 
 class Serving:

@@ -25,10 +25,10 @@ from house_price.api.batching import MicroBatcher
 from house_price.api.core.config import API_VERSION, Settings
 from house_price.api.deps import Serving
 from house_price.api.metrics import FLUSH_INTERVAL_S, Metrics, MetricsMiddleware
-from house_price.api.model import Model, load_model
 from house_price.api.responses import ApiError, validation_error
 from house_price.api.routes import docs, health, metrics, predict
-from house_price.errors import BundleError
+from house_price.core.errors import BundleError
+from house_price.serving.served import Model, load_model
 
 SCHEMA_REF = "#/components/schemas/{model}"
 THREADPOOL_TOKENS = 4  # anyio's default is 40 threads

@@ -1,6 +1,6 @@
 """Request and response bodies. The request models are generated from the bundle's profile
 (types, bounds, allowed categories with the pipeline's normalisation, no unknown fields, no
-NaN/Infinity); batch scoring (house_price.scoring) and the MLflow model validate rows with the
+NaN/Infinity); batch scoring (house_price.serving.batch) and the MLflow model validate rows with the
 very same row type."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from house_price.errors import name_list
+from house_price.core.errors import name_list
 from house_price.schema import Column, Profile
 
 # Where a client finds every allowed category when a 422 lists only the first CATEGORIES_SHOWN.
@@ -190,7 +190,7 @@ def _row_doc(profile: Profile) -> str:
 
 def batch_row_type(profile: Profile, listed_in: str = LISTED_BY_API) -> Any:
     """The rows of a batch: a TypedDict of the same field definitions and config as the one-row
-    model (validated into plain dicts). Batch scoring of a CSV (house_price.scoring) validates
+    model (validated into plain dicts). Batch scoring of a CSV (house_price.serving.batch) validates
     its rows with this very type, so the API and the batch command cannot disagree; only
     `listed_in` differs, where an error says all the categories are listed."""
     annotated = {}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from house_price.errors import DataError, name_list
+from house_price.core.errors import DataError, name_list
 from house_price.schema import Column, Profile
 
 NAN_TEXT = frozenset({"nan", "+nan", "-nan"})  # what pandas parses as a NaN number

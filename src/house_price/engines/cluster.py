@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from house_price.errors import ClusterError
+from house_price.core.errors import ClusterError
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -21,25 +21,27 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from house_price import cleaning, model, prediction
-from house_price.errors import DataError
-from house_price.features import Aggregates, aggregate, median_of_counts, merge_aggregates
-from house_price.io import iter_raw_csv, raw_fields
-from house_price.schema import Profile
-from house_price.synthetic import (
+from house_price.core import prediction
+from house_price.core.errors import DataError
+from house_price.core.io import iter_raw_csv, raw_fields
+from house_price.core.tables import partition_files, table_rows
+from house_price.data import cleaning
+from house_price.data.synthetic import (
     Dirt,
     block_rows,
     generate_block,
     noise_floor,
     raw_block_rows,
 )
-from house_price.tables import partition_files, table_rows
+from house_price.features import Aggregates, aggregate, median_of_counts, merge_aggregates
+from house_price.schema import Profile
+from house_price.training import model
 
 if TYPE_CHECKING:
     import xgboost as xgb
     from distributed import Client
 
-    from house_price.evaluation import Baselines
+    from house_price.evaluation.gate import Baselines
     from house_price.features import FeatureTransformer
 
 LINE = "__raw_line__"  # the raw partitions' index: each row's line in the source CSV

@@ -15,12 +15,12 @@ from pydantic import BaseModel, ValidationError
 
 from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS
 from house_price.api.schemas import example_request, request_models
-from house_price.booster import ServingBooster
-from house_price.drift import Reference, load_reference
-from house_price.encoding import ROW_ENCODER_MAX_ROWS
-from house_price.errors import BundleError
-from house_price.prediction import predict
-from house_price.serving import MODEL_FILE, ServingBundle, load_serving_bundle
+from house_price.core.errors import BundleError
+from house_price.core.prediction import predict
+from house_price.data.encoding import ROW_ENCODER_MAX_ROWS
+from house_price.serving.booster import ServingBooster
+from house_price.serving.drift import Reference, load_reference
+from house_price.serving.files import MODEL_FILE, ServingBundle, load_serving_bundle
 
 SELF_CHECK_RTOL = 1e-6
 PARALLEL_MIN_ROWS = 1000  # from this many rows, XGBoost predicts on MODEL_THREADS threads

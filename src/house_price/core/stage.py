@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from house_price.errors import (
+from house_price.core.errors import (
     BundleError,
     ClusterError,
     DataError,
@@ -18,10 +18,10 @@ from house_price.errors import (
     TrackingError,
     error_line,
 )
-from house_price.io import exit_on_sigterm
-from house_price.params import load_params
+from house_price.core.io import exit_on_sigterm
+from house_price.core.params import load_params
+from house_price.core.tables import read_head, read_table
 from house_price.schema import Profile, load_profile
-from house_price.tables import read_head, read_table
 
 PROFILES = Path("profiles")
 EXTERNAL = Path("data/external")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from house_price.prediction import TargetScale
+from house_price.core.prediction import TargetScale
 
 # For each metric of model.regression_metrics: True when lower is better.
 LOWER_IS_BETTER = {"rmse": True, "mae": True, "rmsle": True, "r2": False}

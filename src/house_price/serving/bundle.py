@@ -1,4 +1,5 @@
-"""The model bundle as the pipeline writes and reads it: the serving files (house_price.serving:
+"""The model bundle as the pipeline writes and reads it: the serving files
+(house_price.serving.files:
 profile.yaml, encoder.json, model.ubj, metadata.json) plus the fitted transformer.
 
 transformer.joblib the feature transformer fitted on the train split (batch scoring of frames,
@@ -25,12 +26,12 @@ import pandas as pd
 import xgboost as xgb
 
 from house_price.api.schemas import example_request, request_models
-from house_price.errors import BundleError
+from house_price.core.errors import BundleError
+from house_price.core.io import write_json
+from house_price.core.prediction import TargetScale, predict
 from house_price.features import FeatureTransformer, load_transformer
-from house_price.io import write_json
-from house_price.prediction import TargetScale, predict
 from house_price.schema import Profile
-from house_price.serving import (
+from house_price.serving.files import (
     ENCODER_FILE,
     EXAMPLE_PREDICTION,
     METADATA_FILE,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from house_price.errors import DataError
+from house_price.core.errors import DataError
 
 # The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
 # source.json, where it came from.

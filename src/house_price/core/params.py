@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-from house_price.errors import DataError
-from house_price.yamlfile import load_yaml
+from house_price.core.errors import DataError
+from house_price.core.yamlfile import load_yaml
 
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy, scikit-learn and XGBoost all take it
 Rate = Annotated[float, Field(ge=0, lt=1)]  # a fraction of the rows

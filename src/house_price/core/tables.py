@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from house_price.io import atomic_path
+from house_price.core.io import atomic_path
 
 
 def write_table(path: str | Path, frame: pd.DataFrame) -> None:

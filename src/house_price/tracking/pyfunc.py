@@ -22,9 +22,9 @@ import pydantic_core
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from house_price.api.model import load_model
 from house_price.schema import Profile
-from house_price.scoring import RowValidator, describe_errors, frame_rows
+from house_price.serving.batch import RowValidator, describe_errors, frame_rows
+from house_price.serving.served import load_model
 
 MAX_REPORTED_ROWS = 20
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from house_price.io import read_json, write_json
+from house_price.core.io import read_json, write_json
 from house_price.schema import Column, Profile
 
 if TYPE_CHECKING:  # imported where used, at package time: the API imports this module
@@ -251,7 +251,7 @@ def write_reference(bundle_dir: Path, train: pd.DataFrame) -> Reference:
     """Write `drift.json` into a bundle directory that holds the other bundle files: the
     distributions of `train` (the train split's rows, or a random sample of them on the Dask
     engine), the prediction's from the bundle's own model."""
-    from house_price.bundle import load_bundle  # the bundle module reads this one's files
+    from house_price.serving.bundle import load_bundle  # the bundle module reads this one's files
 
     bundle = load_bundle(bundle_dir, nthread=1)
     profile = bundle.profile

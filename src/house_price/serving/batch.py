@@ -31,13 +31,13 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS, MAX_THREADS, int_env
-from house_price.api.model import Model, load_model
 from house_price.api.responses import error_items
 from house_price.api.schemas import batch_row_type
-from house_price.cleaning import check_columns, missing_fields, to_dates, to_numbers
-from house_price.errors import DataError
-from house_price.io import atomic_path, read_raw_csv
+from house_price.core.errors import DataError
+from house_price.core.io import atomic_path, read_raw_csv
+from house_price.data.cleaning import check_columns, missing_fields, to_dates, to_numbers
 from house_price.schema import DEFAULT_DATE_FORMAT, Column, Profile
+from house_price.serving.served import Model, load_model
 
 CHUNK_ROWS = 100_000
 GOT_CHARS = 80

@@ -12,7 +12,8 @@ import numpy as np
 
 class Predictor(Protocol):
     """A booster as `predict` uses it: `xgboost.Booster`, or the serving path's
-    `house_price.booster.ServingBooster` (the same C library, without the Python package)."""
+    `house_price.serving.booster.ServingBooster` (the same C library, without the Python
+    package)."""
 
     def inplace_predict(self, data: np.ndarray) -> np.ndarray: ...
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from house_price.evaluation import LOWER_IS_BETTER, better
+from house_price.evaluation.gate import LOWER_IS_BETTER, better
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@ only (no pandas, scikit-learn, SciPy or xgboost Python package):
 
 profile.yaml   the dataset profile (the request schema, derived features)
 encoder.json   the fast encoder's parameters, taken from the fitted transformer at package time
-model.ubj      the XGBoost booster, predicted through house_price.booster
+model.ubj      the XGBoost booster, predicted through house_price.serving.booster
 metadata.json  version, metrics, params, lineage, and `example_prediction`: the pipeline
                path's prediction (fitted transformer + xgboost) for the profile's example row,
                which the API's self-check reproduces through its own paths
 
-The pipeline's view of the same directory (with the fitted transformer) is house_price.bundle,
+The pipeline's view of the same directory (with the fitted transformer) is
+house_price.serving.bundle,
 which writes it."""
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from house_price.booster import ServingBooster
-from house_price.encoding import RowEncoder
-from house_price.errors import BundleError
-from house_price.io import read_json
-from house_price.prediction import TargetScale, predict
+from house_price.core.errors import BundleError
+from house_price.core.io import read_json
+from house_price.core.prediction import TargetScale, predict
+from house_price.data.encoding import RowEncoder
 from house_price.schema import Profile, load_profile
+from house_price.serving.booster import ServingBooster
 
 PROFILE_FILE = "profile.yaml"
 ENCODER_FILE = "encoder.json"

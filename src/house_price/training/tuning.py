@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from house_price import model
+from house_price.training import model
 
 TrialReport = Callable[[int, dict[str, Any], model.CrossValidation], None]
 

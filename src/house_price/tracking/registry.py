@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from house_price.errors import TrackingError
+from house_price.core.errors import TrackingError
+from house_price.core.stage import workspace_root
 from house_price.schema import Profile
-from house_price.stage import workspace_root
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -195,7 +195,7 @@ def model_signature(profile: Profile):
     float column for an int feature with missing values, a column of missing categories) and,
     when `mlflow models serve` parses JSON, cast silently (2.5 to 2 in a long column, true to
     1.0 in a double one). The model checks every value by the API's rules instead
-    (house_price.mlflow_model)."""
+    (house_price.tracking.pyfunc)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
@@ -209,7 +209,7 @@ def model_signature(profile: Profile):
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
 
 
-# What the model's code imports (house_price.mlflow_model and the modules it reaches: the API's
+# What the model's code imports (house_price.tracking.pyfunc and the modules it reaches: the API's
 # validation and model path); mlflow itself is added by MLflow. A test checks the list.
 SERVING_DISTRIBUTIONS = (
     "xgboost",
@@ -252,9 +252,9 @@ def log_bundle(
     MLflow names the artifact after the directory, and `bundle_dir` may be a temporary one."""
     import mlflow
 
-    from house_price.mlflow_model import BundleModel, request_frame
+    from house_price.tracking.pyfunc import BundleModel, request_frame
 
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parents[1]  # all of house_price
     with tempfile.TemporaryDirectory(prefix="bundle.") as scratch:
         named = Path(scratch) / BUNDLE_ARTIFACT
         shutil.copytree(bundle_dir, named)

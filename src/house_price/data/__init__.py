@@ -1,0 +1,1 @@
+"""The data layer: the synthetic generator, cleaning, and the derived-feature arithmetic."""

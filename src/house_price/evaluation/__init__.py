@@ -1,0 +1,1 @@
+"""Evaluation: the baselines, the quality gate and the plots."""

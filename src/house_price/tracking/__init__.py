@@ -1,0 +1,1 @@
+"""Tracking: everything MLflow (runs, registry, the pyfunc model) and promotion."""

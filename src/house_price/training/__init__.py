@@ -1,0 +1,1 @@
+"""Training: the regressor's cross-validated fit, its metrics, and tuning."""
