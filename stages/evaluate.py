@@ -45,17 +45,17 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-    settings = params["evaluate"]
+    settings = params.evaluate
     transformer = load_transformer(args.transformer)
     booster = xgb.Booster(model_file=str(args.model))
-    log_target = params["train"]["log_target"]
+    log_target = params.train.log_target
     scale = transformer.target_scale(log_target)
     target = profile.target.name
-    points = int(settings["plot_points"])
-    if params["engine"] == "dask":
+    points = settings.plot_points
+    if params.engine == "dask":
         from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
-        with cluster.connect(params["dask"]) as client:
+        with cluster.connect(params.dask) as client:
             # The ridge fits one frame, a random sample of the split; the median is exact.
             sample = stage.train_frame(params, args.train)
             baselines = fit_baselines(
@@ -91,7 +91,7 @@ def main() -> None:
     metrics = rounded(metrics) | {"test_rows": table_rows(args.test)}
     baselines = {name: rounded(figures) for name, figures in scored.items()}
     write_json(args.metrics, ordered_metrics(metrics, baselines), sort_keys=False)
-    seed = int(params["process"]["seed"])
+    seed = params.process.seed
     points = plot_rows(actual, predicted, points, seed)
     write_csv(args.plots / "predicted_vs_actual.csv", points[["actual", "predicted"]])
     write_csv(args.plots / "residuals.csv", points[["predicted", "residual"]])
@@ -100,7 +100,7 @@ def main() -> None:
     write_csv(args.plots / "feature_importance.csv", importance.round(2))
 
     print("evaluate: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
-    metric = settings["metric"]
+    metric = settings.metric
     print(
         f"evaluate: baselines' {metric}: "
         + ", ".join(f"{name} {scores[metric]}" for name, scores in baselines.items())

@@ -26,10 +26,10 @@ def main() -> None:
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
 
-    if params["engine"] == "dask":
+    if params.engine == "dask":
         from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
-        with cluster.connect(params["dask"]):
+        with cluster.connect(params.dask):
             aggregates = dask_engine.train_aggregates(args.train, profile)
         transformer = FeatureTransformer(profile).fit_aggregates(aggregates)
     else:

@@ -37,21 +37,21 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, required=True, help="raw directory to write")
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-    dask = params["engine"] == "dask"
+    dask = params.engine == "dask"
     raw = args.raw / (RAW_PARTITIONS if dask else RAW_CSV)
 
     if profile.is_synthetic:
-        settings = params["synthetic"]
+        settings = params.synthetic
         if dask:
             from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
-            with cluster.connect(params["dask"]), atomic_dir(raw) as partitions:
+            with cluster.connect(params.dask), atomic_dir(raw) as partitions:
                 floor = dask_engine.ingest_synthetic(partitions, settings, profile.reference_year)
         else:
             data = generate(
-                rows=int(settings["rows"]),
-                seed=int(settings["seed"]),
-                noise_sigma=float(settings["noise_sigma"]),
+                rows=settings.rows,
+                seed=settings.seed,
+                noise_sigma=settings.noise_sigma,
                 reference_year=profile.reference_year,
                 dirt=Dirt.from_params(settings),
             )
@@ -59,7 +59,7 @@ def main() -> None:
             floor = data.noise_floor_rmsle
         info = {
             "source": "synthetic",
-            "noise_sigma": float(settings["noise_sigma"]),
+            "noise_sigma": settings.noise_sigma,
             "noise_floor_rmsle": round(floor, 6),
         }
     else:
@@ -79,7 +79,7 @@ def main() -> None:
             from house_price.engines import dask_engine
 
             with atomic_dir(raw) as partitions:
-                rows = int(params["dask"]["partition_rows"])
+                rows = params.dask.partition_rows
                 dask_engine.ingest_csv(source, partitions, rows, profile)
         else:
             check_columns(read_raw_csv(source), profile, str(source))
@@ -87,9 +87,9 @@ def main() -> None:
                 shutil.copyfile(source, tmp)
         info = {"source": str(source), "noise_floor_rmsle": None}
 
-    info |= {"dataset": profile.name, "engine": params["engine"], "md5": file_md5(raw)}
+    info |= {"dataset": profile.name, "engine": params.engine, "md5": file_md5(raw)}
     write_json(args.raw / SOURCE_INFO, info)
-    print(f"ingest: {raw} from {info['source']} ({params['dataset']})")
+    print(f"ingest: {raw} from {info['source']} ({params.dataset})")
 
 
 if __name__ == "__main__":

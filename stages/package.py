@@ -85,9 +85,9 @@ def main() -> None:
     parser.add_argument("--promotion", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-    settings = params["mlflow"]
-    name = tracking.registered_model_name(settings["registered_model"], profile.name)
-    alias, metric = settings["alias"], params["evaluate"]["metric"]
+    settings = params.mlflow
+    name = tracking.registered_model_name(settings.registered_model, profile.name)
+    alias, metric = settings.alias, params.evaluate.metric
 
     metrics = read_json(args.metrics)
     manifest = read_json(args.manifest)
@@ -98,11 +98,11 @@ def main() -> None:
         "dataset": profile.name,
         "target": profile.target.name,
         # the log part of the model's TargetScale; its size column is the profile's target.per
-        "target_transform": prediction.TargetScale(params["train"]["log_target"]).transform,
+        "target_transform": prediction.TargetScale(params.train.log_target).transform,
         "target_per": profile.target_per,
         "reference_year": profile.reference_year,
         "metrics": metrics,
-        "params": tracking.flatten(params["train"]),
+        "params": tracking.flatten(params.train.as_written()),
         "lineage": {"data_md5": manifest["md5"]},
         "mlflow": {"registered_model": name},
         "versions": {"python": platform.python_version()}
@@ -111,19 +111,18 @@ def main() -> None:
     train = stage.train_frame(params, args.train)
     examples = read_head(args.test, 5, complete=profile.feature_names)
     engine = {}  # the pandas engine's runs log the params they always did
-    if params["engine"] == "dask":
-        engine = {"engine": "dask", "dask": {"sample_rows": params["dask"]["sample_rows"]}}
+    if params.engine == "dask":
+        engine = {"engine": "dask", "dask": {"sample_rows": params.dask.sample_rows}}
     with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
         uri = tracking.connect()
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
         write_reference(bundle, train)  # drift.json: the train split's bins and shares
         load_model(bundle, threads=1)  # never register what the API would not serve
         run_id = tracking.log_run(
-            experiment=settings["experiment"],
-            params={key: params[key] for key in ("dataset", "process", "features", "train")}
-            | engine,
+            experiment=settings.experiment,
+            params=params.run_params(params.train) | engine,
             tags=tracking.run_tags(profile.name, manifest["md5"])
-            | {"model_version": content, "engine": params["engine"]},
+            | {"model_version": content, "engine": params.engine},
             metrics={"training": read_json(args.figures), **metrics},
             plots_dir=args.plots,
             figures=draw_all(args.plots),
@@ -131,10 +130,10 @@ def main() -> None:
         registered = tracking.log_bundle(run_id, bundle, profile, examples, name)
         champion = score_champion(name, alias, args.test, profile.target.name)
         decision = promotion.decide(
-            metric, metrics, champion, profile.name, settings["min_improvement"]
+            metric, metrics, champion, profile.name, settings.min_improvement
         )
         report = promotion.report(
-            name, alias, registered, run_id, metric, settings["min_improvement"],
+            name, alias, registered, run_id, metric, settings.min_improvement,
             metrics, metrics["baselines"], champion, decision,
         )  # fmt: skip
         tracking.record_decision(

@@ -39,16 +39,16 @@ def main() -> None:
     parser.add_argument("--report", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-    test_size, seed = float(params["process"]["test_size"]), int(params["process"]["seed"])
+    test_size, seed = params.process.test_size, params.process.seed
 
-    if params["engine"] == "dask":
+    if params.engine == "dask":
         from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
         raw = args.raw / RAW_PARTITIONS
         # Errors name the rows' source (a CSV's lines are the partitions' row numbers).
         source = read_json(args.raw / SOURCE_INFO)["source"]
         with (
-            cluster.connect(params["dask"]),
+            cluster.connect(params.dask),
             atomic_dir(args.train) as train,
             atomic_dir(args.test) as test,
             tempfile.TemporaryDirectory(prefix=".buckets.", dir=args.train.parent) as scratch,

@@ -39,12 +39,12 @@ def main() -> None:
     tuned = read_json(args.tuned)["params"]  # empty when tuning is off
     if tuned:
         print(f"train: tuned params {tuned}")
-    settings = {**params["train"], **tuned}
+    settings = params.train.overridden(tuned)
     target = profile.target.name
-    if params["engine"] == "dask":
+    if params.engine == "dask":
         from house_price.engines import cluster, dask_engine  # the Dask engine's only
 
-        with cluster.connect(params["dask"]) as client:
+        with cluster.connect(params.dask) as client:
             booster, figures = dask_engine.fit(
                 client, args.train, transformer, target, settings, progress
             )
@@ -52,7 +52,7 @@ def main() -> None:
     else:
         rows = read_table(args.train)
         features = transformer.transform(rows)
-        scale = transformer.target_scale(settings["log_target"])
+        scale = transformer.target_scale(settings.log_target)
         fit_target = scale.to_fit(rows[target].to_numpy(float), features)
         booster, figures = model.fit(features, fit_target, settings, progress)
     with atomic_path(args.model) as tmp:

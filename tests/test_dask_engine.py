@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 from api_support import PARITY_RTOL, relative_difference, served_predictions
-from conftest import clone_workspace, git_copy, run, set_params, shared_csv
+from conftest import REPO, clone_workspace, git_copy, run, set_params, shared_csv
 from servers import clean_env, start_dask_cluster
 
 from house_price.core.io import read_json
+from house_price.core.params import load_params
 from house_price.core.tables import partition_files, read_table
 from house_price.engines.cluster import CONFIG_ENV, SCHEDULER_ADDRESS
 from house_price.features import load_transformer
@@ -283,7 +284,8 @@ def test_an_unreachable_scheduler_is_one_clear_error(
 
     monkeypatch.setenv(SCHEDULER_ADDRESS, f"tcp://127.0.0.1:{free_port()}")
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
-    with pytest.raises(cluster.ClusterError) as raised, cluster.connect({}):
+    settings = load_params(REPO / "params.yaml").dask
+    with pytest.raises(cluster.ClusterError) as raised, cluster.connect(settings):
         pass
     message = str(raised.value)
     assert message.startswith(f"{SCHEDULER_ADDRESS}=tcp://127.0.0.1:")

@@ -24,6 +24,7 @@ import pandas as pd
 from house_price.core import prediction
 from house_price.core.errors import DataError
 from house_price.core.io import iter_raw_csv, raw_fields
+from house_price.core.params import Synthetic, Train
 from house_price.core.tables import partition_files, table_rows
 from house_price.data import cleaning
 from house_price.data.synthetic import (
@@ -83,15 +84,10 @@ def read_raw_partition(path: Path, name: str | None = None) -> pd.DataFrame:
 
 
 def _synthetic_partition(
-    block: int, rows: int, first_line: int, settings: dict[str, Any], year: int, path: Path
+    block: int, rows: int, first_line: int, settings: Synthetic, year: int, path: Path
 ) -> tuple[int, float]:
     data = generate_block(
-        block,
-        rows,
-        int(settings["seed"]),
-        float(settings["noise_sigma"]),
-        year,
-        Dirt.from_params(settings),
+        block, rows, settings.seed, settings.noise_sigma, year, Dirt.from_params(settings)
     )
     fields = raw_fields(data.frame, first_line)
     fields.index.name = LINE
@@ -99,12 +95,12 @@ def _synthetic_partition(
     return rows, data.noise_floor_rmsle
 
 
-def ingest_synthetic(directory: Path, settings: dict[str, Any], reference_year: int) -> float:
+def ingest_synthetic(directory: Path, settings: Synthetic, reference_year: int) -> float:
     """Generate the `synthetic` params' data set into `directory`, one partition per block
     (synthetic.BLOCK_ROWS houses), the blocks drawn in parallel on the cluster; the rows are
     numbered by the lines they have in the pandas engine's data.csv. Returns the noise floor."""
-    sizes = block_rows(int(settings["rows"]))
-    raw_sizes = raw_block_rows(int(settings["rows"]), Dirt.from_params(settings))
+    sizes = block_rows(settings.rows)
+    raw_sizes = raw_block_rows(settings.rows, Dirt.from_params(settings))
     firsts = np.concatenate([[2], 2 + np.cumsum(raw_sizes)[:-1]])  # line 1: the header
     task = _delayed(_synthetic_partition)
     directory = directory.absolute()  # workers have their own working directory
@@ -334,7 +330,7 @@ def fit(
     train: Path,
     transformer: FeatureTransformer,
     target: str,
-    params: dict[str, Any],
+    params: Train,
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """`model.fit` on the cluster, with `xgboost.dask` (DaskXGBRegressor: a DaskQuantileDMatrix
@@ -350,11 +346,9 @@ def fit(
     # XGBoost's tracker listens where the scheduler does (loopback for a LocalCluster), not on
     # whatever address it would pick for this machine.
     coll_cfg = Config(tracker_host_ip=urlparse(client.scheduler.address).hostname)
-    seed, folds = int(params["seed"]), int(params["cv_folds"])
+    seed, folds = params.seed, params.cv_folds
     frame = dd.read_parquet(str(train.absolute()))
-    table = frame.map_partitions(
-        _model_table, transformer, target, bool(params["log_target"]), folds, seed
-    )
+    table = frame.map_partitions(_model_table, transformer, target, params.log_target, folds, seed)
     names = [name for name in table.columns if name not in (LABEL, FOLD)]
     sizes = table[FOLD].value_counts().compute().reindex(range(folds), fill_value=0)
     rows = int(sizes.sum())
@@ -364,10 +358,10 @@ def fit(
             f"{int(sizes.min())} (at least 2 each are needed): lower cv_folds"
         )
     chosen = range(folds)
-    if rows > int(params["cv_max_rows"]):
+    if rows > params.cv_max_rows:
         chosen = range(1)
         progress(f"{rows} rows > cv_max_rows: the first fold only")
-    hyper = {key: value for key, value in model.xgboost_params(params).items() if key != "n_jobs"}
+    hyper = {key: value for key, value in params.xgboost_params().items() if key != "n_jobs"}
     hyper["verbosity"] = 0  # each worker would print its rank in the fit's communicator
     validation = model.CrossValidation([], [])
     for fold in chosen:
@@ -375,7 +369,7 @@ def fit(
         regressor = dxgb.DaskXGBRegressor(
             **hyper,
             random_state=seed,
-            early_stopping_rounds=int(params["early_stopping_rounds"]),
+            early_stopping_rounds=params.early_stopping_rounds,
             eval_metric="rmse",
             coll_cfg=coll_cfg,
         )
