@@ -27,6 +27,7 @@ from house_price.core import prediction, stage
 from house_price.core.errors import BundleError
 from house_price.core.io import atomic_dir, read_json, write_json
 from house_price.core.tables import iter_partitions, read_head
+from house_price.engines import sample
 from house_price.evaluation.figures import draw_all
 from house_price.evaluation.gate import rounded
 from house_price.serving.bundle import content_version, load_bundle, write_bundle
@@ -108,11 +109,9 @@ def main() -> None:
         "versions": {"python": platform.python_version()}
         | {library: version(library) for library in LIBRARIES},
     }
-    train = stage.train_frame(params, args.train)
+    engine = sample.for_params(params)
+    train = engine.train_frame(args.train)
     examples = read_head(args.test, 5, complete=profile.feature_names)
-    engine = {}  # the pandas engine's runs log the params they always did
-    if params.engine == "dask":
-        engine = {"engine": "dask", "dask": {"sample_rows": params.dask.sample_rows}}
     with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
         uri = tracking.connect()
         write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
@@ -120,7 +119,7 @@ def main() -> None:
         load_model(bundle, threads=1)  # never register what the API would not serve
         run_id = tracking.log_run(
             experiment=settings.experiment,
-            params=params.run_params(params.train) | engine,
+            params=params.run_params(params.train) | engine.run_params(),
             tags=tracking.run_tags(profile.name, manifest["md5"])
             | {"model_version": content, "engine": params.engine},
             metrics={"training": read_json(args.figures), **metrics},

@@ -18,6 +18,7 @@ from typing import Any
 
 from house_price.core import stage
 from house_price.core.io import write_json
+from house_price.engines import sample
 from house_price.features import load_transformer
 from house_price.tracking import registry as tracking
 from house_price.training import model, tuning
@@ -35,7 +36,7 @@ def main() -> None:
         write_json(args.tuned, {"trials": 0, "params": {}})
         print("tune: off (tune.trials = 0): train uses the train params as written")
         return
-    rows = stage.train_frame(params, args.train)
+    rows = sample.for_params(params).train_frame(args.train)
     transformer = load_transformer(args.transformer)
     features = transformer.transform(rows)
     scale = transformer.target_scale(params.train.log_target)

@@ -297,7 +297,7 @@ def test_a_bucket_with_no_test_rows_writes_no_empty_partition(tmp_path: Path) ->
     """Small data in many buckets: a side with no rows gets no partition (an empty one would
     reach the transformer, which refuses 0 rows)."""
     from house_price.data import cleaning
-    from house_price.engines import dask_engine
+    from house_price.engines import process
 
     lines = np.arange(2, 12)
     bucket = tmp_path / "bucket.parquet"
@@ -308,6 +308,6 @@ def test_a_bucket_with_no_test_rows_writes_no_empty_partition(tmp_path: Path) ->
         for path in (train, test):
             path.parent.mkdir(exist_ok=True)
             path.unlink(missing_ok=True)
-        dask_engine._write_split(bucket, 42, threshold, train, test)
+        process._write_split(bucket, 42, threshold, train, test)
         assert [path for path in (train, test) if path.exists()] == sides
         assert len(pd.read_parquet(sides[0])) == 10

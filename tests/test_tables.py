@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from conftest import REPO
 
-from house_price.core import stage
 from house_price.core.params import Params, load_params
 from house_price.core.tables import read_head, write_table
+from house_price.engines import sample
 
 
 def partitioned(directory: Path) -> Path:
@@ -45,9 +45,10 @@ def test_train_frame_is_a_sample_on_the_dask_engine_only(tmp_path: Path) -> None
     table = partitioned(tmp_path / "table")
     one_file = tmp_path / "train.parquet"
     write_table(one_file, pd.DataFrame({"x": range(3000)}))
-    assert stage.train_frame(on_engine("dask"), table)["x"].tolist() == [0, 1, 2, 3, 4]
-    assert len(stage.train_frame(on_engine("pandas"), one_file)) == 3000
-    assert len(stage.train_frame(on_engine("pandas"), table)) == 12
+    frame = sample.for_params(on_engine("dask")).train_frame
+    assert frame(table)["x"].tolist() == [0, 1, 2, 3, 4]
+    assert len(sample.for_params(on_engine("pandas")).train_frame(one_file)) == 3000
+    assert len(sample.for_params(on_engine("pandas")).train_frame(table)) == 12
 
 
 def on_engine(engine: str, sample_rows: int = 5) -> Params:

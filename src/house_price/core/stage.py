@@ -7,8 +7,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-
 from house_price.core.errors import (
     BundleError,
     ClusterError,
@@ -19,7 +17,6 @@ from house_price.core.errors import (
 )
 from house_price.core.io import exit_on_sigterm
 from house_price.core.params import Params, load_params
-from house_price.core.tables import read_head, read_table
 from house_price.schema import Profile, load_profile
 
 PROFILES = Path("profiles")
@@ -62,15 +59,6 @@ def load_stage_inputs(params_path: str = "params.yaml") -> tuple[Params, Profile
             f"put the file there and set source: {folder / source.name}"
         )
     return params, profile
-
-
-def train_frame(params: Params, path: Path) -> pd.DataFrame:
-    """The train split as one frame, for what fits on one frame (tune, the linear baseline, the
-    drift reference): all of it on the pandas engine; on the Dask engine its first
-    `dask.sample_rows` rows, a random sample (the split's partitions are in hash order)."""
-    if params.engine == "dask":
-        return read_head(path, params.dask.sample_rows)
-    return read_table(path)
 
 
 def run(main: Callable[[], None]) -> None:
