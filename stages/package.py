@@ -1,9 +1,9 @@
 """package: assemble the model bundle, log it to MLflow, and promote it only on evidence.
 
 Runs only after evaluate has passed the quality gate. The bundle (profile, fitted transformer,
-model, metadata) is
+model, metadata naming the params that fitted the model: tune's best ones in place) is
 deterministic, so its hash in dvc.lock is the same on every machine. It is self-checked as the
-API does at start-up, logged as one pyfunc model to a new MLflow run and
+API does at start-up, logged as one pyfunc model to a new MLflow run (with the same params) and
 registered as a new version. The champion is scored on the same test split; the alias moves only
 when this version beats it by `mlflow.min_improvement` (tracking.champion; the comparison also in
 reports/promotion.json). The run and version go to the bundle's registrations/ (which DVC does
@@ -35,15 +35,17 @@ from house_price.tracking.champion import challenge
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    # --train: the drift reference's distributions; --plots: logged with their figures
-    files = "test train manifest transformer model figures metrics plots bundle promotion"
+    # --train: the drift reference's distributions; --tuned: tune's best params (what fitted);
+    # --plots: logged with their figures
+    files = "test train manifest transformer model tuned figures metrics plots bundle promotion"
     for option in files.split():
         parser.add_argument(f"--{option}", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
     settings = params.mlflow
     name = tracking.registered_model_name(settings.registered_model, profile.name)
-    fitted = params.train
+    # What fitted the model: the train params, tune's best ones in place (none when it is off).
+    fitted = params.train.overridden(read_json(args.tuned)["params"])
     metrics = read_json(args.metrics)
     manifest = read_json(args.manifest)
     content = content_version(args.transformer, args.model)
