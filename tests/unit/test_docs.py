@@ -1,6 +1,7 @@
 """Every command the docs show exists, and every link between the docs resolves.
 
-For README.md and docs/*.md, without running anything: each command of each ```bash block is
+For README.md, BENCHMARKS.md and docs/*.md, without running anything: each command of each
+```bash block, and each `make`, `dvc`, `house-price` or `python` command written inline, is
 checked against what it calls (a `make` target against the Makefile, `house-price` and `dvc`
 command lines against their own argument parsers, a `python` script or module against the
 tree), every path into the code it names exists, and every relative link (and its #anchor)
@@ -26,7 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
-PAGES = [README, *sorted(DOCS.glob("*.md"))]
+PAGES = [README, REPO / "BENCHMARKS.md", *sorted(DOCS.glob("*.md"))]
 README_MAX_LINES = 200
 
 FENCE = re.compile(r"^[ \t]*```(\w*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
