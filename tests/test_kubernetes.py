@@ -47,7 +47,7 @@ CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
 # Oldest supported (first with the preStop sleep action on by default) and newest bundled.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
 
-# The server's contract (house_price.serve and the API; README "Serving").
+# The server's contract (house_price.serve and the API; docs/serving.md).
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"
@@ -411,7 +411,8 @@ def test_shutdown_fits_the_grace_period() -> None:
     graceful = int(env("GRACEFUL_SHUTDOWN_S") or GRACEFUL_SHUTDOWN_DEFAULT_S)
     assert pre_stop >= 3, "endpoint removal needs a few seconds to reach every proxy"
     assert pod["terminationGracePeriodSeconds"] >= pre_stop + graceful + SHUTDOWN_MARGIN_S
-    # the managed platforms' 10 s SIGTERM-to-SIGKILL window (README) holds the graceful part
+    # the managed platforms' 10 s SIGTERM-to-SIGKILL window (docs/deployment.md) holds the
+    # graceful part
     assert graceful < 10
 
 
@@ -518,10 +519,10 @@ def test_kustomization_sets_the_published_image() -> None:
     assert image.get("newTag") not in (None, "", "latest")
 
 
-def test_readme_describes_these_manifests() -> None:
-    """README's "Deploying the image" names every file and the values the manifests set."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("\n## Deploying the image\n", 1)[1].split("\n## ", 1)[0]
+def test_docs_describe_these_manifests() -> None:
+    """docs/deployment.md names every file and the values the manifests set."""
+    section = (REPO / "docs" / "deployment.md").read_text()
+    assert section.startswith("# Deploying the image\n"), section[:80]
     assert "kubectl apply -k deploy/kubernetes" in section
     for name in kustomization()["resources"]:
         assert f"`{name}`" in section, name
