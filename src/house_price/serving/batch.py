@@ -30,13 +30,12 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS, MAX_THREADS, int_env
-from house_price.api.responses import error_items
-from house_price.api.schemas import batch_row_type
 from house_price.core.errors import DataError
 from house_price.core.io import atomic_path, read_raw_csv
 from house_price.data.cleaning import check_columns, missing_fields, to_dates, to_numbers
 from house_price.schema import DEFAULT_DATE_FORMAT, Column, Profile
+from house_price.serving.limits import DEFAULT_MAX_BATCH_ROWS, model_threads_env
+from house_price.serving.requests import batch_row_type, error_items
 from house_price.serving.served import Model, load_model
 
 CHUNK_ROWS = 100_000
@@ -275,7 +274,7 @@ def write_scored(path: Path | None, scored: Scored) -> None:
 def model_threads() -> int:
     """MODEL_THREADS as the API reads it (default 0: XGBoost's choice)."""
     try:
-        return int_env("MODEL_THREADS", 0, 0, MAX_THREADS)
+        return model_threads_env()
     except ValueError as exc:
         raise DataError(str(exc)) from None
 

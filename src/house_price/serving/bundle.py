@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from house_price.api.schemas import example_request, request_models
 from house_price.core.errors import BundleError
 from house_price.core.io import write_json
 from house_price.core.prediction import TargetScale, predict
@@ -43,6 +42,7 @@ from house_price.serving.files import (
     require_files,
     unreadable,
 )
+from house_price.serving.requests import example_request, request_models
 
 TRANSFORMER_FILE = "transformer.joblib"
 BUNDLE_FILES = (PROFILE_FILE, TRANSFORMER_FILE, ENCODER_FILE, MODEL_FILE, METADATA_FILE)

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS
-from house_price.api.schemas import example_request, request_models
 from house_price.core.errors import BundleError
 from house_price.core.prediction import predict
 from house_price.data.encoding import ROW_ENCODER_MAX_ROWS
 from house_price.serving.booster import ServingBooster
 from house_price.serving.drift import Reference, load_reference
 from house_price.serving.files import MODEL_FILE, ServingBundle, load_serving_bundle
+from house_price.serving.limits import DEFAULT_MAX_BATCH_ROWS
+from house_price.serving.requests import example_request, request_models
 
 SELF_CHECK_RTOL = 1e-6
 PARALLEL_MIN_ROWS = 1000  # from this many rows, XGBoost predicts on MODEL_THREADS threads
