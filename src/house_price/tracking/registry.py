@@ -209,8 +209,8 @@ def model_signature(profile: Profile):
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
 
 
-# What the model's code imports (house_price.tracking.pyfunc and the modules it reaches: the API's
-# validation and model path); mlflow itself is added by MLflow. A test checks the list.
+# What the model's code imports (house_price.tracking.pyfunc and the modules it reaches: the
+# serving core, no web code); mlflow itself is added by MLflow. A test checks the list.
 SERVING_DISTRIBUTIONS = (
     "xgboost",
     "scikit-learn",
