@@ -20,10 +20,10 @@ MAX_HEADER_BYTES (request line and headers, default 32768; larger: 431), MAX_HEA
 slower: 408), MAX_CONNECTIONS (default 512; beyond: 503). A bad value fails at start-up with a
 ValueError naming the variable and what is allowed.
 
-Every setting has an upper bound, what its consumer can hold (see the constants below and
-house_price.serving.limits, the serving core's, which int_env enforces): a larger
-value did not fail, it was silently something else (a PORT taken modulo 65536, a timer cut to
-uvloop's 100 years) or could not be served (MODEL_THREADS, MAX_BATCH_ROWS).
+Every setting has an upper bound, what its consumer can hold (see the constants below, and the
+serving core's in house_price.serving.limits, whose int_env reads them all): a larger value did
+not fail, it was silently something else (a PORT taken modulo 65536, a timer cut to uvloop's
+100 years) or could not be served (MODEL_THREADS, MAX_BATCH_ROWS).
 """
 
 from __future__ import annotations
