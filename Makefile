@@ -65,14 +65,14 @@ serve: install  ## the API on PORT (default 8000) from the bundle in models/ (WE
 	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/python -m house_price.serve
 
 monitor: install  ## the API, Prometheus and Alertmanager on loopback with monitoring/'s configs; Ctrl-C stops all
-	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash scripts/container_env.sh packages
+	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash sandbox/engine.sh packages
 	$(BIN)/python scripts/monitor.py
 
-image:  ## build the serving image (needs a Docker engine; see scripts/container_env.sh)
+image:  ## build the serving image (needs a Docker engine; without one: sandbox/README.md)
 	docker build -t house-price-model:local .
 
 rehearse: install  ## the CI workflow's steps on this machine, push to a local registry included
-	$(BIN)/python scripts/rehearse.py
+	$(BIN)/python -m sandbox.rehearsal
 
 bench: install  ## pipeline, API and batch scoring benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python bench/pipeline_bench.py

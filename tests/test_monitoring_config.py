@@ -17,7 +17,7 @@ import yaml
 from conftest import REPO, run
 from servers import MONITORING, missing_monitoring_tools
 
-TOOLS_HINT = "run `bash scripts/container_env.sh packages` (as root): prometheus, alertmanager"
+TOOLS_HINT = "run `bash sandbox/engine.sh packages` (as root): prometheus, alertmanager"
 LATENCY_PANEL = "Latency quantiles (/predict, /predict/batch, 2xx)"
 
 
