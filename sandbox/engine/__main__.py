@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import time
+from typing import TextIO
 
 from . import __doc__ as usage
 from . import base_image, dockerd, packages, registry
@@ -18,16 +19,16 @@ ACTIONS = ("up", "packages", "env", "registry-up", "registry-down", "down", "sta
 LOCK_WAIT_S = 900
 
 
-def take_lock(cfg: Config) -> None:
+def take_lock(cfg: Config) -> TextIO:
     """Serialise the actions that change state between concurrent callers (tests, CI, the
-    rehearsal). Held until we exit."""
+    rehearsal, other checkouts sharing the state dir). Held while the returned file is open."""
     cfg.state.mkdir(parents=True, exist_ok=True)
-    handle = open(cfg.state / "lock", "w")  # noqa: SIM115 (held for the process's life)
+    handle = open(cfg.state / "lock", "w")  # noqa: SIM115 (the caller holds it)
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            return handle
         except BlockingIOError:
             if time.monotonic() > deadline:
                 raise Failure(f"timed out waiting for {cfg.state / 'lock'}") from None
@@ -92,20 +93,20 @@ def act(action: str, cfg: Config) -> None:
         return
     if action in ("up", "packages") and os.geteuid() != 0:
         raise Failure("must run as root (apt, dockerd, debootstrap)")
-    take_lock(cfg)
-    if action in ("up", "packages"):
-        packages.ensure()
-    if action == "up":
-        link_client(cfg)
-        dockerd.start(cfg)
-        base_image.ensure(cfg)
-    elif action == "registry-up":
-        registry.up(cfg)
-    elif action == "registry-down":
-        registry.down(cfg)
-    elif action == "down":
-        registry.down(cfg)
-        dockerd.stop(cfg)
+    with take_lock(cfg):
+        if action in ("up", "packages"):
+            packages.ensure()
+        if action == "up":
+            link_client(cfg)
+            dockerd.start(cfg)
+            base_image.ensure(cfg)
+        elif action == "registry-up":
+            registry.up(cfg)
+        elif action == "registry-down":
+            registry.down(cfg)
+        elif action == "down":
+            registry.down(cfg)
+            dockerd.stop(cfg)
 
 
 def main(argv: list[str]) -> int:
