@@ -37,7 +37,7 @@ def preflight(run: Run) -> None:
     if missing:
         raise Failure(
             f"no venv with {', '.join(missing)} at {settings.venv} "
-            "(run 'make install', or set REHEARSE_VENV)"
+            "(run 'make install-dev', or set REHEARSE_VENV)"
         )
     for tool in ("git", "bash"):
         if shutil.which(tool) is None:
