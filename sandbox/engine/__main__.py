@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -110,6 +111,8 @@ def act(action: str, cfg: Config) -> None:
 
 
 def main(argv: list[str]) -> int:
+    # A closed pipe (`status | head`) ends us quietly, as it would a shell script.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if argv in (["-h"], ["--help"]):
         print(usage)
         return 0
