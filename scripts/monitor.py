@@ -68,7 +68,7 @@ def main() -> int:
         parser.exit(
             1,
             f"monitor: error: {', '.join(missing)} missing; run "
-            "`sudo bash scripts/container_env.sh packages` (Debian packages prometheus, "
+            "`sudo bash sandbox/engine.sh packages` (Debian packages prometheus, "
             "prometheus-alertmanager)\n",
         )
     if not (args.model_dir / "model.ubj").is_file():

@@ -72,7 +72,7 @@ def tool(name: str) -> str:
         return str(candidate)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed (it is pinned in requirements.txt)")
+        pytest.fail(f"{name} is not installed (it is pinned in requirements-dev.txt)")
     return found
 
 

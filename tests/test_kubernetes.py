@@ -1,16 +1,16 @@
 """deploy/kubernetes/ checked offline by real tools and tied to the server's contract.
 
-- kubernetes-validate (requirements.txt) validates every built-in resource strictly (unknown
+- kubernetes-validate (requirements-dev.txt) validates every built-in resource strictly (unknown
   fields rejected) against the bundled Kubernetes API schemas of the oldest supported version
   (1.30: the preStop `sleep` action is beta and on by default from 1.30) and of the newest one
   it bundles. It has no schema for the ServiceMonitor and the PrometheusRules (CRDs): it
   reports them as not found.
 - The ServiceMonitor and the PrometheusRules are validated against the Prometheus Operator's CRD
   schemas, compiled by the npm package @kubernetes-models/prometheus-operator
-  (tools/servicemonitor-schema/, make install).
+  (tools/servicemonitor-schema/, make install-test).
 - prometheusrule.yaml is what monitoring/prometheusrule.py generates from monitoring/rules/: one
   PrometheusRule per rules file, its groups the file's, with the ServiceMonitor's labels.
-- checkov (its own venv, .venv-checkov/, make install) finds nothing; its only skips are
+- checkov (its own venv, .venv-checkov/, make install-test) finds nothing; its only skips are
   `checkov.io/skipN` annotations that give a reason.
 - The manifests agree with the server contract: probe paths and port, shutdown timing, threads
   and CPU, memory and the measured peak, the image's user, labels and selectors, the job label
@@ -39,7 +39,9 @@ RULES = REPO / "monitoring" / "rules"
 RULE_GENERATOR = REPO / "monitoring" / "prometheusrule.py"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CRD_SCHEMA = REPO / "tools" / "servicemonitor-schema"
-INSTALL_HINT = "run `make install` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+INSTALL_HINT = (
+    "run `make install-test` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+)
 
 # The Prometheus Operator's kinds (CRDs): no schema in kubernetes-validate.
 CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
