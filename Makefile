@@ -9,7 +9,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run reset ui test lint format serve monitor image rehearse bench clean
+.PHONY: install install-dev install-test run reset ui test lint format serve monitor image rehearse \
+	bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +18,11 @@ $(BIN)/activate: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(BIN)/activate
+
+# The test and lint tools, into the same .venv (a stamp: pip leaves no file of its own to date).
+$(BIN)/.dev-installed: $(BIN)/activate requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
 
 # Tools for tests/test_kubernetes.py that cannot share .venv: checkov (its pins conflict with
 # requirements.txt's) in .venv-checkov/, from the full lock requirements-checkov.txt; and the
@@ -34,7 +40,11 @@ $(CRD_SCHEMA)/node_modules/.package-lock.json: $(CRD_SCHEMA)/package-lock.json $
 	cd $(CRD_SCHEMA) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(CRD_SCHEMA)/node_modules/.package-lock.json
 
-install: $(BIN)/activate $(CHECKOV_VENV)/bin/activate $(CRD_SCHEMA)/node_modules/.package-lock.json  ## .venv (pinned requirements and the package) and the manifest linters
+install: $(BIN)/activate  ## .venv: the pipeline's pinned requirements and the package (all make run needs)
+
+install-dev: $(BIN)/.dev-installed  ## install, plus the test and lint tools (requirements-dev.txt)
+
+install-test: install-dev $(CHECKOV_VENV)/bin/activate $(CRD_SCHEMA)/node_modules/.package-lock.json  ## install-dev, plus the manifest linters (checkov, the CRD schemas)
 
 run: install  ## run the pipeline on the embedded default data
 	$(BIN)/house-price check  # also when DVC finds nothing to run (a misspelt param key)
@@ -50,14 +60,14 @@ ui: install  ## the MLflow UI on the project's local store (mlruns/), on 127.0.0
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
 
-test: install  ## the whole test suite (what CI runs)
+test: install-test  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
@@ -65,14 +75,14 @@ serve: install  ## the API on PORT (default 8000) from the bundle in models/ (WE
 	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/python -m house_price.serve
 
 monitor: install  ## the API, Prometheus and Alertmanager on loopback with monitoring/'s configs; Ctrl-C stops all
-	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash scripts/container_env.sh packages
+	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash sandbox/engine.sh packages
 	$(BIN)/python scripts/monitor.py
 
-image:  ## build the serving image (needs a Docker engine; see scripts/container_env.sh)
+image:  ## build the serving image (needs a Docker engine; without one: sandbox/README.md)
 	docker build -t house-price-model:local .
 
-rehearse: install  ## the CI workflow's steps on this machine, push to a local registry included
-	$(BIN)/python scripts/rehearse.py
+rehearse: install-dev  ## the CI workflow's steps on this machine, push to a local registry included
+	$(BIN)/python -m sandbox.rehearsal
 
 bench: install  ## pipeline, API and batch scoring benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python bench/pipeline_bench.py

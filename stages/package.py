@@ -24,11 +24,14 @@ from house_price.core.io import atomic_dir, read_json, write_json
 from house_price.core.tables import read_head
 from house_price.engines import sample
 from house_price.evaluation.figures import draw_all
-from house_price.serving.bundle import content_version, write_bundle
-from house_price.serving.drift import write_reference
-from house_price.serving.files import REGISTRATIONS, registration_path
+from house_price.serving.bundle import (
+    REGISTRATIONS,
+    content_version,
+    registration_path,
+    write_bundle,
+)
 from house_price.serving.metadata import bundle_metadata
-from house_price.serving.served import load_model
+from house_price.serving.served import ServedModel
 from house_price.tracking import registry as tracking
 from house_price.tracking.champion import challenge
 
@@ -55,9 +58,10 @@ def main() -> None:
     examples = read_head(args.test, 5, complete=profile.feature_names)
     with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
         uri = tracking.connect()
-        write_bundle(bundle, stage.profile_path(params), args.transformer, args.model, metadata)
-        write_reference(bundle, train)  # drift.json: the train split's bins and shares
-        load_model(bundle, threads=1)  # never register what the API would not serve
+        # one pass, drift.json (the train split's bins and shares) included
+        profile_path = stage.profile_path(params)
+        write_bundle(bundle, profile_path, args.transformer, args.model, metadata, train)
+        ServedModel.load(bundle, threads=1)  # never register what the API would not serve
         run_id = tracking.log_run(
             experiment=settings.experiment,
             params=params.run_params(fitted) | engine.run_params(),

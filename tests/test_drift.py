@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from house_price.api.metrics import PRICE_BUCKETS, PendingHistogram
 from house_price.core.tables import read_table
 from house_price.schema import Column
+from house_price.serving.bundle import load_bundle
 from house_price.serving.drift import (
     PREDICTION,
     REFERENCE_FILE,
@@ -164,5 +165,8 @@ def test_the_bundle_holds_the_train_split_reference(
     for path in bundle_dir.iterdir():
         if path.is_file() and path.name != REFERENCE_FILE:
             (copy / path.name).write_bytes(path.read_bytes())
-    write_reference(copy, read_table(pipeline_repo / "data" / "processed" / "train.parquet"))
+    bundle = load_bundle(copy)
+    train = read_table(pipeline_repo / "data" / "processed" / "train.parquet")
+    features = train[bundle.profile.feature_names]
+    write_reference(copy, bundle.profile, train, bundle.predict_frame(features))
     assert (copy / REFERENCE_FILE).read_bytes() == (bundle_dir / REFERENCE_FILE).read_bytes()
