@@ -18,8 +18,9 @@ import yaml
 from conftest import REPO, git_copy, run, shared_csv
 
 from house_price.core.errors import DataError
+from house_price.core.split import check_split_rows, rows_needed, split_sizes
 from house_price.core.yamlfile import load_yaml
-from house_price.data.cleaning import check_split_rows, clean, rows_needed, split_sizes
+from house_price.data.cleaning import clean
 from house_price.drafting import (
     DEFAULT_CV_FOLDS,
     DEFAULT_PARAMS_ROWS,

@@ -65,13 +65,8 @@ import pandas as pd
 import yaml
 
 from house_price.core.errors import DataError, name_list
-from house_price.data.cleaning import (
-    MIN_TEST_ROWS,
-    MIN_TRAIN_ROWS,
-    NAN_TEXT,
-    rows_needed,
-    split_sizes,
-)
+from house_price.core.split import MIN_TEST_ROWS, MIN_TRAIN_ROWS, rows_needed, split_sizes
+from house_price.data.cleaning import NAN_TEXT
 from house_price.schema import REFERENCE_YEAR, category_key
 
 MISSING_SPELLINGS = ("NA", "N/A", "null", "None", "NaN", "-", "?")
@@ -152,7 +147,7 @@ def as_numbers(values: pd.Series) -> pd.Series | None:
 
 def rows_for_params(test_size: float, cv_folds: int) -> int:
     """The fewest rows the pipeline trains and tests on with these params: the split
-    (`cleaning.split_sizes`) leaves MIN_TEST_ROWS to test and, to train, MIN_TRAIN_ROWS and 2
+    (`split.split_sizes`) leaves MIN_TEST_ROWS to test and, to train, MIN_TRAIN_ROWS and 2
     rows a fold (`model.fold_splits`)."""
     rows = rows_needed(test_size)
     while split_sizes(rows, test_size)[0] < max(MIN_TRAIN_ROWS, 2 * cv_folds):

@@ -15,7 +15,7 @@ import xgboost as xgb
 from sklearn.model_selection import KFold
 
 from house_price.core.errors import DataError
-from house_price.data.cleaning import salted_keys
+from house_price.core.split import salted_keys
 
 # Keys of the `train` params that configure the procedure; all others go to XGBoost.
 PROCEDURE_KEYS = ("log_target", "cv_folds", "cv_max_rows", "early_stopping_rounds", "seed")
