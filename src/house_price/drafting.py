@@ -65,8 +65,8 @@ import pandas as pd
 import yaml
 
 from house_price.core.errors import DataError, name_list
+from house_price.core.parsing import NAN_TEXT
 from house_price.core.split import MIN_TEST_ROWS, MIN_TRAIN_ROWS, rows_needed, split_sizes
-from house_price.data.cleaning import NAN_TEXT
 from house_price.schema import REFERENCE_YEAR, category_key
 
 MISSING_SPELLINGS = ("NA", "N/A", "null", "None", "NaN", "-", "?")

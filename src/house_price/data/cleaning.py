@@ -1,4 +1,5 @@
-"""Validation and cleaning of raw rows by the profile's rules (the split: `core.split`).
+"""Validation and cleaning of raw rows by the profile's rules. A field becomes a value by
+`core.parsing`'s rule; the train/test split is `core.split`.
 
 Rules, in order: a file that does not fit the profile (a missing or repeated column, values of
 the wrong type, a column with no values) is rejected as a whole; a field is missing only when
@@ -18,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from house_price.core.errors import DataError, name_list
+from house_price.core.parsing import missing_fields, to_categories, to_dates, to_numbers
 from house_price.schema import Column, Profile
-
-NAN_TEXT = frozenset({"nan", "+nan", "-nan"})  # what pandas parses as a NaN number
 
 
 def _example_rows(mask: pd.Series, limit: int = 3) -> str:
@@ -63,32 +63,6 @@ def check_columns(
         )
 
 
-def missing_fields(text: pd.Series, column: Column) -> pd.Series:
-    """Where the raw text means "no value" by the column's declared spellings."""
-    if column.is_category:  # few distinct values: ask the column once per spelling
-        flags = {value: column.means_missing(value) for value in text.unique()}
-        return text.map(flags).astype(bool)
-    return text.str.strip().isin(column.missing_values)
-
-
-def to_numbers(text: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(trimmed text -> float, NaN where missing; ±inf and NaN spellings stay non-finite;
-    where a present value is no number at all)."""
-    stripped = text.str.strip().where(~missing)
-    values = pd.to_numeric(stripped, errors="coerce").astype(float)
-    nan_text = stripped.str.casefold().isin(NAN_TEXT)
-    return values, values.isna() & ~missing & ~nan_text
-
-
-def to_dates(text: pd.Series, missing: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
-    """(trimmed text -> datetime64 by the column's format, NaT where missing; where a present
-    value is no date in that format)."""
-    values = pd.to_datetime(
-        text.str.strip().where(~missing), format=column.date_format, errors="coerce"
-    )
-    return values, values.isna() & ~missing
-
-
 def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
     """Text -> float (NaN where missing; ±inf and NaN spellings stay non-finite); any other
     value that is not a number rejects the file."""
@@ -114,7 +88,7 @@ def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: s
 def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
     """Text -> datetime64 days (NaT where missing) by the column's format; any other value
     that is not a date in that format rejects the file."""
-    values, bad = to_dates(text, missing, column)
+    values, bad = to_dates(text, missing, column.date_format)
     if bad.any():
         raise DataError(
             f"{source}: column {column.name!r} should be a date in format "
@@ -122,13 +96,6 @@ def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str
             f"{text[bad].iloc[0].strip()!r} (line {_example_rows(bad)})"
         )
     return values.dt.normalize()
-
-
-def normalise_categories(text: pd.Series, missing: pd.Series, column: Column) -> pd.Series:
-    """Canonical spellings; missing and unknown values become NaN."""
-    canonical = {value: column.normalise(value) for value in text[~missing].unique()}
-    values = text.where(~missing).map(canonical, na_action="ignore")
-    return values.where(values.notna(), np.nan)
 
 
 def out_of_bounds(values: pd.Series, column: Column) -> pd.Series:
@@ -165,7 +132,7 @@ def clean_rows(
         text = raw[column.name]
         missing = missing_fields(text, column)
         if column.is_category:
-            values = normalise_categories(text, missing, column).astype("str")
+            values = to_categories(text, missing, column).astype("str")
             respelled = values.notna() & (values != text)
             report["categories_respelled"][column.name] = int(respelled.sum())
             invalid = {f"unknown_{column.name}": ~missing & values.isna()}
