@@ -66,7 +66,13 @@ import yaml
 
 from house_price.core.errors import DataError, name_list
 from house_price.core.parsing import NAN_TEXT
-from house_price.core.split import MIN_TEST_ROWS, MIN_TRAIN_ROWS, rows_needed, split_sizes
+from house_price.core.split import (
+    MIN_TEST_ROWS,
+    MIN_TRAIN_ROWS,
+    ROWS_PER_FOLD,
+    rows_needed,
+    split_sizes,
+)
 from house_price.schema import REFERENCE_YEAR, category_key
 
 MISSING_SPELLINGS = ("NA", "N/A", "null", "None", "NaN", "-", "?")
@@ -147,10 +153,10 @@ def as_numbers(values: pd.Series) -> pd.Series | None:
 
 def rows_for_params(test_size: float, cv_folds: int) -> int:
     """The fewest rows the pipeline trains and tests on with these params: the split
-    (`split.split_sizes`) leaves MIN_TEST_ROWS to test and, to train, MIN_TRAIN_ROWS and 2
-    rows a fold (`model.fold_splits`)."""
+    (`split.split_sizes`) leaves MIN_TEST_ROWS to test and, to train, MIN_TRAIN_ROWS and
+    ROWS_PER_FOLD rows a fold (`model.fold_splits`)."""
     rows = rows_needed(test_size)
-    while split_sizes(rows, test_size)[0] < max(MIN_TRAIN_ROWS, 2 * cv_folds):
+    while split_sizes(rows, test_size)[0] < max(MIN_TRAIN_ROWS, ROWS_PER_FOLD * cv_folds):
         rows += 1
     return rows
 
@@ -593,9 +599,9 @@ def draft_target(values: pd.Series, name: str) -> ColumnDraft:
         train = split_sizes(DEFAULT_PARAMS_ROWS, DEFAULT_TEST_SIZE)[0]
         warning = (
             f"WARNING: {keeps}: the default params need at least {DEFAULT_PARAMS_ROWS} "
-            f"(train.cv_folds {DEFAULT_CV_FOLDS} needs {2 * DEFAULT_CV_FOLDS} train rows, 2 a "
-            f"fold, and process.test_size {DEFAULT_TEST_SIZE} leaves {train} of "
-            f"{DEFAULT_PARAMS_ROWS} to train): add rows, or lower train.cv_folds or "
+            f"(train.cv_folds {DEFAULT_CV_FOLDS} needs {ROWS_PER_FOLD * DEFAULT_CV_FOLDS} train "
+            f"rows, {ROWS_PER_FOLD} a fold, and process.test_size {DEFAULT_TEST_SIZE} leaves "
+            f"{train} of {DEFAULT_PARAMS_ROWS} to train): add rows, or lower train.cv_folds or "
             "process.test_size in params.yaml"
         )
         comments.append(warning)

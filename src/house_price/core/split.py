@@ -15,6 +15,9 @@ from house_price.core.errors import DataError
 MIN_TEST_ROWS = 2  # R² needs two rows
 MIN_TRAIN_ROWS = 5  # early stopping needs a validation slice and rows to fit
 SMALL_TEST_ROWS = 30  # below this, test metrics vary a lot from one split to another
+# The train split's k-fold cross-validation (`model.fold_splits`): early stopping needs a held-out
+# part of more than one row. Here, with the other row floors, for `profile init` to name it.
+ROWS_PER_FOLD = 2
 
 
 def split_sizes(rows: int, test_size: float) -> tuple[int, int]:
