@@ -2,7 +2,7 @@
 
 Writes the two splits, a manifest with their hashes, and a report of what cleaning did (rows
 respelled, dropped and why, duplicates). The split is by a seeded hash of each row's raw line
-(cleaning.split), so both engines make the same one: the pandas engine on one frame, the Dask
+(core.split), so both engines make the same one: the pandas engine on one frame, the Dask
 engine partition by partition (each split then a directory of partitions).
 """
 
@@ -26,8 +26,9 @@ from house_price.core.io import (
     read_raw_csv,
     write_json,
 )
+from house_price.core.split import split, split_warnings
 from house_price.core.tables import table_rows, write_table
-from house_price.data.cleaning import clean, split, split_warnings
+from house_price.data.cleaning import clean
 
 
 def main() -> None:
