@@ -40,7 +40,8 @@ import xgboost as xgb
 from house_price.core.io import read_raw_csv, write_csv
 from house_price.core.params import Params, Train, load_params
 from house_price.core.prediction import TargetScale, predict
-from house_price.data.cleaning import clean, split
+from house_price.core.split import split
+from house_price.data.cleaning import clean
 from house_price.data.synthetic import Dirt, generate
 from house_price.drafting import draft_profile
 from house_price.features import FeatureTransformer

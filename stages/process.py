@@ -2,7 +2,7 @@
 
 Writes the two splits, a manifest with their hashes, and a report of what cleaning did (rows
 respelled, dropped and why, duplicates). The split is by a seeded hash of each row's raw line
-(cleaning.split), so both engines (house_price.engines.process) make the same one: the pandas
+(core.split), so both engines (house_price.engines.process) make the same one: the pandas
 engine on one frame, the Dask engine partition by partition (each split then a directory of
 partitions).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from house_price.core import stage
 from house_price.core.io import file_md5, write_json
+from house_price.core.split import split_warnings
 from house_price.core.tables import table_rows
-from house_price.data.cleaning import split_warnings
 from house_price.engines import process
 
 

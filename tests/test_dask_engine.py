@@ -296,13 +296,13 @@ def test_an_unreachable_scheduler_is_one_clear_error(
 def test_a_bucket_with_no_test_rows_writes_no_empty_partition(tmp_path: Path) -> None:
     """Small data in many buckets: a side with no rows gets no partition (an empty one would
     reach the transformer, which refuses 0 rows)."""
-    from house_price.data import cleaning
+    from house_price.core import split
     from house_price.engines import process
 
     lines = np.arange(2, 12)
     bucket = tmp_path / "bucket.parquet"
     pd.DataFrame({"x": np.arange(10.0)}, index=pd.Index(lines, name="line")).to_parquet(bucket)
-    keys = cleaning.split_keys(lines, 42)
+    keys = split.split_keys(lines, 42)
     train, test = (tmp_path / side / "part.parquet" for side in ("train", "test"))
     for threshold, sides in ((keys.max(), [test]), (keys.min() - np.uint64(1), [train])):
         for path in (train, test):

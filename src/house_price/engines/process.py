@@ -1,8 +1,8 @@
 """process's engines: clean the raw rows, drop duplicates, split train/test by the seeded hash
-of each row's raw line (cleaning.split), and write both splits.
+of each row's raw line (core.split), and write both splits.
 
 The pandas engine does it on one frame, each split one Parquet file. The Dask engine does it
-partition by partition with the same pure functions (cleaning.clean_rows, split_keys), each
+partition by partition with the same pure functions (cleaning.clean_rows, split.split_keys), each
 split a directory of partitions: the same rows on either engine.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from house_price.core import split
 from house_price.core.errors import DataError
 from house_price.core.io import (
     RAW_CSV,
@@ -58,7 +59,7 @@ class PandasEngine:
     ) -> dict[str, Any]:
         path = raw / self.raw_name
         rows, report = cleaning.clean(read_raw_csv(path), profile, str(path))
-        train_rows, test_rows = cleaning.split(rows, settings.test_size, settings.seed, str(path))
+        train_rows, test_rows = split.split(rows, settings.test_size, settings.seed, str(path))
         write_table(train, train_rows)
         write_table(test, test_rows)
         return report
@@ -133,24 +134,24 @@ def _first_occurrences(frame: pd.DataFrame, columns: list[str], seed: int) -> pd
     them): a partition's head is a random sample of it, even when the file is sorted."""
     frame = frame.sort_index(kind="stable")
     frame = frame[~frame.duplicated(subset=columns)]
-    return frame.iloc[np.argsort(cleaning.split_keys(frame.index.to_numpy(), seed))]
+    return frame.iloc[np.argsort(split.split_keys(frame.index.to_numpy(), seed))]
 
 
 def _split_key_counts(path: Path, seed: int) -> np.ndarray:
-    keys = cleaning.split_keys(pd.read_parquet(path).index.to_numpy(), seed)
-    return cleaning.key_counts(keys)
+    keys = split.split_keys(pd.read_parquet(path).index.to_numpy(), seed)
+    return split.key_counts(keys)
 
 
 def _split_keys_in_bin(path: Path, seed: int, key_bin: int) -> np.ndarray:
-    keys = cleaning.split_keys(pd.read_parquet(path).index.to_numpy(), seed)
-    return cleaning.keys_in_bin(keys, key_bin)
+    keys = split.split_keys(pd.read_parquet(path).index.to_numpy(), seed)
+    return split.keys_in_bin(keys, key_bin)
 
 
 def _write_split(path: Path, seed: int, threshold: np.uint64, train: Path, test: Path) -> None:
     """One bucket's train and test rows, each written unless it has none (a split's
     partitions then all hold rows, as every stage after expects)."""
     frame = pd.read_parquet(path)
-    is_test = cleaning.split_keys(frame.index.to_numpy(), seed) <= threshold
+    is_test = split.split_keys(frame.index.to_numpy(), seed) <= threshold
     for rows, target in ((frame[~is_test], train), (frame[is_test], test)):
         if len(rows):
             write_partition(rows.reset_index(drop=True), target)
@@ -168,7 +169,7 @@ def process(
 ) -> dict[str, Any]:
     """Clean the raw partitions in `raw` (`cleaning.clean_rows` each), drop exact duplicates
     across partitions (a shuffle by the row's values: copies meet in one bucket, where the
-    first by line stays), then split by `cleaning.split_keys`, exactly as `cleaning.split`
+    first by line stays), then split by `split.split_keys`, exactly as `split.split`
     does on one frame: the test split is the rows with the `ceil(test_size * rows)` smallest
     keys, found from a histogram of the keys and the keys of one bin. Writes one train and one
     test partition per bucket (`scratch` holds the buckets meanwhile). Returns the cleaning
@@ -202,11 +203,11 @@ def process(
     checked = cleaning.check_report(report, source) | {"rows_kept": report["rows_kept"]}
     parts = partition_files(scratch.absolute())
     kept = table_rows(scratch)
-    test_rows = cleaning.check_split_rows(kept, test_size, source)
+    test_rows = split.check_split_rows(kept, test_size, source)
     counts = sum(compute([delayed(_split_key_counts)(part, seed) for part in parts]))
-    key_bin, rank = cleaning.threshold_bin(counts, test_rows)
+    key_bin, rank = split.threshold_bin(counts, test_rows)
     in_bin = compute([delayed(_split_keys_in_bin)(part, seed, key_bin) for part in parts])
-    threshold = cleaning.threshold_key(np.concatenate(in_bin), rank)
+    threshold = split.threshold_key(np.concatenate(in_bin), rank)
     task = delayed(_write_split)
     compute(
         [

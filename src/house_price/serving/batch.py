@@ -2,7 +2,7 @@
 
 The CSV is in the profile's file format, as the training data is: read as text
 (`read_raw_csv`), a field is missing by the column's declared spellings
-(`cleaning.missing_fields`), numbers are parsed as the pipeline parses them (`pd.to_numeric`
+(`parsing.missing_fields`), numbers are parsed as the pipeline parses them (`pd.to_numeric`
 on the trimmed text) and dates by the column's `format`. What a value must then satisfy is the
 API's rule, and only the API's: each row is validated by the very row type of
 `POST /predict/batch` (`requests.batch_row_type`: types, whole numbers, bounds, finite
@@ -33,7 +33,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from house_price.core.errors import DataError
 from house_price.core.io import atomic_path, read_raw_csv
-from house_price.data.cleaning import check_columns, missing_fields, to_dates, to_numbers
+from house_price.core.parsing import missing_fields, to_dates, to_numbers
+from house_price.data.cleaning import check_columns
 from house_price.schema import DEFAULT_DATE_FORMAT, Column, Profile
 from house_price.serving.limits import DEFAULT_MAX_BATCH_ROWS, model_threads_env
 from house_price.serving.requests import batch_row_type, error_items
@@ -69,7 +70,7 @@ def request_values(text: pd.Series, column: Column) -> tuple[list[Any], np.ndarr
     else:
         # Parsed as the pipeline parses them ("nan" is a number: the API refuses NaN).
         if column.is_date:
-            parsed, unparsed_mask = to_dates(text, missing_mask, column)
+            parsed, unparsed_mask = to_dates(text, missing_mask, column.date_format)
             ok = parsed.notna().to_numpy(bool)
             values = [None] * len(text)
             dates = parsed[ok].dt.date.tolist()

@@ -16,17 +16,17 @@ from sklearn.model_selection import KFold
 
 from house_price.core.errors import DataError
 from house_price.core.params import Train
-from house_price.data.cleaning import salted_keys
+from house_price.core.split import ROWS_PER_FOLD, salted_keys
 
 
 def fold_splits(rows: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit rows, held-out rows) index arrays of a seeded, shuffled k-fold split of `rows` rows:
-    every row is held out exactly once. Raises DataError when there are fewer than 2 rows per
-    fold (early stopping needs a held-out part of more than one row)."""
-    if rows < 2 * folds:
+    every row is held out exactly once. Raises DataError when there are fewer than
+    ROWS_PER_FOLD (2) rows per fold (early stopping needs a held-out part of more than one row)."""
+    if rows < ROWS_PER_FOLD * folds:
         raise DataError(
-            f"train.cv_folds = {folds} needs at least {2 * folds} train rows, got {rows}: "
-            "lower cv_folds"
+            f"train.cv_folds = {folds} needs at least {ROWS_PER_FOLD * folds} train rows, "
+            f"got {rows}: lower cv_folds"
         )
     return list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.arange(rows)))
 
