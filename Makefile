@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install install-dev install-test run reset ui test lint format serve monitor image rehearse \
+.PHONY: install install-dev install-test run reset ui check test lint format serve monitor image rehearse \
 	bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
@@ -59,6 +59,12 @@ UI_PORT ?= 5000
 ui: install  ## the MLflow UI on the project's local store (mlruns/), on 127.0.0.1:UI_PORT
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
+
+check: install-dev  ## the fast loop: lint, the type check of src/, the unit tier (tests/unit)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests/unit
 
 test: install-test  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

@@ -27,9 +27,10 @@ def add_derived(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     out = frame[profile.feature_names].copy()
     for column in profile.numeric_features:
         out[column] = out[column].astype(float)
-    for column in profile.category_features:
+    for category in profile.category_features:
         # object + NaN is the missing marker scikit-learn's imputers recognise.
-        out[column.name] = out[column.name].astype(object).where(out[column.name].notna(), np.nan)
+        name = category.name
+        out[name] = out[name].astype(object).where(out[name].notna(), np.nan)
     arrays = {name: out[name].to_numpy(float) for name in profile.numeric_features}
     arrays.update({name: np.asarray(out[name], "datetime64[D]") for name in profile.date_features})
     for feature in profile.derived:

@@ -46,6 +46,12 @@ def category_key(value: str) -> str:
     return " ".join(value.split()).casefold()
 
 
+def _number(bound: float | dt.date | None) -> float | None:
+    if isinstance(bound, dt.date):
+        raise TypeError(f"{bound}: a date, where a number was expected")
+    return bound
+
+
 @dataclass(frozen=True)
 class Column:
     """One declared column. `minimum`/`maximum` are numbers, or dates for a date column;
@@ -74,6 +80,13 @@ class Column:
     @property
     def is_numeric(self) -> bool:
         return self.kind in ("float", "int")
+
+    @property
+    def number_bounds(self) -> tuple[float | None, float | None]:
+        """`minimum` and `maximum` of a numeric column, as numbers (a date column has dates)."""
+        if self.is_date:
+            raise TypeError(f"{self.name}: a date column's bounds are dates")
+        return _number(self.minimum), _number(self.maximum)
 
     @property
     def lookup(self) -> dict[str, str]:
@@ -240,7 +253,9 @@ def _column(
         nullable=spec.nullable,
         date_format=spec.format or DEFAULT_DATE_FORMAT,
     )
-    low, high = column.minimum, column.maximum
+    # Both numbers, or both dates for a date column.
+    low: Any = column.minimum
+    high: Any = column.maximum
     if low is not None and high is not None and low > high:
         raise ValueError(f"{where}: min {column.minimum} is above max {column.maximum}")
     return column
@@ -260,9 +275,10 @@ def _target(spec: TargetSpec, missing_values: Sequence[str], reference_year: int
     column = _column(spec, f"target ({spec.name})", missing_values, reference_year)
     # A price below 0 does not exist, and log1p (train.log_target) is undefined below -1: such
     # rows must be dropped as out of bounds, never reach the model. No min means 0.
-    if column.minimum is None:
+    minimum, _ = column.number_bounds
+    if minimum is None:
         return dataclasses.replace(column, minimum=0.0)
-    if column.minimum < 0:
+    if minimum < 0:
         raise ValueError(
             f"target ({spec.name}).min: a price is never below 0, so min must be 0 or more "
             f"(rows below it are dropped as out of bounds; got {spec.min})"
@@ -282,7 +298,8 @@ def _target_per(spec: TargetSpec, features: Mapping[str, Column]) -> str | None:
     if column is None or not column.is_numeric:
         numeric = ", ".join(name for name, item in features.items() if item.is_numeric)
         raise ValueError(f"{where}: {spec.per!r} is not a numeric feature (numeric: {numeric})")
-    if column.minimum is None or np.float32(column.minimum) <= 0:
+    minimum, _ = column.number_bounds
+    if minimum is None or np.float32(minimum) <= 0:
         raise ValueError(
             f"{where}: the target is divided by {spec.per!r}, so it needs a min above 0 "
             f"(got {column.minimum})"

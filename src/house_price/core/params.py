@@ -96,12 +96,13 @@ class XGBoost(Section):
     reg_lambda: Number = Field(ge=0)
     tree_method: Literal["hist", "approx", "exact"]
     n_jobs: int = Field(ge=0, le=1024)  # 0: every core
-    # optional (model.fit passes them on): absent means XGBoost's default; null is not a value
-    max_bin: int = Field(default=None, ge=2, le=65_536)
-    gamma: Number = Field(default=None, ge=0)
-    reg_alpha: Number = Field(default=None, ge=0)
-    max_leaves: int = Field(default=None, ge=0)  # 0: no limit
-    grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)
+    # Optional (model.fit passes them on): absent means XGBoost's default, None here. null in the
+    # file is refused, so each keeps its value's type, and mypy is told the None default is meant.
+    max_bin: int = Field(default=None, ge=2, le=65_536)  # type: ignore[assignment]
+    gamma: Number = Field(default=None, ge=0)  # type: ignore[assignment]
+    reg_alpha: Number = Field(default=None, ge=0)  # type: ignore[assignment]
+    max_leaves: int = Field(default=None, ge=0)  # type: ignore[assignment]  # 0: no limit
+    grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)  # type: ignore[arg-type]
 
 
 class Train(XGBoost, Procedure):  # fields in this order: the procedure's, then XGBoost's
@@ -213,8 +214,10 @@ def _problem(error: Any, model: type[BaseModel]) -> str:
         item = FieldInfo.from_annotation(get_args(field.annotation)[0])
         return f"{names}[{loc[index]}] = {_shown(error['input'])} is not allowed: {describe(item)}"
     *parents, key = loc
+    section: Any = model
     for name in parents:  # down to the section holding the param
-        model = model.model_fields[name].annotation
+        section = section.model_fields[name].annotation
+    model = section
     dotted = ".".join(loc)
     if error["type"] == "extra_forbidden":
         where = ".".join(parents) or "the top level"
@@ -235,7 +238,7 @@ def leaf_field(path: tuple[str, ...]) -> FieldInfo:
 
 def describe(field: FieldInfo) -> str:
     """What a field allows, in words: `an integer >= 1 and <= 30`, `one of hist, approx`."""
-    kind = field.annotation
+    kind: Any = field.annotation
     if field.description:
         return field.description
     if get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind):

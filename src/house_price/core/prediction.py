@@ -3,7 +3,7 @@ scale, back to prices. numpy only (no scikit-learn, no xgboost), so the API can 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,7 +37,7 @@ class TargetScale:
     per_column: int | None = None
 
     @classmethod
-    def of(cls, log: bool, per: str | None, feature_names: Sequence[str]) -> TargetScale:
+    def of(cls, log: bool, per: str | None, feature_names: Iterable[str]) -> TargetScale:
         """The scale of a model whose matrix has columns `feature_names`; `per` is the profile's
         `target.per` (None: prices themselves). Raises ValueError when `per` is no column."""
         if per is None:

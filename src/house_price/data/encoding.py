@@ -64,7 +64,8 @@ def derived_value(feature: Derived, values: Mapping[str, Any], reference_year: i
     if feature.op == "ratio":
         return ratio(*inputs)
     if feature.op == "projection":
-        return projection(*inputs, feature.degrees)
+        assert feature.degrees is not None  # the profile loader requires it of a projection
+        return projection(inputs[0], inputs[1], feature.degrees)
     if feature.op in ("year", "month"):
         return date_parts(inputs[0])[0 if feature.op == "year" else 1]
     at_year = reference_year if len(inputs) == 1 else date_parts(inputs[1])[0]
@@ -164,7 +165,9 @@ class RowEncoder:
         derived = self.profile.derived
         reference_year = self.profile.reference_year
         for index, row in enumerate(rows):
-            values = {name: _number(row.get(name)) for name in self.profile.numeric_features}
+            values: dict[str, Any] = {
+                name: _number(row.get(name)) for name in self.profile.numeric_features
+            }
             values.update({name: row.get(name) for name in self.profile.date_features})
             for feature in derived:
                 values[feature.name] = float(derived_value(feature, values, reference_year))
@@ -175,10 +178,10 @@ class RowEncoder:
                 value = values[name]
                 line[slot] = fill if value != value else value  # NaN is the only x != x
             for category in self.categories:
-                value = row.get(category.name)
-                slot = category.slots.get(category.fill if _is_missing(value) else value)
-                if slot is not None:  # unknown levels encode as all zeros, as handle_unknown
-                    line[slot] = 1.0
+                level: Any = row.get(category.name)
+                position = category.slots.get(category.fill if _is_missing(level) else level)
+                if position is not None:  # unknown levels encode as all zeros, as handle_unknown
+                    line[position] = 1.0
         return matrix
 
     def encode_columns(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:

@@ -86,6 +86,7 @@ def constant_warning(draft: ColumnDraft, values: pd.Series) -> str | None:
         if draft.kind == "date":  # as the pipeline reads them: days ("08:00" and "17:00": one)
             distinct = to_dates(values, None, spec["format"])[0].dt.normalize().nunique()
         else:  # the finite numbers of a number column ("7" and "7.0": one)
+            assert draft.numbers is not None  # a number column's draft keeps its numbers
             distinct = draft.numbers.nunique()
         refused = f"its bounds ({spec['min']} to {spec['max']}) refuse values outside them"
         instead = "widen the bounds if other values can occur"

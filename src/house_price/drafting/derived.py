@@ -19,7 +19,7 @@ def draft_derived(columns: list[ColumnDraft]) -> tuple[list[dict[str, Any]], lis
     built = [
         column.name for column in features if column.kind == "int" and BUILT.search(column.name)
     ]
-    candidates = []
+    candidates: list[dict[str, Any]] = []
     for name in dates:
         candidates.append({"name": f"{name}_year", "op": "year", "inputs": [name]})
         candidates.append({"name": f"{name}_month", "op": "month", "inputs": [name]})

@@ -19,7 +19,7 @@ def spearman(x: pd.Series, y: pd.Series) -> float | None:
 
 def flag_leaks(columns: list[ColumnDraft], target: ColumnDraft) -> list[str]:
     """Mark number features that rank the rows like the target (see LEAK_WARN, LEAK_OUT)."""
-    notes = []
+    notes: list[str] = []
     if target.numbers is None:
         return notes
     target_numbers = target.numbers

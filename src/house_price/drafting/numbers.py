@@ -75,7 +75,8 @@ def draft_finite(values: pd.Series, numbers: pd.Series, name: str, rows: int) ->
         )
         return draft
     low, high = float(numbers.min()), float(numbers.max())
-    minimum, maximum = readable_bounds(low, high, whole)
+    minimum, highest = readable_bounds(low, high, whole)
+    maximum: float | str = highest
     kind = "int" if whole else "float"
     comments = [f"data {readable_number(low, whole)} to {readable_number(high, whole)}"]
     if whole and (tokens & YEAR_TOKENS or BUILT.search(name)) and 1000 <= high <= 2200:

@@ -113,7 +113,7 @@ class Binning:
         edges = self.edges
         return lambda v: missing if v is None or v != v else bisect_left(edges, v)
 
-    def counts(self, values: Sequence[Any]) -> np.ndarray:
+    def counts(self, values: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Rows per bin for many values, with numpy (categories: a C-level Counter)."""
         size = len(self.labels)
         if self.categories is not None:
@@ -309,7 +309,9 @@ class LiveCounts:
         self._prediction = (reference.prediction.indexer(), self.offsets[-1])
         self._prediction_offset = self.offsets[-1]
 
-    def add(self, rows: Sequence[Mapping[str, Any]], predictions: Sequence[float]) -> None:
+    def add(
+        self, rows: Sequence[Mapping[str, Any]], predictions: Sequence[float] | np.ndarray
+    ) -> None:
         if len(rows) < NUMPY_MIN_ROWS:
             fast = self._fast
             hits = [offset + index(row.get(name)) for row in rows for name, index, offset in fast]
@@ -328,8 +330,8 @@ class LiveCounts:
         with self._lock:
             pending = self._pending
             for offset, counts in blocks:
-                for index in np.flatnonzero(counts).tolist():
-                    pending[offset + index] += int(counts[index])
+                for position in np.flatnonzero(counts).tolist():
+                    pending[offset + position] += int(counts[position])
 
     def take(self) -> list[int]:
         """The counts since the last call (flat, in `labels()` order), and start again."""

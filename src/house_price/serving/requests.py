@@ -126,13 +126,14 @@ def _value_type(column: Column, listed_in: str) -> Any:
 
 
 def _json_bounds(column: Column) -> dict[str, int | None]:
+    low, high = column.number_bounds
     return {
-        "minimum": None if column.minimum is None else math.ceil(column.minimum),
-        "maximum": None if column.maximum is None else math.floor(column.maximum),
+        "minimum": None if low is None else math.ceil(low),
+        "maximum": None if high is None else math.floor(high),
     }
 
 
-def _fields(profile: Profile) -> dict[str, tuple[Any, Any]]:
+def _fields(profile: Profile) -> dict[str, Any]:
     return {column.name: _field(column) for column in profile.features}
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pydantic_core
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc.model import PythonModel
 
 from house_price.schema import Profile
 from house_price.serving.batch import RowValidator, describe_errors, frame_rows
@@ -52,7 +52,7 @@ def request_frame(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=profile.feature_names)
 
 
-class PyfuncModel(mlflow.pyfunc.PythonModel):
+class PyfuncModel(PythonModel):
     """The MLflow adapter of the served model: `load_context` serves the logged bundle,
     `predict` takes a DataFrame of client rows."""
 

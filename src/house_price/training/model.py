@@ -227,7 +227,8 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, f
 
 def feature_importance(booster: xgb.Booster, names: list[str]) -> list[dict[str, Any]]:
     """Total gain per feature (features never used in a split score 0), largest first."""
-    gain = booster.get_score(importance_type="total_gain")
+    # total_gain is one number per feature (get_score types other kinds as lists)
+    gain: dict[str, Any] = booster.get_score(importance_type="total_gain")
     rows = [
         {"feature": name, "gain": float(gain.get(f"f{index}", 0.0))}
         for index, name in enumerate(names)

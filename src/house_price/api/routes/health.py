@@ -33,7 +33,9 @@ ENDPOINTS = {
     "metrics": "/metrics",
     "docs": "/docs",
 }
-NOT_READY = {503: {"model": HealthResponse, "description": "Model not ready: why."}}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": HealthResponse, "description": "Model not ready: why."}
+}
 
 router = APIRouter()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -17,8 +18,10 @@ from house_price.api.schemas import (
     ValidationErrorResponse,
 )
 
-UNAVAILABLE = {503: {"model": ErrorResponse, "description": "Model not loaded."}}
-BODY_ERRORS = {
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "Model not loaded."}
+}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body larger than MAX_BODY_BYTES."},
     415: {
         "model": ErrorResponse,
@@ -48,7 +51,7 @@ async def predict_one(scoring: ScoringDep) -> Response:
     return json_response(payload, headers=timing(started))
 
 
-BATCH_ERRORS = {
+BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     **BODY_ERRORS,
     503: {
         "model": ErrorResponse,
