@@ -33,6 +33,7 @@ from house_price.core.profile_file import (
     DerivedSpec,
     ProfileSpec,
     TargetSpec,
+    located,
 )
 from house_price.core.yamlfile import load_yaml
 
@@ -330,36 +331,12 @@ def _derived(item: DerivedSpec, where: str, features: Mapping[str, Column]) -> D
     return Derived(item.name, item.op, tuple(item.inputs), item.description, item.degrees)
 
 
-def _located(error: Mapping[str, Any], raw: Any) -> str:
-    """`features[0] (sqft).type: <problem>`: where in the file, with the column's name."""
-    where, node = "", raw
-    for part in error["loc"]:
-        if isinstance(part, int):
-            where += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, Mapping) and isinstance(node.get("name"), str):
-                where += f" ({node['name']})"
-        else:
-            where += f".{part}" if where else str(part)
-            node = node.get(part) if isinstance(node, Mapping) else None
-    problem = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "model_type" and where:  # a column as a scalar, e.g. `target: price`
-        problem = "should be a mapping such as {name: price, min: 0}"
-    elif error["type"] == "model_type":  # an empty file, or a list at the top
-        problem = "should be a mapping with name, source, target, features, derived"
-    given = ""
-    if error["type"] != "missing":
-        shown = repr(error["input"])  # a misplaced list of columns: its start is enough
-        given = f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
-    return f"{where or 'profile'}: {problem}{given}"
-
-
 def profile_from_dict(raw: Any, reference_year: int) -> Profile:
     """The Profile a parsed YAML document declares; ValueError names what does not fit."""
     try:
         spec = ProfileSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ValueError("; ".join(_located(error, raw) for error in exc.errors())) from None
+        raise ValueError("; ".join(located(error, raw) for error in exc.errors())) from None
     features = tuple(
         _feature(item, f"features[{index}] ({item.name})", spec.missing_values, reference_year)
         for index, item in enumerate(spec.features)

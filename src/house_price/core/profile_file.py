@@ -4,6 +4,7 @@ profile YAML through (strict types, no unknown keys), and what each derived op t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -73,3 +74,27 @@ OP_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "month": (("date",),),
     "projection": (("numeric", "numeric"),),
 }
+
+
+def located(error: Mapping[str, Any], raw: Any) -> str:
+    """`features[0] (sqft).type: <problem>`: where in the file, with the column's name."""
+    where, node = "", raw
+    for part in error["loc"]:
+        if isinstance(part, int):
+            where += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+                where += f" ({node['name']})"
+        else:
+            where += f".{part}" if where else str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    problem = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "model_type" and where:  # a column as a scalar, e.g. `target: price`
+        problem = "should be a mapping such as {name: price, min: 0}"
+    elif error["type"] == "model_type":  # an empty file, or a list at the top
+        problem = "should be a mapping with name, source, target, features, derived"
+    given = ""
+    if error["type"] != "missing":
+        shown = repr(error["input"])  # a misplaced list of columns: its start is enough
+        given = f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+    return f"{where or 'profile'}: {problem}{given}"
