@@ -27,9 +27,18 @@ MLFLOW_START_TIMEOUT_S = 90
 MODEL_SERVE_START_TIMEOUT_S = 180
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment a user has after activating the venv, without any tracking server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+def clean_env(
+    *, drop: tuple[str, ...] = (), no_proxy: bool = False, **extra: str
+) -> dict[str, str]:
+    """The environment a user has after activating the venv, without any tracking server (no
+    MLFLOW_* or DVC_* variable), a test git identity, and `extra`. `drop`: more variables to
+    leave out (names, or prefixes ending in _); `no_proxy`: without the proxy variables."""
+    prefixes = ("MLFLOW_", "DVC_", *drop)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(prefixes) and not (no_proxy and "proxy" in k.lower())
+    }
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         DVC_NO_ANALYTICS="1",

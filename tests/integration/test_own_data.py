@@ -66,7 +66,7 @@ def write_own_data(repo: Path, content: bytes, profile_text: str) -> None:
 
 
 def default_profile(**changes: Any) -> dict[str, Any]:
-    spec = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "houses.yaml").read_text())
+    spec = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "houses.yaml").read_text())
     spec.update(name="mydata", source=OWN_CSV, **changes)
     return spec
 

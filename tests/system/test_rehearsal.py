@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path("scripts") / "rehearse.py"
 CONTAINER_ENV = REPO / "scripts" / "container_env.sh"
 VENV = Path(sys.executable).parent.parent

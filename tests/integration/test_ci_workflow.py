@@ -34,7 +34,7 @@ import pytest
 import yaml
 from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 DOCKERFILE = REPO / "Dockerfile"
 REQUIREMENTS = REPO / "requirements.txt"

@@ -25,7 +25,7 @@ from house_price.data.encoding import date_parts
 from house_price.features import FeatureTransformer
 from house_price.schema import load_profile, profile_from_dict
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 HEADER = "price,sqft,bedrooms,bathrooms,location,year_built,condition"
 ROWS = [
     "300000,1500,3,2,Suburb,1990,Good",

@@ -17,7 +17,7 @@ from house_price.core.io import DataError, read_raw_csv
 from house_price.data.cleaning import clean, split
 from house_price.schema import load_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 HEADER = ["price", "sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
 CLEAN_ROW = ["300000", "1500", "3", "2", "Suburb", "1990", "Good"]
 
