@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
-from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, free_port
+from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, clean_env, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
@@ -76,10 +76,8 @@ def tool(name: str) -> str:
     return found
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def script_env() -> dict[str, str]:
+    return clean_env(no_proxy=True, PYTHONUNBUFFERED="1")
 
 
 def run_script(script: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -89,7 +87,7 @@ def run_script(script: Path, *args: str, timeout: float = 60) -> subprocess.Comp
         text=True,
         timeout=timeout,
         cwd=REPO,
-        env=clean_env(),
+        env=script_env(),
         check=False,
     )
 
@@ -179,7 +177,7 @@ def pinned_mlflow_version() -> str:
 def lint(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     """A linter from the venv, offline, with the venv's tools first on PATH (jactionlint runs
     shellcheck on `run:` scripts)."""
-    env = clean_env()
+    env = script_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [tool(name), *args]
     return subprocess.run(

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from servers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path("scripts") / "rehearse.py"
@@ -57,19 +58,13 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def clean_env(tmpdir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "REHEARSE_"))
-    }
-    env.update(
+def rehearsal_env(tmpdir: Path, **extra: str) -> dict[str, str]:
+    return clean_env(
+        drop=("REHEARSE_", "DOCKERHUB_USERNAME"),
         TMPDIR=str(tmpdir),
         REHEARSE_VENV=str(VENV),
-        DVC_NO_ANALYTICS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
+        **extra,
     )
-    env.pop("DOCKERHUB_USERNAME", None)
-    env.update(extra)
-    return env
 
 
 def git(repo: Path, *args: str) -> str:
@@ -128,7 +123,7 @@ def rehearse(repo: Path, tmpdir: Path, timeout: float = 300, **env: str) -> Outc
     result = subprocess.run(
         [sys.executable, str(repo / SCRIPT)],
         cwd=repo,
-        env=clean_env(tmpdir, **env),
+        env=rehearsal_env(tmpdir, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -379,7 +374,7 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
     process = subprocess.Popen(
         [sys.executable, str(pristine_copy / SCRIPT)],
         cwd=pristine_copy,
-        env=clean_env(scratch),
+        env=rehearsal_env(scratch),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
