@@ -1,4 +1,5 @@
 # Two commands: `make run` (set up and run the pipeline), `make test` (the whole test suite).
+# `make check`: the fast checks (lint, types, the unit tier), what CI runs before anything else.
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run reset ui test lint format serve monitor image rehearse bench clean
+.PHONY: install run reset ui check test lint format serve monitor image rehearse bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +51,13 @@ ui: install  ## the MLflow UI on the project's local store (mlruns/), on 127.0.0
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
 
-test: install  ## the whole test suite (what CI runs)
+check: $(BIN)/activate  ## lint, the type check of src/ and the unit tier (tests/unit: in-process, seconds)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests/unit
+
+test: install  ## the whole test suite, every tier: unit, integration, system (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: install

@@ -295,11 +295,43 @@ def test_triggers(workflow: dict[str, Any]) -> None:
     assert "pull_request_target" not in on, "pull_request_target would hand secrets to forks"
 
 
+def needs_of(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
 def test_job_graph(jobs: dict[str, dict[str, Any]]) -> None:
-    assert {"reproduce", "image"} <= set(jobs)
-    needs = jobs["image"].get("needs")
-    needs = [needs] if isinstance(needs, str) else needs
-    assert "reproduce" in needs
+    """`make check` runs first; the pipeline and image jobs need it (and the image the
+    pipeline's bundle)."""
+    assert {"check", "reproduce", "image"} <= set(jobs)
+    assert needs_of(jobs["check"]) == []
+    assert "check" in needs_of(jobs["reproduce"])
+    assert {"check", "reproduce"} <= set(needs_of(jobs["image"]))
+    for name, job in jobs.items():
+        assert name == "check" or "check" in needs_of(job), f"job {name} does not need check"
+
+
+def test_check_job_runs_make_check(jobs: dict[str, dict[str, Any]]) -> None:
+    """The check job is `make check` on Python 3.11 (it installs .venv itself), and `make
+    check` is the linter, the formatter's check, mypy on src/ and the unit tier."""
+    steps = steps_of(jobs["check"])
+    assert uses(steps[0], "actions/checkout")
+    python = steps[step_index(steps, lambda step: uses(step, "actions/setup-python"))]
+    assert python["with"]["python-version"] == "3.11"
+    scripts = [str(step["run"]).strip() for step in steps if "run" in step]
+    assert scripts == ["make check"], scripts
+    makefile = (REPO / "Makefile").read_text()
+    recipe = re.search(r"^check:[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.M)
+    assert recipe is not None, "no check target in the Makefile"
+    commands = [line.strip() for line in recipe.group(1).splitlines()]
+    assert commands == [
+        "$(BIN)/ruff check .",
+        "$(BIN)/ruff format --check .",
+        "$(BIN)/mypy",
+        "$(BIN)/python -m pytest tests/unit",
+    ], commands
+    config = (REPO / "pyproject.toml").read_text()
+    assert re.search(r'^\[tool\.mypy\][^\[]*^files = \["src"\]', config, re.M | re.S), config
 
 
 def test_every_job_has_a_timeout(jobs: dict[str, dict[str, Any]]) -> None:
