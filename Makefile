@@ -57,8 +57,10 @@ check: $(BIN)/activate  ## lint, the type check of src/ and the unit tier (tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests/unit
 
+# Two pytest-xdist workers: the tests of the session pipeline and of the Docker engine run on
+# one of them in order (tests/conftest.py puts them in one group), everything else beside them.
 test: install  ## the whole test suite, every tier: unit, integration, system (what CI runs)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

@@ -51,13 +51,31 @@ def tier_of(path: Path) -> str | None:
         return None
 
 
+# With pytest-xdist (`make test`: -n 2 --dist loadgroup), the tests that use the session
+# pipeline (its repo, its MLflow server, its bundle) or the Docker engine run on one worker, in
+# one group: the pipeline runs once, and nothing else starts or stops the engine meanwhile.
+# Every other test goes to whichever worker is free.
+SERIAL_GROUP = "pipeline-and-engine"
+SESSION_PIPELINE = NOT_IN_UNIT | {"bundle_dir", "bundle", "profile", "evaluated_rows"}
+ENGINE_MODULES = {"test_container.py", "test_rehearsal.py"}  # the rehearsal may start the engine
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test is marked with its tier (`-m unit`, ...); a unit test that asks for the
-    pipeline, a server or MLflow fails at collection."""
+    """Each test is marked with its tier (`-m unit`, ...) and, outside tests/unit, put in the
+    serial xdist group when it uses the session pipeline or the Docker engine; a unit test
+    that asks for the pipeline, a server or MLflow fails at collection."""
     for item in items:
         tier = tier_of(item.path)
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if tier != "unit" and (
+            fixtures & SESSION_PIPELINE
+            or item.get_closest_marker("container") is not None
+            or item.path.name in ENGINE_MODULES
+        ):
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
         if tier == "unit":
             wanted = NOT_IN_UNIT & set(getattr(item, "fixturenames", ()))
             if wanted:
