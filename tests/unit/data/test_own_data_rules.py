@@ -2,7 +2,7 @@
 spellings, colliding or padded header names, empty columns, non-finite values, too few rows,
 YAML 1.1 surprises, bad examples, encoding errors, dates) is either refused with a message that
 names the place, or read to the right values. The same inputs through the real pipeline are in
-tests/test_own_data.py."""
+tests/integration/test_own_data.py."""
 
 from __future__ import annotations
 
