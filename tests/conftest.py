@@ -51,38 +51,87 @@ def tier_of(path: Path) -> str | None:
         return None
 
 
-# With pytest-xdist (`make test`: -n 2 --dist loadgroup), the tests that use the session
-# pipeline (its repo, its MLflow server, its bundle) or the Docker engine run on one worker, in
-# one group: the pipeline runs once, and nothing else starts or stops the engine meanwhile.
-# Every other test goes to whichever worker is free.
-SERIAL_GROUP = "pipeline-and-engine"
+# `make test` runs two pytest-xdist workers (-n 2 --dist loadgroup). Each test file is one unit
+# of work, on one worker (its module fixtures are made once), except two groups, each run on one
+# worker in order: the files that use the session pipeline (so that it runs once, with its
+# MLflow server), and those that use the Docker engine (so that nothing else builds, runs, or
+# starts and stops the engine meanwhile; the container tests build the pipeline again if they
+# land on the other worker). pytest-xdist's own loadgroup cannot be used: under pytest 9 its
+# `xdist_group` marks do not reach the scheduler (it sets Item._nodeid, which pytest 9 no longer
+# reads), so pytest_xdist_make_scheduler below groups by file. A test that uses the session
+# pipeline or the engine outside its group's files is a collection error.
+GROUPS = {
+    "pipeline": {
+        "integration/test_api_server.py",
+        "integration/test_bad_input.py",
+        "integration/test_batch_scoring.py",
+        "integration/test_deps.py",
+        "integration/test_drift_reference.py",
+        "integration/test_experiments.py",
+        "integration/test_mlflow_model.py",
+        "integration/test_own_data.py",
+        "integration/test_params_pipeline.py",
+        "integration/test_pipeline.py",
+        "integration/test_server_limits.py",
+        "integration/test_tracking.py",
+        "system/test_monitor_script.py",
+        "system/test_monitoring_e2e.py",
+    },
+    "engine": {"system/test_container.py", "system/test_rehearsal.py"},
+}
 SESSION_PIPELINE = NOT_IN_UNIT | {"bundle_dir", "bundle", "profile", "evaluated_rows"}
-ENGINE_MODULES = {"test_container.py", "test_rehearsal.py"}  # the rehearsal may start the engine
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def group_of(path: str) -> str | None:
+    """The group of a test file (a path relative to tests/ or ending in it), or None."""
+    for name, files in GROUPS.items():
+        if any(path == file or path.endswith(f"tests/{file}") for file in files):
+            return name
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test is marked with its tier (`-m unit`, ...) and, outside tests/unit, put in the
-    serial xdist group when it uses the session pipeline or the Docker engine; a unit test
-    that asks for the pipeline, a server or MLflow fails at collection."""
+    """Each test is marked with its tier (`-m unit`, ...); a unit test that asks for the
+    pipeline, a server or MLflow fails at collection, and so does a test of the session
+    pipeline or of the Docker engine outside its group's files."""
     for item in items:
         tier = tier_of(item.path)
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
         fixtures = set(getattr(item, "fixturenames", ()))
-        if tier != "unit" and (
-            fixtures & SESSION_PIPELINE
-            or item.get_closest_marker("container") is not None
-            or item.path.name in ENGINE_MODULES
-        ):
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
         if tier == "unit":
-            wanted = NOT_IN_UNIT & set(getattr(item, "fixturenames", ()))
+            wanted = NOT_IN_UNIT & fixtures
             if wanted:
                 raise pytest.UsageError(
                     f"{item.nodeid}: the unit tier runs no pipeline, server or subprocess, "
                     f"but it asks for {', '.join(sorted(wanted))}: move it to tests/integration"
                 )
+            continue
+        group = group_of(Path(item.path).resolve().relative_to(TESTS).as_posix())
+        if item.get_closest_marker("container") is not None and group != "engine":
+            raise pytest.UsageError(
+                f"{item.nodeid}: uses the Docker engine: add its file to "
+                "GROUPS['engine'] in tests/conftest.py"
+            )
+        if fixtures & SESSION_PIPELINE and group is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: uses the session pipeline: add its file to "
+                "GROUPS['pipeline'] in tests/conftest.py"
+            )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup: whole files as units of work, and each of GROUPS as one unit."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileAndGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return group_of(path) or path
+
+    return FileAndGroupScheduling(config, log)
 
 
 class SubprocessInUnitTierError(AssertionError):

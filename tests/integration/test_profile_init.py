@@ -195,7 +195,7 @@ def test_cli_kingcounty(tmp_path: Path) -> None:
     zipcode = features["zipcode"]
     assert zipcode["type"] == "category"
     shipped = yaml.safe_load(
-        (Path(__file__).parents[3] / "profiles" / "kingcounty.yaml").read_text()
+        (Path(__file__).parents[2] / "profiles" / "kingcounty.yaml").read_text()
     )
     shipped_zip = next(f for f in shipped["features"] if f["name"] == "zipcode")
     assert zipcode["categories"] == shipped_zip["categories"]  # '98001', ... as strings
