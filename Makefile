@@ -19,9 +19,10 @@ $(BIN)/activate: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(BIN)/activate
 
-# Tools for tests/system/test_kubernetes_tools.py that cannot share .venv: checkov (its pins conflict with
-# requirements.txt's) in .venv-checkov/, from the full lock requirements-checkov.txt; and the
-# ServiceMonitor CRD schema (npm, exact versions in its package-lock.json).
+# Tools for tests/system/test_kubernetes_tools.py that cannot share .venv: checkov (its pins
+# conflict with requirements.txt's) in .venv-checkov/, from the full lock
+# requirements-checkov.txt; and the ServiceMonitor CRD schema (npm, exact versions in its
+# package-lock.json).
 CHECKOV_VENV ?= .venv-checkov
 CRD_SCHEMA := tools/servicemonitor-schema
 

@@ -328,7 +328,7 @@ def test_check_job_runs_make_check(jobs: dict[str, dict[str, Any]]) -> None:
         "$(BIN)/ruff check .",
         "$(BIN)/ruff format --check .",
         "$(BIN)/mypy",
-        "$(BIN)/python -m pytest -n 2 tests/unit",
+        "$(BIN)/python -m pytest tests/unit",
     ], commands
     config = (REPO / "pyproject.toml").read_text()
     assert re.search(r'^\[tool\.mypy\][^\[]*^files = \["src"\]', config, re.M | re.S), config
