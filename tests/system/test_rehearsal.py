@@ -59,12 +59,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def rehearsal_env(tmpdir: Path, **extra: str) -> dict[str, str]:
-    return clean_env(
-        drop=("REHEARSE_", "DOCKERHUB_USERNAME"),
-        TMPDIR=str(tmpdir),
-        REHEARSE_VENV=str(VENV),
-        **extra,
-    )
+    settings = {"TMPDIR": str(tmpdir), "REHEARSE_VENV": str(VENV), **extra}
+    return clean_env(drop=("REHEARSE_", "DOCKERHUB_USERNAME"), **settings)
 
 
 def git(repo: Path, *args: str) -> str:
