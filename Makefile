@@ -10,7 +10,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run reset ui check test lint format serve monitor image rehearse bench clean
+.PHONY: install install-dev install-test run reset ui check test lint format serve monitor image \
+	rehearse bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,11 @@ $(BIN)/activate: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(BIN)/activate
+
+# The test and lint tools, into the same .venv (a stamp: pip leaves no file of its own to date).
+$(BIN)/.dev-installed: $(BIN)/activate requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
 
 # Tools for tests/system/test_kubernetes_tools.py that cannot share .venv: checkov (its pins
 # conflict with requirements.txt's) in .venv-checkov/, from the full lock
@@ -36,7 +42,11 @@ $(CRD_SCHEMA)/node_modules/.package-lock.json: $(CRD_SCHEMA)/package-lock.json $
 	cd $(CRD_SCHEMA) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(CRD_SCHEMA)/node_modules/.package-lock.json
 
-install: $(BIN)/activate $(CHECKOV_VENV)/bin/activate $(CRD_SCHEMA)/node_modules/.package-lock.json  ## .venv (pinned requirements and the package) and the manifest linters
+install: $(BIN)/activate  ## .venv: the pipeline's pinned requirements and the package (all make run needs)
+
+install-dev: $(BIN)/.dev-installed  ## install, plus the test and lint tools (requirements-dev.txt)
+
+install-test: install-dev $(CHECKOV_VENV)/bin/activate $(CRD_SCHEMA)/node_modules/.package-lock.json  ## install-dev, plus the manifest linters (checkov, the CRD schemas)
 
 run: install  ## run the pipeline on the embedded default data
 	$(BIN)/house-price check  # also when DVC finds nothing to run (a misspelt param key)
@@ -52,7 +62,7 @@ ui: install  ## the MLflow UI on the project's local store (mlruns/), on 127.0.0
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
 
-check: $(BIN)/activate  ## lint, the type check of src/ and the unit tier (tests/unit: in-process, seconds)
+check: install-dev  ## lint, the type check of src/ and the unit tier (tests/unit: in-process, seconds)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -60,14 +70,14 @@ check: $(BIN)/activate  ## lint, the type check of src/ and the unit tier (tests
 
 # Two pytest-xdist workers: the tests of the session pipeline and of the Docker engine run on
 # one of them in order (tests/conftest.py puts them in one group), everything else beside them.
-test: install  ## the whole test suite, every tier: unit, integration, system (what CI runs)
+test: install-test  ## the whole test suite, every tier: unit, integration, system (what CI runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
@@ -75,14 +85,14 @@ serve: install  ## the API on PORT (default 8000) from the bundle in models/ (WE
 	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/python -m house_price.serve
 
 monitor: install  ## the API, Prometheus and Alertmanager on loopback with monitoring/'s configs; Ctrl-C stops all
-	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash scripts/container_env.sh packages
+	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash sandbox/engine.sh packages
 	$(BIN)/python scripts/monitor.py
 
-image:  ## build the serving image (needs a Docker engine; see scripts/container_env.sh)
+image:  ## build the serving image (needs a Docker engine; without one: sandbox/README.md)
 	docker build -t house-price-model:local .
 
-rehearse: install  ## the CI workflow's steps on this machine, push to a local registry included
-	$(BIN)/python scripts/rehearse.py
+rehearse: install-dev  ## the CI workflow's steps on this machine, push to a local registry included
+	$(BIN)/python -m sandbox.rehearsal
 
 bench: install  ## pipeline, API and batch scoring benchmarks (figures in BENCHMARKS.md)
 	$(BIN)/python bench/pipeline_bench.py

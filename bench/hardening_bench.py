@@ -65,7 +65,7 @@ from servers import (  # noqa: E402
 
 from house_price.serving.bundle import load_bundle  # noqa: E402
 
-CONTAINER_ENV = ROOT / "scripts" / "container_env.sh"
+ENGINE = ROOT / "sandbox" / "engine.sh"
 HEALTH_BOUND_S = 1.0
 STALLED = 16
 
@@ -99,7 +99,7 @@ def throughput(args: argparse.Namespace, body: Path, lua: Path, temp: Path) -> N
 
 
 def soak(args: argparse.Namespace, row: dict, body: Path, lua: Path) -> None:
-    engine = prepare_engine(CONTAINER_ENV)
+    engine = prepare_engine(ENGINE)
     tag = f"house-price-model:bench-{uuid.uuid4().hex[:8]}"
     name = f"house-price-bench-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()

@@ -38,9 +38,10 @@ import pandas as pd
 import xgboost as xgb
 
 from house_price.core.io import read_raw_csv, write_csv
-from house_price.core.params import load_params
+from house_price.core.params import Params, Train, load_params
 from house_price.core.prediction import TargetScale, predict
-from house_price.data.cleaning import clean, split
+from house_price.core.split import split
+from house_price.data.cleaning import clean
 from house_price.data.synthetic import Dirt, generate
 from house_price.drafting import draft_profile
 from house_price.features import FeatureTransformer
@@ -77,18 +78,16 @@ class Split:
     noise_floor: float | None
 
 
-def raw_rows(
-    dataset: str, params: dict[str, Any], data: Path
-) -> tuple[Path, Profile, float | None]:
+def raw_rows(dataset: str, params: Params, data: Path) -> tuple[Path, Profile, float | None]:
     """(raw CSV, profile, noise floor) of a data set, as ingest would give them; the synthetic
     CSV is written to a temporary file. Raises FileNotFoundError when a real CSV is absent."""
-    year = int(params["features"]["reference_year"])
+    year = params.features.reference_year
     if dataset == "houses":
-        settings = params["synthetic"]
+        settings = params.synthetic
         drawn = generate(
-            rows=int(settings["rows"]),
-            seed=int(settings["seed"]),
-            noise_sigma=float(settings["noise_sigma"]),
+            rows=settings.rows,
+            seed=settings.seed,
+            noise_sigma=settings.noise_sigma,
             reference_year=year,
             dirt=Dirt.from_params(settings),
         )
@@ -106,12 +105,12 @@ def raw_rows(
     return path, load_profile(REPO / "profiles" / f"{dataset}.yaml", year), None
 
 
-def load_split(dataset: str, params: dict[str, Any], data: Path) -> Split:
+def load_split(dataset: str, params: Params, data: Path) -> Split:
     """The data set's train and test rows, cleaned and split as the process stage does."""
     path, profile, floor = raw_rows(dataset, params, data)
     rows, _ = clean(read_raw_csv(path), profile, str(path))
-    settings = params["process"]
-    train, test = split(rows, float(settings["test_size"]), int(settings["seed"]), str(path))
+    settings = params.process
+    train, test = split(rows, settings.test_size, settings.seed, str(path))
     return Split(profile, train, test, floor)
 
 
@@ -123,14 +122,14 @@ def scores(actual: np.ndarray, predicted: np.ndarray, floor: float | None) -> di
     return figures
 
 
-def compare(data: Split, train_params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def compare(data: Split, train_params: Train) -> dict[str, dict[str, Any]]:
     """Test-split scores of the pipeline's model and the plain XGBoost, fitted on the same
     train matrix; each with its fit time in seconds."""
     transformer = FeatureTransformer(data.profile).fit(data.train)
     name = data.profile.target.name
     train_x, test_x = transformer.transform(data.train), transformer.transform(data.test)
     train_y, test_y = data.train[name].to_numpy(float), data.test[name].to_numpy(float)
-    scale = transformer.target_scale(train_params["log_target"])
+    scale = transformer.target_scale(train_params.log_target)
 
     started = time.monotonic()
     fit_y = scale.to_fit(train_y, train_x)
@@ -140,9 +139,9 @@ def compare(data: Split, train_params: dict[str, Any]) -> dict[str, dict[str, An
 
     started = time.monotonic()
     plain_model = xgb.XGBRegressor(
-        **PLAIN, n_jobs=train_params["n_jobs"], random_state=int(train_params["seed"])
+        **PLAIN, n_jobs=train_params.n_jobs, random_state=train_params.seed
     )
-    plain_scale = TargetScale(train_params["log_target"])
+    plain_scale = TargetScale(train_params.log_target)
     plain_model.fit(train_x, plain_scale.to_fit(train_y, train_x))
     plain_prices = predict(plain_model.get_booster(), test_x, plain_scale)
     plain = scores(test_y, plain_prices, data.noise_floor)
@@ -184,7 +183,7 @@ def main() -> None:
             continue
         print(f"{dataset}: {len(data.train)} train rows, {len(data.test)} test rows")
         rows[dataset] = (len(data.train), len(data.test))
-        results[dataset] = compare(data, params["train"])
+        results[dataset] = compare(data, params.train)
     print(table(results, rows))
 
 

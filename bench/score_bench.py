@@ -56,23 +56,24 @@ print(f"{len(values)} rows scored, {report['rows_in'] - len(values)} dropped", f
 
 
 def make_csv(path: Path, rows: int, bundle: Path) -> None:
-    from house_price.core.io import load_params, write_csv
+    from house_price.core.io import write_csv
+    from house_price.core.params import load_params
     from house_price.data.synthetic import Dirt, generate
     from house_price.schema import load_profile
 
     params = load_params(ROOT / "params.yaml")
-    reference_year = int(params["features"]["reference_year"])
+    reference_year = params.features.reference_year
     profile = load_profile(bundle / "profile.yaml", reference_year)
     if not profile.is_synthetic:
         raise SystemExit(f"{bundle}: the bench needs a bundle of the synthetic default profile")
-    synthetic = params["synthetic"]
+    synthetic = params.synthetic
     dirt = Dirt(
-        missing_rate=synthetic["missing_rate"],
+        missing_rate=synthetic.missing_rate,
         duplicate_rate=0.0,  # exactly `rows` rows
-        messy_category_rate=synthetic["messy_category_rate"],
-        impossible_rate=synthetic["impossible_rate"],
+        messy_category_rate=synthetic.messy_category_rate,
+        impossible_rate=synthetic.impossible_rate,
     )
-    data = generate(rows, 11, synthetic["noise_sigma"], reference_year, dirt)
+    data = generate(rows, 11, synthetic.noise_sigma, reference_year, dirt)
     write_csv(path, data.frame.drop(columns=[profile.target.name]))
 
 

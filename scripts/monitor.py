@@ -9,7 +9,7 @@ repo's configs (monitoring/); Ctrl-C stops them all.
 Options change the ports and the bundle (--model-dir, default models/house-price: run the
 pipeline first). Each server runs in its own process group and is stopped by its pid, with a
 bounded wait; state and logs live in a temporary directory, removed at exit. Grafana runs
-with compose (README).
+with compose (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main() -> int:
         parser.exit(
             1,
             f"monitor: error: {', '.join(missing)} missing; run "
-            "`sudo bash scripts/container_env.sh packages` (Debian packages prometheus, "
+            "`sudo bash sandbox/engine.sh packages` (Debian packages prometheus, "
             "prometheus-alertmanager)\n",
         )
     if not (args.model_dir / "model.ubj").is_file():

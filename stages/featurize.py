@@ -1,7 +1,8 @@
 """featurize: fit the feature transformer on the train split only.
 
 The test split never reaches `fit`: imputation medians and category fills are train figures,
-computed from the split's aggregates (value counts: on the Dask engine, per partition, summed).
+computed from the split's aggregates (value counts: on the Dask engine, per partition, summed;
+house_price.engines.featurize).
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -15,8 +16,7 @@ import joblib
 
 from house_price.core import stage
 from house_price.core.io import atomic_path
-from house_price.core.tables import read_table
-from house_price.features import FeatureTransformer
+from house_price.engines import featurize
 
 
 def main() -> None:
@@ -25,15 +25,7 @@ def main() -> None:
     parser.add_argument("--transformer", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-
-    if params["engine"] == "dask":
-        from house_price.engines import cluster, dask_engine  # the Dask engine's only
-
-        with cluster.connect(params["dask"]):
-            aggregates = dask_engine.train_aggregates(args.train, profile)
-        transformer = FeatureTransformer(profile).fit_aggregates(aggregates)
-    else:
-        transformer = FeatureTransformer(profile).fit(read_table(args.train))
+    transformer = featurize.for_params(params).fit(args.train, profile)
     with atomic_path(args.transformer) as tmp:
         joblib.dump(transformer, tmp)
     names = transformer.get_feature_names_out()

@@ -2,8 +2,9 @@
 
 Writes the two splits, a manifest with their hashes, and a report of what cleaning did (rows
 respelled, dropped and why, duplicates). The split is by a seeded hash of each row's raw line
-(cleaning.split), so both engines make the same one: the pandas engine on one frame, the Dask
-engine partition by partition (each split then a directory of partitions).
+(core.split), so both engines (house_price.engines.process) make the same one: the pandas
+engine on one frame, the Dask engine partition by partition (each split then a directory of
+partitions).
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -12,22 +13,13 @@ import _interpreter  # noqa: F401 (first: stops a Python without our packages)
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 from house_price.core import stage
-from house_price.core.io import (
-    RAW_CSV,
-    RAW_PARTITIONS,
-    SOURCE_INFO,
-    atomic_dir,
-    file_md5,
-    read_json,
-    read_raw_csv,
-    write_json,
-)
-from house_price.core.tables import table_rows, write_table
-from house_price.data.cleaning import clean, split, split_warnings
+from house_price.core.io import file_md5, write_json
+from house_price.core.split import split_warnings
+from house_price.core.tables import table_rows
+from house_price.engines import process
 
 
 def main() -> None:
@@ -39,29 +31,9 @@ def main() -> None:
     parser.add_argument("--report", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-    test_size, seed = float(params["process"]["test_size"]), int(params["process"]["seed"])
-
-    if params["engine"] == "dask":
-        from house_price.engines import cluster, dask_engine  # the Dask engine's only
-
-        raw = args.raw / RAW_PARTITIONS
-        # Errors name the rows' source (a CSV's lines are the partitions' row numbers).
-        source = read_json(args.raw / SOURCE_INFO)["source"]
-        with (
-            cluster.connect(params["dask"]),
-            atomic_dir(args.train) as train,
-            atomic_dir(args.test) as test,
-            tempfile.TemporaryDirectory(prefix=".buckets.", dir=args.train.parent) as scratch,
-        ):
-            report = dask_engine.process(
-                raw, train, test, Path(scratch), profile, test_size, seed, str(source)
-            )
-    else:
-        raw = args.raw / RAW_CSV
-        rows, report = clean(read_raw_csv(raw), profile, str(raw))
-        train_rows, test_rows = split(rows, test_size, seed, str(raw))
-        write_table(args.train, train_rows)
-        write_table(args.test, test_rows)
+    engine = process.for_params(params)
+    report = engine.clean_split(args.raw, args.train, args.test, profile, params.process)
+    raw = args.raw / engine.raw_name
     train_count, test_count = table_rows(args.train), table_rows(args.test)
     for warning in split_warnings(test_count):
         print(f"process: warning: {warning}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """train: fit the XGBoost regressor on the transformed train split, its number of trees chosen by
 k-fold cross-validation on that split (one progress line per fold); the params are the `train`
-params, overridden by tune's best ones when tuning is on. The Dask engine fits with
-xgboost.dask on the cluster and records the cluster's size.
+params, overridden by tune's best ones when tuning is on. The engine fits
+(house_price.engines.train): the Dask engine with xgboost.dask on the cluster, recording the
+cluster's size.
 
 Its outputs are deterministic: the MLflow run is made by package, once the model has passed
 the gate, so nothing here names a run.
@@ -16,9 +17,8 @@ from pathlib import Path
 
 from house_price.core import stage
 from house_price.core.io import atomic_path, read_json, write_json
-from house_price.core.tables import read_table
+from house_price.engines import train
 from house_price.features import load_transformer
-from house_price.training import model
 
 
 def progress(line: str) -> None:
@@ -39,22 +39,9 @@ def main() -> None:
     tuned = read_json(args.tuned)["params"]  # empty when tuning is off
     if tuned:
         print(f"train: tuned params {tuned}")
-    settings = {**params["train"], **tuned}
-    target = profile.target.name
-    if params["engine"] == "dask":
-        from house_price.engines import cluster, dask_engine  # the Dask engine's only
-
-        with cluster.connect(params["dask"]) as client:
-            booster, figures = dask_engine.fit(
-                client, args.train, transformer, target, settings, progress
-            )
-            figures["cluster"] = cluster.cluster_size(client)
-    else:
-        rows = read_table(args.train)
-        features = transformer.transform(rows)
-        scale = transformer.target_scale(settings["log_target"])
-        fit_target = scale.to_fit(rows[target].to_numpy(float), features)
-        booster, figures = model.fit(features, fit_target, settings, progress)
+    settings = params.train.overridden(tuned)
+    engine = train.for_params(params)
+    booster, figures = engine.fit(args.train, transformer, profile.target.name, settings, progress)
     with atomic_path(args.model) as tmp:
         booster.save_model(tmp)
     write_json(args.figures, figures)

@@ -18,6 +18,7 @@ from typing import Any
 
 from house_price.core import stage
 from house_price.core.io import write_json
+from house_price.engines import sample
 from house_price.features import load_transformer
 from house_price.tracking import registry as tracking
 from house_price.training import model, tuning
@@ -30,21 +31,21 @@ def main() -> None:
     parser.add_argument("--tuned", type=Path, required=True)
     args = parser.parse_args()
     params, profile = stage.load_stage_inputs()
-    trials, seed = int(params["tune"]["trials"]), int(params["tune"]["seed"])
+    trials, seed = params.tune.trials, params.tune.seed
     if trials == 0:
         write_json(args.tuned, {"trials": 0, "params": {}})
         print("tune: off (tune.trials = 0): train uses the train params as written")
         return
-    rows = stage.train_frame(params, args.train)
+    rows = sample.for_params(params).train_frame(args.train)
     transformer = load_transformer(args.transformer)
     features = transformer.transform(rows)
-    scale = transformer.target_scale(params["train"]["log_target"])
+    scale = transformer.target_scale(params.train.log_target)
     fit_target = scale.to_fit(rows[profile.target.name].to_numpy(float), features)
 
     import mlflow
 
     tracking.connect()
-    experiment_id = tracking.use_experiment(params["mlflow"]["experiment"])
+    experiment_id = tracking.use_experiment(params.mlflow.experiment)
     best_rmse = float("inf")
 
     def report(number: int, chosen: dict[str, Any], validation: model.CrossValidation) -> None:
@@ -64,8 +65,9 @@ def main() -> None:
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"tune {profile.name}"):
         mlflow.set_tags({"stage": "tune", "dataset": profile.name})
-        mlflow.log_params(tracking.flatten({"tune": params["tune"], "train": params["train"]}))
-        best, rmse = tuning.tune(features, fit_target, params["train"], trials, seed, report)
+        logged = {"tune": params.tune.model_dump(), "train": params.train.as_written()}
+        mlflow.log_params(tracking.flatten(logged))
+        best, rmse = tuning.tune(features, fit_target, params.train, trials, seed, report)
         mlflow.log_params(tracking.flatten({"best": best}))
         mlflow.log_metric("best_cv_rmse_fit_scale", rmse)
     write_json(args.tuned, {"trials": trials, "params": best, "cv_rmse_fit_scale": rmse})

@@ -276,7 +276,9 @@ def workspace(pipeline_repo: Path, tmp_path: Path) -> Path:
 def shared_csv(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.is_file():
-        pytest.skip(f"{path} is absent: the real data sets live outside the repo (see README)")
+        pytest.skip(
+            f"{path} is absent: the real data sets live outside the repo (see docs/own-data.md)"
+        )
     return path
 
 

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ SERVER_START_TIMEOUT_S = 60
 
 
 def missing_monitoring_tools() -> list[str]:
-    """The Debian monitoring binaries that are not installed (scripts/container_env.sh packages
+    """The Debian monitoring binaries that are not installed (sandbox/engine.sh packages
     installs them)."""
     tools = [PROMETHEUS_BIN, ALERTMANAGER_BIN, "/usr/bin/promtool", "/usr/bin/amtool"]
     return [tool for tool in tools if not os.access(tool, os.X_OK)]
@@ -437,7 +438,7 @@ def create_bucket(endpoint: str, bucket: str) -> None:
             raise AssertionError(f"creating bucket {bucket} on {endpoint}: HTTP {response.status}")
 
 
-# --- the container engine (scripts/container_env.sh) --------------------------------------------
+# --- the container engine (sandbox/engine.sh) ----------------------------------------------------
 
 
 class EngineUnavailableError(RuntimeError):
@@ -446,7 +447,7 @@ class EngineUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class Engine:
-    """The project's private Docker engine, as `container_env.sh env` points a client at it."""
+    """The project's private Docker engine, as `engine.sh env` points a client at it."""
 
     env: dict[str, str]
     base_image: str
@@ -483,7 +484,7 @@ class Engine:
 
 
 def exported(text: str) -> dict[str, str]:
-    """`export NAME=value` lines (as `container_env.sh env` prints them) -> a dict."""
+    """`export NAME=value` lines (as `engine.sh env` prints them) -> a dict."""
     values = {}
     for line in text.splitlines():
         words = shlex.split(line)
@@ -491,6 +492,13 @@ def exported(text: str) -> dict[str, str]:
             name, value = words[1].split("=", 1)
             values[name] = value
     return values
+
+
+def engine_env(printed: str, base: Mapping[str, str]) -> dict[str, str]:
+    """`base` pointed at the engine as `engine.sh env` printed it: no other DOCKER_ setting."""
+    env = {key: value for key, value in base.items() if not key.startswith("DOCKER_")}
+    env.update(exported(printed))
+    return env
 
 
 def prepare_engine(script: Path) -> Engine:
@@ -511,12 +519,8 @@ def prepare_engine(script: Path) -> Engine:
     printed = subprocess.run(
         ["bash", str(script), "env"], capture_output=True, text=True, timeout=60, check=True
     )
-    values = exported(printed.stdout)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DOCKER_")}
-    env.update(values)
-    for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
-        env.pop(name, None)
-    engine = Engine(env, values.get("BASE_IMAGE", "local/python:3.11"))
+    env = engine_env(printed.stdout, os.environ)
+    engine = Engine(env, env.get("BASE_IMAGE", "local/python:3.11"))
     engine.docker("info", "--format", "{{.ServerVersion}}", timeout=60)
     return engine
 

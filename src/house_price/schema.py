@@ -16,23 +16,29 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from house_price.core.errors import DataError, name_list
+from house_price.core.profile_file import (
+    DEFAULT_MISSING_VALUES,
+    OP_INPUTS,
+    Bound,
+    ColumnKind,
+    ColumnSpec,
+    DerivedOp,
+    DerivedSpec,
+    ProfileSpec,
+    TargetSpec,
+)
 from house_price.core.yamlfile import load_yaml
 
-ColumnKind = Literal["float", "int", "category", "date"]
-DerivedOp = Literal["age", "ratio", "year", "month", "projection"]
 REFERENCE_YEAR = "reference_year"  # a bound that stands for the features.reference_year param
-DEFAULT_MISSING_VALUES = ("",)  # only the empty field means missing, unless a profile says more
 # pandas: any ISO 8601 date or date-time (2014-10-13, 2014-10-13T00:00:00)
 DEFAULT_DATE_FORMAT = "ISO8601"
-# Header names and profile names are compared trimmed: `LOT SQFT ` in a file is `LOT SQFT`.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 def category_key(value: str) -> str:
@@ -150,66 +156,6 @@ class Profile:
     def example_row(self) -> dict[str, Any]:
         """The documented example house: feature name -> value (a date as `datetime.date`)."""
         return {column.name: column.example for column in self.features}
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-Bound = float | dt.date | str | None  # a number, a date, or "reference_year"
-
-
-class ColumnSpec(_Spec):
-    """One column as written in a profile."""
-
-    name: Name
-    type: ColumnKind = "float"
-    min: Bound = None
-    max: Bound = None
-    categories: list[str] = []
-    aliases: dict[str, str] = {}
-    description: str = ""
-    example: Any = None
-    missing_values: list[str] | None = None  # overrides the profile's list for this column
-    nullable: bool = False
-    format: str | None = None  # a date column's strptime format (default ISO 8601 dates)
-
-
-class TargetSpec(ColumnSpec):
-    """The target column as written in a profile: a column, and optionally `per`, a numeric
-    feature with a min above 0 that the model divides the target by (e.g. sqft_living)."""
-
-    per: Name | None = None
-
-
-class DerivedSpec(_Spec):
-    name: Name
-    op: DerivedOp
-    inputs: list[Name] = Field(min_length=1)
-    description: str = ""
-    degrees: float | None = Field(default=None, ge=-180, le=180)  # projection only
-
-
-class ProfileSpec(_Spec):
-    """A profile file's layout; `target` is a column mapping such as `{name: price, min: 0}`."""
-
-    name: Name
-    description: str = ""
-    source: str = "synthetic"
-    missing_values: list[str] = list(DEFAULT_MISSING_VALUES)
-    target: TargetSpec
-    features: list[ColumnSpec] = Field(min_length=1)
-    derived: list[DerivedSpec] = []
-
-
-# op -> the kinds of its inputs, in order (age takes an optional second input: a date)
-OP_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "age": (("numeric",), ("numeric", "date")),
-    "ratio": (("numeric", "numeric"),),
-    "year": (("date",),),
-    "month": (("date",),),
-    "projection": (("numeric", "numeric"),),
-}
 
 
 def _as_date(value: Any) -> dt.date | None:

@@ -116,7 +116,7 @@ def assert_restorable(repo: Path) -> None:
 
 
 def use_own_csv(repo: Path, content: bytes | None, **params) -> None:
-    """What the README tells a user to do: a profile for their CSV, then select it."""
+    """What docs/own-data.md tells a user to do: a profile for their CSV, then select it."""
     spec = yaml.safe_load((repo / "profiles" / "houses.yaml").read_text())
     spec.update(name="mydata", source=USER_CSV)
     (repo / "profiles" / "mydata.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -179,7 +179,7 @@ def test_missing_dataset_folder(workspace: Path) -> None:
     assert "Running stage" not in result.stdout
 
 
-# A broken profile: each mistake a user may make when writing one from the README.
+# A broken profile: each mistake a user may make when writing one from docs/own-data.md.
 BAD_PROFILES = {
     "no_name": (lambda spec: spec.pop("name"), r"name: Field required"),
     "target_as_a_name": (

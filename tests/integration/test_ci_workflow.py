@@ -72,7 +72,7 @@ def tool(name: str) -> str:
         return str(candidate)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed (it is pinned in requirements.txt)")
+        pytest.fail(f"{name} is not installed (it is pinned in requirements-dev.txt)")
     return found
 
 
@@ -508,8 +508,8 @@ def test_every_step_that_reaches_the_dvc_remote_has_its_own_bound(
     jobs: dict[str, dict[str, Any]],
 ) -> None:
     """An endpoint that accepts connections and never answers makes `dvc pull` wait for
-    minutes without a word (README "Timeouts"): each such step fails on its own timeout, well
-    before the job's, naming the step."""
+    minutes without a word (docs/remote.md, "Timeouts"): each such step fails on its own
+    timeout, well before the job's, naming the step."""
     bounded = []
     for name, job in jobs.items():
         for step in steps_of(job):

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 from api_support import PARITY_RTOL, relative_difference, served_predictions
-from conftest import clone_workspace, git_copy, run, set_params, shared_csv
+from conftest import REPO, clone_workspace, git_copy, run, set_params, shared_csv
 from servers import clean_env, start_dask_cluster
 
 from house_price.core.io import read_json
+from house_price.core.params import load_params
 from house_price.core.tables import partition_files, read_table
 from house_price.engines.cluster import CONFIG_ENV, SCHEDULER_ADDRESS
 from house_price.features import load_transformer
@@ -283,7 +284,8 @@ def test_an_unreachable_scheduler_is_one_clear_error(
 
     monkeypatch.setenv(SCHEDULER_ADDRESS, f"tcp://127.0.0.1:{free_port()}")
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
-    with pytest.raises(cluster.ClusterError) as raised, cluster.connect({}):
+    settings = load_params(REPO / "params.yaml").dask
+    with pytest.raises(cluster.ClusterError) as raised, cluster.connect(settings):
         pass
     message = str(raised.value)
     assert message.startswith(f"{SCHEDULER_ADDRESS}=tcp://127.0.0.1:")
@@ -294,18 +296,18 @@ def test_an_unreachable_scheduler_is_one_clear_error(
 def test_a_bucket_with_no_test_rows_writes_no_empty_partition(tmp_path: Path) -> None:
     """Small data in many buckets: a side with no rows gets no partition (an empty one would
     reach the transformer, which refuses 0 rows)."""
-    from house_price.data import cleaning
-    from house_price.engines import dask_engine
+    from house_price.core import split
+    from house_price.engines import process
 
     lines = np.arange(2, 12)
     bucket = tmp_path / "bucket.parquet"
     pd.DataFrame({"x": np.arange(10.0)}, index=pd.Index(lines, name="line")).to_parquet(bucket)
-    keys = cleaning.split_keys(lines, 42)
+    keys = split.split_keys(lines, 42)
     train, test = (tmp_path / side / "part.parquet" for side in ("train", "test"))
     for threshold, sides in ((keys.max(), [test]), (keys.min() - np.uint64(1), [train])):
         for path in (train, test):
             path.parent.mkdir(exist_ok=True)
             path.unlink(missing_ok=True)
-        dask_engine._write_split(bucket, 42, threshold, train, test)
+        process._write_split(bucket, 42, threshold, train, test)
         assert [path for path in (train, test) if path.exists()] == sides
         assert len(pd.read_parquet(sides[0])) == 10

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from house_price.core.tables import read_table
+from house_price.serving.bundle import load_bundle
 from house_price.serving.drift import (
     REFERENCE_FILE,
     load_reference,
@@ -38,5 +39,8 @@ def test_the_bundle_holds_the_train_split_reference(
     for path in bundle_dir.iterdir():
         if path.is_file() and path.name != REFERENCE_FILE:
             (copy / path.name).write_bytes(path.read_bytes())
-    write_reference(copy, read_table(pipeline_repo / "data" / "processed" / "train.parquet"))
+    bundle = load_bundle(copy)
+    train = read_table(pipeline_repo / "data" / "processed" / "train.parquet")
+    features = train[bundle.profile.feature_names]
+    write_reference(copy, bundle.profile, train, bundle.predict_frame(features))
     assert (copy / REFERENCE_FILE).read_bytes() == (bundle_dir / REFERENCE_FILE).read_bytes()

@@ -158,7 +158,7 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     assert report["promoted"] is False
     assert report["champion"]["version"] == "2"
     assert report["challenger"]["rmse"] == deep["rmse"]
-    # `dvc plots diff` draws the experiments side by side (README: comparing experiments).
+    # `dvc plots diff` draws the experiments side by side (docs/experiments.md).
     diff = json.loads(
         run(["dvc", "plots", "diff", "depth8", "depth6", "--json"], cwd=committed).stdout
     )["data"]
@@ -257,7 +257,8 @@ def test_queue_runs_experiments_in_parallel_with_lineage_in_the_workspace(
 ) -> None:
     """Queued experiments run in temporary copies that are deleted afterwards: their MLflow
     runs still land in the workspace's store, their bundles name those runs once applied, and
-    a source CSV tracked with `dvc add` (git-ignored, as README says) is readable there."""
+    a source CSV tracked with `dvc add` (git-ignored, as docs/experiments.md says) is readable
+    there."""
     source = committed / "data" / "external" / "kingcounty" / "kc_house_data.csv"
     shutil.copyfile(shared_csv("kc_house_data.csv"), source)
     run(["dvc", "add", str(source.relative_to(committed))], cwd=committed)

@@ -1,8 +1,8 @@
 """One truth for every serving path: the registered MLflow model (`models:/<name>@champion`),
 served by a real `mlflow models serve` and loaded by `mlflow.pyfunc.load_model` in a fresh
 process, predicts what the real API's `/predict/batch` predicts on every evaluated row and on
-spelling variants, and refuses what the API refuses, naming the field. The README's MLflow
-commands are run as written."""
+spelling variants, and refuses what the API refuses, naming the field. The MLflow commands of
+docs/pipeline.md are run as written."""
 
 from __future__ import annotations
 
@@ -251,33 +251,34 @@ def test_pyfunc_predicts_a_read_csv_frame_as_the_api(
     assert "(got 'Nowhere')" in refusal["message"]
 
 
-# --- the README's MLflow commands, as written ------------------------------------------------
+# --- docs/pipeline.md's MLflow commands, as written ---------------------------------------------
 
 
-def readme_block(containing: str) -> str:
-    """The one ```bash block of README.md that contains `containing`."""
-    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+def docs_block(containing: str) -> str:
+    """The one ```bash block of docs/pipeline.md (its MLflow section) that contains
+    `containing`."""
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "docs" / "pipeline.md").read_text(), re.S)
     found = [block for block in blocks if containing in block]
-    assert len(found) == 1, f"README.md: {len(found)} bash blocks contain {containing!r}"
+    assert len(found) == 1, f"docs/pipeline.md: {len(found)} bash blocks contain {containing!r}"
     return found[0]
 
 
-def test_readme_mlflow_commands_work_as_written(
+def test_docs_mlflow_commands_work_as_written(
     pipeline_repo: Path, server: ApiServer, profile: Profile, tmp_path: Path
 ) -> None:
     """In a copy of the pipeline repo whose package stage re-ran with no tracking
-    URI (the README's `make run` setting: the local store ./mlruns), the README's serve block
+    URI (`make run`'s setting: the local store ./mlruns), docs/pipeline.md's serve block
     runs as written (only its port made free) from the project folder with the venv on PATH and
-    no MLFLOW_* variable, and the README's curl request gets the API's prediction."""
+    no MLFLOW_* variable, and its curl request gets the API's prediction."""
     repo = clone_workspace(pipeline_repo, tmp_path / "repo")
     env = clean_env()
     run(["dvc", "repro", "--force", "--single-item", "package"], cwd=repo, env=env)
     run(["dvc", "repro"], cwd=repo, env=env)
     assert (repo / "mlruns" / "mlflow.db").is_file()
     port = str(free_port())
-    serve = readme_block("mlflow models serve")
+    serve = docs_block("mlflow models serve")
     assert serve.count(" -p 5001") == 1, serve
-    curl = readme_block("/invocations")
+    curl = docs_block("/invocations")
     assert curl.count(":5001/") == 1, curl
     command = ["bash", "-euc", serve.replace(" -p 5001", f" -p {port}")]
     process = spawn(command, tmp_path / "serve.log", env, repo)

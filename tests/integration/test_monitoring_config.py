@@ -17,7 +17,7 @@ import yaml
 from conftest import REPO, run
 from servers import MONITORING, missing_monitoring_tools
 
-TOOLS_HINT = "run `bash scripts/container_env.sh packages` (as root): prometheus, alertmanager"
+TOOLS_HINT = "run `bash sandbox/engine.sh packages` (as root): prometheus, alertmanager"
 LATENCY_PANEL = "Latency quantiles (/predict, /predict/batch, 2xx)"
 
 
@@ -122,7 +122,7 @@ def test_docker_compose_config_validates_compose_yaml() -> None:
     # compose runs the Grafana the dashboards are generated for (the SDK's pinned build)
     pinned = re.search(
         r"^grafana-foundation-sdk==\d+!(\d+\.\d+)\.\d+$",
-        (REPO / "requirements.txt").read_text(),
+        (REPO / "requirements-dev.txt").read_text(),
         re.MULTILINE,
     )
     assert pinned is not None

@@ -59,7 +59,7 @@ def raw_text(repo: Path) -> pd.DataFrame:
 
 
 def write_own_data(repo: Path, content: bytes, profile_text: str) -> None:
-    """What the README tells a user to do: the CSV in its folder, a profile naming it."""
+    """What docs/own-data.md tells a user to do: the CSV in its folder, a profile naming it."""
     (repo / OWN_CSV).parent.mkdir(parents=True, exist_ok=True)
     (repo / OWN_CSV).write_bytes(content)
     (repo / "profiles" / "mydata.yaml").write_text(profile_text)

@@ -34,8 +34,16 @@ from conftest import (
 )
 
 from house_price.core.io import umask
-from house_price.serving.bundle import BUNDLE_FILES, content_version, load_bundle
+from house_price.core.tables import read_table
+from house_price.serving.bundle import (
+    BUNDLE_FILES,
+    EXAMPLE_PREDICTION,
+    content_version,
+    load_bundle,
+    write_bundle,
+)
 from house_price.serving.drift import REFERENCE_FILE
+from house_price.serving.served import ServedModel
 
 pytestmark = pytest.mark.slow
 
@@ -225,6 +233,35 @@ def test_bundle_is_complete(pipeline_repo: Path, bundle_dir: Path, evaluated_row
     test, predicted = evaluated_rows
     bundle = load_bundle(bundle_dir)
     assert (bundle.predict_frame(test) == predicted).all()
+
+
+def test_write_bundle_is_one_pass_over_the_fitted_objects(
+    pipeline_repo: Path, bundle_dir: Path, tmp_path: Path
+) -> None:
+    """package's bundle, written again from the stage's inputs alone (profile, fitted
+    transformer and model, metadata, train split), has every file's bytes; the one loader
+    loads it, and it serves (self-check passed) with its example prediction."""
+    metadata = json.loads((bundle_dir / "metadata.json").read_text())
+    example = metadata.pop(EXAMPLE_PREDICTION)
+    again = tmp_path / "bundle"
+    again.mkdir()
+    artifacts = pipeline_repo / "artifacts"
+    write_bundle(
+        again,
+        pipeline_repo / "profiles" / "houses.yaml",
+        artifacts / "transformer.joblib",
+        artifacts / "model.ubj",
+        metadata,
+        read_table(pipeline_repo / "data" / "processed" / "train.parquet"),
+    )
+    written = sorted(path.name for path in again.iterdir())
+    assert written == sorted([*BUNDLE_FILES, REFERENCE_FILE])
+    for name in written:
+        assert (again / name).read_bytes() == (bundle_dir / name).read_bytes(), name
+    served = ServedModel.load(again, threads=1)
+    assert served.bundle.example_prediction == example
+    assert served.version == metadata["model_version"]
+    assert served.reference is not None
 
 
 def test_default_data_is_near_the_noise_floor(pipeline_repo: Path) -> None:

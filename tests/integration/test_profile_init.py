@@ -18,8 +18,9 @@ import yaml
 from conftest import REPO, git_copy, run, shared_csv
 
 from house_price.core.errors import DataError
-from house_price.data.cleaning import check_split_rows, clean, rows_needed, split_sizes
-from house_price.drafting import (
+from house_price.core.split import check_split_rows, rows_needed, split_sizes
+from house_price.data.cleaning import clean
+from house_price.drafting.rules import (
     DEFAULT_CV_FOLDS,
     DEFAULT_PARAMS_ROWS,
     DEFAULT_TEST_SIZE,
@@ -241,8 +242,8 @@ def test_cli_california(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
-    """The README walkthrough in a git copy: CSV in data/external/seed/, `profile init`, then
-    `dvc exp run -S dataset=seed`."""
+    """The walkthrough of docs/own-data.md in a git copy: CSV in data/external/seed/,
+    `profile init`, then `dvc exp run -S dataset=seed`."""
     source = shared_csv("seed_house_data.csv")
     repo = git_copy(tmp_path / "repo")
     csv = repo / "data" / "external" / "seed" / "seed_house_data.csv"
@@ -252,7 +253,8 @@ def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     run(["git", "add", "profiles/seed.yaml"], cwd=repo)
     run(["git", "commit", "-qm", "seed profile"], cwd=repo)
-    # As README says: on 84 rows the default gate finds a linear model better than the trees.
+    # As docs/own-data.md says: on 84 rows the default gate finds a linear model better than the
+    # trees.
     stopped = run(["dvc", "exp", "run", "-S", "dataset=seed"], cwd=repo, timeout=900, check=False)
     assert stopped.returncode != 0
     (gate,) = [line for line in stopped.stderr.splitlines() if line.startswith("evaluate: error")]
@@ -260,8 +262,8 @@ def test_seed_draft_runs_the_pipeline(tmp_path: Path) -> None:
         r"evaluate: error: quality gate failed: rmse \S+ does not beat the linear baseline's \S+",
         gate,
     ), gate
-    quoted = " ".join((REPO / "README.md").read_text().split())
-    assert f"`{gate}`" in quoted, f"README quotes another gate line than {gate!r}"
+    quoted = " ".join((REPO / "docs" / "own-data.md").read_text().split())
+    assert f"`{gate}`" in quoted, f"docs/own-data.md quotes another gate line than {gate!r}"
     assert "Running stage 'package'" not in stopped.stdout
     run(["git", "checkout", "params.yaml"], cwd=repo)
     done = run(

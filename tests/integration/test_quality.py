@@ -41,7 +41,7 @@ def test_pipeline_reaches_the_target_and_beats_plain_xgboost(dataset: str) -> No
     shared_csv(bench.CSV_FILES[dataset])
     params = load_params(REPO / "params.yaml")
     started = time.monotonic()
-    results = bench.compare(bench.load_split(dataset, params, SHARED_DATA), params["train"])
+    results = bench.compare(bench.load_split(dataset, params, SHARED_DATA), params.train)
     print(f"{dataset}: {time.monotonic() - started:.0f} s, {results}")
     pipeline, plain = results["pipeline"], results["plain XGBoost"]
     if TARGET_R2[dataset] is not None:
@@ -58,7 +58,7 @@ def test_a_price_per_square_foot_lifts_king_county() -> None:
     data = bench.load_split("kingcounty", params, SHARED_DATA)
     assert data.profile.target_per == "sqft_living"
     per_house = dataclasses.replace(data.profile, target_per=None)
-    with_per = bench.compare(data, params["train"])["pipeline"]
-    without = bench.compare(dataclasses.replace(data, profile=per_house), params["train"])
+    with_per = bench.compare(data, params.train)["pipeline"]
+    without = bench.compare(dataclasses.replace(data, profile=per_house), params.train)
     print(f"R² per sqft {with_per['r2']:.4f}, per house {without['pipeline']['r2']:.4f}")
     assert with_per["r2"] >= without["pipeline"]["r2"] + 0.01

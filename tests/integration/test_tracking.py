@@ -4,6 +4,7 @@ back over the server's REST API; and that the registered model predicts as our p
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import urllib.parse
 import urllib.request
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import clean_env, git_head, run
+from packaging.utils import canonicalize_name
 from test_own_data import odd_but_valid, write_own_data
 
 from house_price.core.tables import read_head
@@ -221,8 +223,11 @@ LOGGED_MODEL = textwrap.dedent(
         serving_input = json.load(handle)
     served = validate_serving_input(local, serving_input)  # raises when the model refuses it
     predicted = mlflow.pyfunc.load_model(local).predict(model.load_input_example(local))
+    with open(f"{local}/requirements.txt") as handle:
+        requirements = handle.read().splitlines()
     print(json.dumps({
         "bundle": model.flavors["python_function"]["artifacts"]["bundle"],
+        "requirements": requirements,
         "serving_input": serving_input,
         "served": np.asarray(served, dtype=float).tolist(),
         "predicted": np.asarray(predicted, dtype=float).tolist(),
@@ -233,8 +238,8 @@ LOGGED_MODEL = textwrap.dedent(
 
 def logged_model(uri: str, tracking_uri: str, cwd: Path) -> dict[str, Any]:
     """In a fresh process, from the store only: the MLmodel's bundle artifact ({path, uri}),
-    the stored serving input example, and the predictions of the model from it (as
-    `mlflow models serve` parses it) and from the input example."""
+    the lines of its requirements.txt, the stored serving input example, and the predictions
+    of the model from it (as `mlflow models serve` parses it) and from the input example."""
     result = run(
         ["python", "-c", LOGGED_MODEL, uri],
         cwd=cwd,  # not the repo: nothing local to fall back on
@@ -252,6 +257,22 @@ def test_bundle_artifact_has_the_bundle_s_name(
     assert logged["bundle"]["path"] == "artifacts/house-price"  # as in models/, every version
     assert Path(logged["bundle"]["uri"]).name == BUNDLE_ARTIFACT
     assert logged["served"] == logged["predicted"]
+
+
+def test_logged_model_requires_no_web_framework(
+    pipeline_repo: Path, mlflow_server, tmp_path: Path
+) -> None:
+    """The MLflow model runs the serving core, not the API: its requirements.txt pins the
+    serving libraries and none of the web stack (FastAPI, Starlette, prometheus-client)."""
+    logged = logged_model(f"models:/{MODEL}@{ALIAS}", mlflow_server.url, tmp_path)
+    pinned = {
+        canonicalize_name(re.split(r"[=<>!~;\[ ]", line, maxsplit=1)[0])
+        for line in logged["requirements"]
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"mlflow", "numpy", "pydantic", "xgboost"} <= pinned, pinned
+    web = {"fastapi", "fastapi-offline", "starlette", "anyio", "prometheus-client"}
+    assert not pinned & web, pinned
 
 
 def test_a_date_feature_s_input_example_is_what_the_model_accepts(

@@ -1,4 +1,4 @@
-"""The serving image, built and run for real on the engine scripts/container_env.sh prepares.
+"""The serving image, built and run for real on the engine sandbox/engine.sh prepares.
 
 The build context is the session's pipeline repo (`pipeline_repo` from tests/conftest.py): a
 fresh copy of the project whose `dvc repro` wrote the bundle the image bakes in. The image is
@@ -38,7 +38,7 @@ from servers import Engine, EngineUnavailableError, prepare_engine
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-CONTAINER_ENV = REPO / "scripts" / "container_env.sh"
+ENGINE = REPO / "sandbox" / "engine.sh"
 SMOKE_TEST = REPO / "scripts" / "smoke_test.py"
 MAX_IMAGE_BYTES = 300 * 1000**2  # "300 MB" as `docker images` counts
 HEALTHY_TARGET_S = 5.0
@@ -49,7 +49,7 @@ HEALTHCHECK_BOUND_S = 90.0
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     try:
-        return prepare_engine(CONTAINER_ENV)
+        return prepare_engine(ENGINE)
     except EngineUnavailableError as exc:
         pytest.skip(str(exc))
 

@@ -19,9 +19,9 @@ What the tests show, each in a fresh clone of the bare repository:
   is `persist: true`, which DVC never keeps in the run-cache;
 - `dvc exp pull` brings the experiment that `dvc exp push` sent; `dvc exp apply` gives its
   outputs, bit for bit;
-- with the README's timeouts a pull from an endpoint that never answers fails within a minute,
-  and what DVC says for a missing bucket, refused keys, a refused connection and a silent
-  endpoint is what the README's troubleshooting table quotes.
+- with the timeouts of docs/remote.md a pull from an endpoint that never answers fails within a
+  minute, and what DVC says for a missing bucket, refused keys, a refused connection and a
+  silent endpoint is what docs/remote.md's troubleshooting table quotes.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def origin(tmp_path_factory: pytest.TempPathFactory, s3: str) -> Origin:
     (repo / "profiles" / "mydata.yaml").write_text(yaml.safe_dump(default_profile()))
     set_params(repo, dataset="mydata")
     dvc(repo, "add", OWN_CSV)
-    # The README's remote set-up, committed: URL and endpoint, no keys.
+    # docs/remote.md's remote set-up, committed: URL and endpoint, no keys.
     dvc(repo, "remote", "add", "--default", "storage", f"s3://{BUCKET}/cache")
     dvc(repo, "remote", "modify", "storage", "endpointurl", s3)
     dvc(repo, "repro")
@@ -227,29 +227,31 @@ def test_exp_push_and_pull_share_an_experiment(origin: Origin, tmp_path: Path) -
     assert output_mismatches(clone) == []  # the experiment's outputs came with it
 
 
-# --- the README's timeouts and troubleshooting table --------------------------------------------
+# --- docs/remote.md's timeouts and troubleshooting table -----------------------------------------
 
-# What DVC says when the remote fails, as the README's table quotes it.
+# What DVC says when the remote fails, as docs/remote.md's table quotes it.
 REMOTE_FAILURES = {
     "missing-bucket": "The specified bucket does not exist",
     "refused-keys": "An error occurred (403) when calling the HeadObject operation: Forbidden",
     "refused-connection": "Could not connect to the endpoint URL",
     "silent-endpoint": "Read timeout on endpoint URL",
 }
-# DVC's exit code for each: 255 is its "unexpected error" (the README's table says which)
+# DVC's exit code for each: 255 is its "unexpected error" (docs/remote.md's table says which)
 REMOTE_FAILURE_EXIT = {"missing-bucket": 255}
-TEST_TIMEOUT_S = "2"  # the README's timeout options, with seconds a test can wait for
+TEST_TIMEOUT_S = "2"  # the docs' timeout options, with seconds a test can wait for
 SILENT_PULL_BOUND_S = 60
 
 
 def remote_section() -> str:
-    readme = (REPO / "README.md").read_text()
-    return readme.split("\n## A team's remote (DVC on S3)\n", 1)[1].split("\n## ", 1)[0]
+    """docs/remote.md, the page on the remote: its set-up, timeouts and troubleshooting table."""
+    page = (REPO / "docs" / "remote.md").read_text()
+    assert page.startswith("# A team's remote (DVC on S3)\n"), page[:80]
+    return page
 
 
-def readme_timeouts() -> tuple[list[str], dict[str, str]]:
-    """The README's `dvc remote modify --local storage <option> <seconds>` timeout options and
-    the environment it sets (botocore's attempts)."""
+def docs_timeouts() -> tuple[list[str], dict[str, str]]:
+    """docs/remote.md's `dvc remote modify --local storage <option> <seconds>` timeout options
+    and the environment it sets (botocore's attempts)."""
     section = remote_section()
     options = re.findall(r"^dvc remote modify --local storage (\w+_timeout) \d+\b", section, re.M)
     attempts = re.search(r"^export AWS_MAX_ATTEMPTS=(\d+)\b", section, re.M)
@@ -303,16 +305,16 @@ def failing_endpoint(failure: str, s3: str, home: Path) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("failure", list(REMOTE_FAILURES))
-def test_readme_says_what_dvc_says_when_the_remote_fails(
+def test_docs_say_what_dvc_says_when_the_remote_fails(
     failure: str, s3: str, tmp_path: Path
 ) -> None:
-    """A remote set up as the README says (timeouts included) that fails: DVC's message is the
-    one the README's table explains, and a silent endpoint fails within a minute (without the
+    """A remote set up as docs/remote.md says (timeouts included) that fails: DVC's message is
+    the one its table explains, and a silent endpoint fails within a minute (without the
     timeouts botocore and s3fs wait about 25 minutes)."""
     message = REMOTE_FAILURES[failure]
     rows = [line for line in remote_section().splitlines() if line.startswith("| `")]
     assert any(message in row.split(" | ")[0] for row in rows), f"no table row quotes {message!r}"
-    options, environment = readme_timeouts()
+    options, environment = docs_timeouts()
     repo = repo_to_pull(tmp_path / "repo")
     dvc(repo, "remote", "add", "--default", "storage", "s3://no-such-bucket/cache")
     for option in options:

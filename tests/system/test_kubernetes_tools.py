@@ -5,9 +5,9 @@ tests/unit/deploy/test_kubernetes.py):
 - the kubernetes-validate CLI validates every file strictly;
 - the ServiceMonitor and the PrometheusRules are validated against the Prometheus Operator's CRD
   schemas, compiled by the npm package @kubernetes-models/prometheus-operator
-  (tools/servicemonitor-schema/, make install), with node;
+  (tools/servicemonitor-schema/, make install-test), with node;
 - prometheusrule.yaml is what monitoring/prometheusrule.py generates from monitoring/rules/;
-- checkov (its own venv, .venv-checkov/, make install) finds nothing; its only skips are
+- checkov (its own venv, .venv-checkov/, make install-test) finds nothing; its only skips are
   `checkov.io/skipN` annotations that give a reason.
 """
 
@@ -33,7 +33,9 @@ RULES = REPO / "monitoring" / "rules"
 RULE_GENERATOR = REPO / "monitoring" / "prometheusrule.py"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CRD_SCHEMA = REPO / "tools" / "servicemonitor-schema"
-INSTALL_HINT = "run `make install` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+INSTALL_HINT = (
+    "run `make install-test` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+)
 
 # The Prometheus Operator's kinds (CRDs): no schema in kubernetes-validate.
 CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
@@ -41,7 +43,7 @@ CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
 # Oldest supported (first with the preStop sleep action on by default) and newest bundled.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
 
-# The server's contract (house_price.serve and the API; README "Serving").
+# The server's contract (house_price.serve and the API; docs/serving.md).
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"

@@ -52,7 +52,7 @@ def targets_up(prometheus: str) -> dict[str, str]:
 def test_ctrl_c_stops_everything_it_started(bundle_dir: Path, tmp_path: Path) -> None:
     missing = missing_monitoring_tools()
     if missing:
-        pytest.skip(f"{', '.join(missing)} missing: `bash scripts/container_env.sh packages`")
+        pytest.skip(f"{', '.join(missing)} missing: `bash sandbox/engine.sh packages`")
     ports = {name: free_port() for name in ("api", "prometheus", "alertmanager", "webhook")}
     command = [str(VENV_BIN / "python"), str(REPO / "scripts" / "monitor.py")]
     command += ["--model-dir", str(bundle_dir), "--workers", "2", "--interval", "1s"]

@@ -193,7 +193,7 @@ class Stack:
 def stack(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     missing = missing_monitoring_tools()
     if missing:
-        pytest.skip(f"{', '.join(missing)} missing: bash scripts/container_env.sh packages")
+        pytest.skip(f"{', '.join(missing)} missing: bash sandbox/engine.sh packages")
     home = tmp_path_factory.mktemp("monitoring")
     # The repo's alert rules with every `for:` at 0s, so that an alert fires within the test.
     alerts = yaml.safe_load((MONITORING / "rules" / "alerts.yml").read_text())

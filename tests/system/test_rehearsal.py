@@ -1,8 +1,8 @@
-"""scripts/rehearse.py (`make rehearse`) fails loudly, names the step, and leaves nothing behind.
+"""sandbox/rehearsal (`make rehearse`) fails loudly, names the step, and leaves nothing behind.
 
-Every test runs the script from a throwaway git copy of the project (so that it can commit a
+Every test runs the rehearsal from a throwaway git copy of the project (so that it can commit a
 broken file without touching the real repository) with TMPDIR pointing at a private directory,
-then checks the exit status, that the last line names the failing step, and that the script
+then checks the exit status, that the last line names the failing step, and that the rehearsal
 cleaned up: its temporary directory is gone, no process refers to it, the MLflow and S3 servers
 it started are stopped, the local registry is in the state it was found in, no container of
 the run is left, and the Docker engine it found still runs and works (`docker run` and `docker
@@ -25,7 +25,7 @@ Not run from here: the full rehearsal (two pipeline runs through the S3 remote, 
 push, pull, two smoke tests; a few minutes). .ci/run runs it as its own stage (`make rehearse`)
 right after `make test`, so running it here too would double the cost for no extra evidence;
 its exit status is the test. The tests that need the Docker engine skip when
-scripts/container_env.sh has not started it: the test suite does not start an engine as a side
+sandbox/engine.sh has not started it: the test suite does not start an engine as a side
 effect (.ci/run starts it before the tests). The one test that needs no engine running (a
 rehearsal stops the engine it started) stops a running one first and starts it again after.
 """
@@ -45,11 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from servers import clean_env
+from servers import clean_env, engine_env
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = Path("scripts") / "rehearse.py"
-CONTAINER_ENV = REPO / "scripts" / "container_env.sh"
+REHEARSE = [sys.executable, "-m", "sandbox.rehearsal"]  # run in the copy: its own package
+ENGINE = REPO / "sandbox" / "engine.sh"
 VENV = Path(sys.executable).parent.parent
 REGISTRY = "127.0.0.1:5055"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -117,7 +117,7 @@ class Outcome:
 
 def rehearse(repo: Path, tmpdir: Path, timeout: float = 300, **env: str) -> Outcome:
     result = subprocess.run(
-        [sys.executable, str(repo / SCRIPT)],
+        REHEARSE,
         cwd=repo,
         env=rehearsal_env(tmpdir, **env),
         stdout=subprocess.PIPE,
@@ -160,19 +160,16 @@ def registry_answers() -> bool:
 
 def engine_running() -> bool:
     result = subprocess.run(
-        ["bash", str(CONTAINER_ENV), "status"], capture_output=True, text=True, timeout=60
+        ["bash", str(ENGINE), "status"], capture_output=True, text=True, timeout=60
     )
     return result.returncode == 0 and bool(re.search(r"^dockerd:\s+running", result.stdout, re.M))
 
 
 def docker_env() -> dict[str, str]:
     out = subprocess.run(
-        ["bash", str(CONTAINER_ENV), "env"], capture_output=True, text=True, timeout=30, check=True
+        ["bash", str(ENGINE), "env"], capture_output=True, text=True, timeout=30, check=True
     ).stdout
-    env = dict(os.environ)
-    for name, value in re.findall(r"^export (\w+)=(.*)$", out, re.M):
-        env[name] = value.strip("'\"")
-    return env
+    return engine_env(out, os.environ)
 
 
 def assert_failed_at(outcome: Outcome, step: str) -> None:
@@ -259,19 +256,18 @@ def scratch(tmp_path: Path) -> Path:
 @pytest.fixture
 def engine() -> None:
     if not shutil.which("curl") or not engine_running():
-        pytest.skip("the Docker engine is not running (bash scripts/container_env.sh up)")
+        pytest.skip("the Docker engine is not running (bash sandbox/engine.sh up)")
 
 
 # --- tests -------------------------------------------------------------------------------------
 
 
 def test_help_and_arguments() -> None:
-    script = REPO / SCRIPT
-    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    shown = subprocess.run([*REHEARSE, "--help"], cwd=REPO, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "REHEARSE_SOURCE" in shown.stdout
     assert "run 2" in shown.stdout
-    extra = subprocess.run([sys.executable, str(script), "now"], capture_output=True, text=True)
+    extra = subprocess.run([*REHEARSE, "now"], cwd=REPO, capture_output=True, text=True)
     assert extra.returncode == 2
     assert "no arguments expected" in extra.stderr
 
@@ -368,7 +364,7 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
 ) -> None:
     registry_before = registry_answers()
     process = subprocess.Popen(
-        [sys.executable, str(pristine_copy / SCRIPT)],
+        REHEARSE,
         cwd=pristine_copy,
         env=rehearsal_env(scratch),
         stdout=subprocess.PIPE,
@@ -400,15 +396,15 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
 
 @pytest.mark.container
 def test_an_engine_it_started_it_stops(pristine_copy: Path, scratch: Path) -> None:
-    """With no engine running, the rehearsal starts one (scripts/container_env.sh up) and, when
+    """With no engine running, the rehearsal starts one (sandbox/engine.sh up) and, when
     it stops (here: a failure injected right after), stops it again. An engine already running
     (as under .ci/run) is stopped for this test and started again after it, so that the test
     always runs and the machine is left as it was found."""
     if os.geteuid() != 0 or not shutil.which("curl"):
-        pytest.skip("container_env.sh up needs root and curl")
+        pytest.skip("engine.sh up needs root and curl")
     found = engine_running()
     if found:
-        subprocess.run(["bash", str(CONTAINER_ENV), "down"], check=True, timeout=300)
+        subprocess.run(["bash", str(ENGINE), "down"], check=True, timeout=300)
     try:
         assert not engine_running()
         outcome = rehearse(pristine_copy, scratch, timeout=1500, REHEARSE_FAIL_AT="mlflow server")
@@ -419,4 +415,4 @@ def test_an_engine_it_started_it_stops(pristine_copy: Path, scratch: Path) -> No
         assert_cleaned_up(outcome, scratch)
     finally:
         if found:
-            subprocess.run(["bash", str(CONTAINER_ENV), "up"], check=True, timeout=1800)
+            subprocess.run(["bash", str(ENGINE), "up"], check=True, timeout=1800)

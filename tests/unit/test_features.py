@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from house_price.data.cleaning import split
+from house_price.core.split import split
 from house_price.data.encoding import RowEncoder
 from house_price.features import FeatureTransformer, add_derived
 from house_price.schema import load_profile

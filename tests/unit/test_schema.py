@@ -321,12 +321,13 @@ def test_target_defaults_to_float_with_bounds() -> None:
     assert (profile.target.minimum, profile.target.maximum) == (1000.0, 100_000_000.0)
 
 
-def test_readme_profile_example_loads() -> None:
-    """The "Your own data" example is a valid profile, so a user can start from it."""
-    readme = (REPO / "README.md").read_text()
-    own_data = readme.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+def test_docs_profile_example_loads() -> None:
+    """The example of docs/own-data.md ("Your own data") is a valid profile, so a user can start
+    from it."""
+    own_data = (REPO / "docs" / "own-data.md").read_text()
+    assert own_data.startswith("# Your own data\n"), own_data[:80]
     block = re.search(r"```yaml\n(.*?)```", own_data, re.DOTALL)
-    assert block, "no yaml example under 'Your own data'"
+    assert block, "no yaml example in docs/own-data.md"
     example = textwrap.dedent(block.group(1))
     profile = profile_from_dict(yaml.safe_load(example), 2025)
     assert profile.name == "mydata"
@@ -336,10 +337,10 @@ def test_readme_profile_example_loads() -> None:
     assert [item.name for item in profile.derived] == ["house_age"]
 
 
-def test_readme_predict_example_is_the_default_profile_example(houses) -> None:
-    readme = (REPO / "README.md").read_text()
-    call = re.search(r"curl -s http://127\.0\.0\.1:8000/predict .*?-d '(.*?)'", readme, re.DOTALL)
-    assert call, "no /predict example in the README"
+def test_docs_predict_example_is_the_default_profile_example(houses) -> None:
+    serving = (REPO / "docs" / "serving.md").read_text()
+    call = re.search(r"curl -s http://127\.0\.0\.1:8000/predict .*?-d '(.*?)'", serving, re.DOTALL)
+    assert call, "no /predict example in docs/serving.md"
     assert json.loads(call.group(1)) == houses.example_row()
 
 

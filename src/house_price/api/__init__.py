@@ -1,4 +1,7 @@
-"""The serving API: the model bundle behind FastAPI, with Prometheus metrics on the same port.
+"""The serving API: the served model behind FastAPI, with Prometheus metrics on the same port.
+HTTP only: the bundle, the served model, the request models and the limits are the serving core
+(house_price.serving), which batch scoring and the MLflow model use too. Of the package, only
+the server launcher (house_price.serve) imports this one.
 
     uvicorn house_price.api:app --host 127.0.0.1 --port 8000     (MODEL_DIR, MAX_BATCH_ROWS)
 
@@ -7,23 +10,25 @@ POST /predict (one row), POST /predict/batch ({"rows": [...]}),
 GET /model (bundle metadata), GET /metrics (Prometheus text), /docs, /redoc (their assets
 served here: no CDN) and /openapi.json.
 
-The bundle is loaded once, at start-up (lifespan). A missing or broken bundle does not stop the
-process: it serves, /health and the predict endpoints answer 503 with the reason, and the reason
-is logged. /health is 200 only after a self-check: the profile's example row, validated by the
-request model, predicted by every fast path as the pipeline's own transformer predicted it when
-the bundle was packaged (metadata.json). Serving needs numpy, PyYAML, pydantic and XGBoost's C
-library only (house_price.serving.files): no pandas, scikit-learn, SciPy or xgboost Python package.
+The bundle is loaded once, at start-up (lifespan), as a `ServedModel` (serving/served.py). A
+missing or broken bundle does not stop the process: it serves, /health and the predict endpoints
+answer 503 with the reason, and the reason is logged. /health is 200 only after a self-check:
+the profile's example row, validated by the request model, predicted by every fast path as the
+pipeline's own transformer predicted it when the bundle was packaged (metadata.json). Serving
+needs numpy, PyYAML, pydantic and XGBoost's C library only (house_price.serving.bundle): no
+pandas, scikit-learn, SciPy or xgboost Python package.
 
-Request models are generated from the bundle's profile (types, bounds, allowed categories with
-the pipeline's normalisation, no unknown fields, no NaN/Infinity). Request bodies are validated
-straight from the raw bytes by pydantic-core (one pass, no intermediate `json.loads`): every
-error, malformed JSON included, is a 422 whose message names the field.
+Request models are generated from the bundle's profile (house_price.serving.requests: types,
+bounds, allowed categories with the pipeline's normalisation, no unknown fields, no
+NaN/Infinity). Request bodies are validated straight from the raw bytes by pydantic-core (one
+pass, no intermediate `json.loads`): every error, malformed JSON included, is a 422 whose
+message names the field.
 
 The package, shaped like the full-stack FastAPI template:
 
-    core/config.py   Settings: every environment variable, read once (see there)
-    schemas.py       request models built from the profile; response models
-    model.py         the serving model: the bundle loaded and self-checked (load_model)
+    core/config.py   Settings: every environment variable, read once (see there; the serving
+                     core's limits come from house_price.serving.limits)
+    schemas.py       response models (the request models: house_price.serving.requests)
     batching.py      MicroBatcher: concurrent /predict requests coalesced into one call
     metrics.py       Metrics (Prometheus, drift counting, multiprocess), MetricsMiddleware
     responses.py     JSON responses and error bodies; ApiError
@@ -33,7 +38,7 @@ The package, shaped like the full-stack FastAPI template:
     main.py          create_app: the app factory
 
 `app` is created on first access (`house_price.api:app`, as uvicorn loads it), so importing a
-part (load_model for batch scoring or the MLflow model) builds no app and no metrics.
+part (the settings, for `house_price.serve`) builds no app and no metrics.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from house_price.api.responses import (
     unsupported,
     unsupported_encoding,
 )
-from house_price.serving.served import Model
+from house_price.serving.served import ServedModel
 
 
 class Serving:
@@ -46,7 +46,7 @@ class Serving:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.model: Model | None = None
+        self.model: ServedModel | None = None
         self.batcher: MicroBatcher | None = None
         self.batches = BatchRunner(settings.max_pending_batches)
         self.reason = "starting: the model bundle is not loaded yet"
@@ -56,7 +56,7 @@ def _serving(request: Request) -> Serving:
     return request.app.state.serving
 
 
-def _loaded(serving: Serving) -> Model:
+def _loaded(serving: Serving) -> ServedModel:
     """The loaded model, else ApiError 503 with the reason."""
     model = serving.model
     if model is None:
@@ -71,12 +71,12 @@ async def get_serving(request: Request) -> Serving:
 ServingDep = Annotated[Serving, Depends(get_serving)]
 
 
-async def get_model(request: Request) -> Model:
+async def get_model(request: Request) -> ServedModel:
     """The loaded model, else 503 with the reason."""
     return _loaded(_serving(request))
 
 
-ModelDep = Annotated[Model, Depends(get_model)]
+ModelDep = Annotated[ServedModel, Depends(get_model)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class Scoring:
     """What a prediction endpoint needs: the app's state, the loaded model, the JSON body."""
 
     serving: Serving
-    model: Model
+    model: ServedModel
     body: bytes
 
 

@@ -28,7 +28,7 @@ from house_price.api.metrics import FLUSH_INTERVAL_S, Metrics, MetricsMiddleware
 from house_price.api.responses import ApiError, validation_error
 from house_price.api.routes import docs, health, metrics, predict
 from house_price.core.errors import BundleError
-from house_price.serving.served import Model, load_model
+from house_price.serving.served import ServedModel
 
 SCHEMA_REF = "#/components/schemas/{model}"
 THREADPOOL_TOKENS = 4  # anyio's default is 40 threads
@@ -56,7 +56,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # On the batch runner's thread: the self-check's parallel prediction creates the one
         # OpenMP team that every large batch reuses (a failure to create it fails here).
         serving.model = await serving.batches.run(
-            lambda: load_model(settings.model_dir, settings.model_threads, settings.max_batch_rows)
+            lambda: ServedModel.load(
+                settings.model_dir, settings.model_threads, settings.max_batch_rows
+            )
         )
         serving.batcher = MicroBatcher(predict_micro_batch)
         # Start-up objects (modules, the model) are long-lived: keep them out of the
@@ -115,7 +117,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def _openapi_bodies(schema: dict[str, Any], model: Model) -> None:
+def _openapi_bodies(schema: dict[str, Any], model: ServedModel) -> None:
     """Request bodies generated at start-up, so the OpenAPI document shows the real schema."""
     refs, definitions = models_json_schema(
         [(model.row_model, "validation"), (model.batch_model, "validation")],

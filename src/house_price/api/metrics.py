@@ -25,7 +25,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from house_price.serving.drift import LiveCounts
-from house_price.serving.served import Model
+from house_price.serving.served import ServedModel
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
@@ -194,7 +194,7 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def loaded(self, model: Model, drift: bool = True) -> None:
+    def loaded(self, model: ServedModel, drift: bool = True) -> None:
         metadata = model.bundle.metadata
         mlflow = model.bundle.registration or {}
         self.model_info.labels(

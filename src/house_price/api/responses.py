@@ -1,11 +1,9 @@
-"""JSON responses of the endpoints, the error bodies (422 with one message per field, 413,
-415, 503) and `ApiError`, which a dependency raises to answer with one of them."""
+"""JSON responses of the endpoints, the error bodies (422 with one message per field, worded by
+house_price.serving.requests.error_items; 413, 415, 503) and `ApiError`, which a dependency
+raises to answer with one of them."""
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,14 +12,9 @@ import pydantic_core
 from fastapi import Request
 from fastapi.responses import Response
 
+from house_price.serving.requests import error_items
+
 JSON_TYPES = ("application/json",)
-# What pydantic-core's JSON parser (jiter) says, and only says, of a \ud800-\udfff escape that
-# is not half of a high-low pair: read as worded, the first suggests a truncated escape.
-SURROGATE_ERROR = re.compile("unexpected end of hex escape|lone leading surrogate in hex escape")
-UNPAIRED_SURROGATE = (
-    "unpaired surrogate \\u escape (\\ud800-\\udbff must be followed by \\udc00-\\udfff)"
-)
-NON_FINITE = ("NaN", "Infinity", "-Infinity")
 
 
 class ApiError(Exception):
@@ -41,80 +34,6 @@ def json_response(
         media_type="application/json",
         headers=headers,
     )
-
-
-def _describe(loc: Sequence[Any]) -> str:
-    parts = [str(part) for part in loc if part != "body"]
-    return ".".join(parts) if parts else "body"
-
-
-def _numbers_as_sent(body: bytes) -> Any:
-    """The body parsed again with every number as its JSON text, to name a number that is not
-    finite: pydantic-core reads NaN, Infinity and 1e400 alike as float infinities or NaN.
-    Error path only: the stdlib's parse takes 1-2x pydantic-core's time. None if it fails."""
-    try:
-        return json.loads(body, parse_int=str, parse_float=str, parse_constant=str)
-    except ValueError:
-        return None
-
-
-def _sent(document: Any, loc: Sequence[Any]) -> str | None:
-    """The JSON text at `loc` (["body", ...]) of a `_numbers_as_sent` document."""
-    try:
-        for key in loc[1:]:
-            document = document[key]
-    except (LookupError, TypeError):
-        return None
-    return document if isinstance(document, str) else None
-
-
-def _shown_number(text: str) -> str:
-    if text in NON_FINITE:
-        return text
-    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
-    return f"{shown}, too large for a 64-bit float"
-
-
-def error_items(
-    errors: Sequence[Mapping[str, Any]], max_rows: int, body: bytes | None = None
-) -> list[dict[str, Any]]:
-    """One item per error, its message prefixed with the field. With the request's `body`, a
-    number that is not finite (or too large for a float) is named as it was sent."""
-    items = []
-    sent = None
-    if body is not None and any(error.get("type") == "finite_number" for error in errors):
-        sent = _numbers_as_sent(body)
-    for error in errors:
-        loc = list(error.get("loc", ()))
-        if loc[:1] != ["body"]:  # pydantic's own errors; FastAPI's already start with "body"
-            loc.insert(0, "body")
-        msg = str(error.get("msg", "invalid"))
-        kind = str(error.get("type", "value_error"))
-        value = error.get("input")
-        ctx = error.get("ctx") or {}
-        if kind == "too_long" and loc == ["body", "rows"]:
-            got = ctx.get("actual_length")
-            msg = f"at most {max_rows} rows per request (MAX_BATCH_ROWS), got {got}"
-        elif kind == "too_short" and loc == ["body", "rows"]:
-            msg = "at least one row is required"
-        elif kind == "multiple_of" and ctx.get("multiple_of") == 1:
-            msg = "Input should be a whole number"
-        elif kind == "date_type":  # a number, true or null: "a valid date" named no format
-            msg = "Input should be a valid date, a string in the format YYYY-MM-DD"
-        elif kind == "json_invalid" and (words := SURROGATE_ERROR.match(str(ctx.get("error")))):
-            ctx = {"error": UNPAIRED_SURROGATE + words.string[words.end() :]}  # " at line ..."
-            msg = f"Invalid JSON: {ctx['error']}"
-        elif kind == "finite_number" and (text := _sent(sent, loc)) is not None:
-            value, msg = text, f"{msg}, got {_shown_number(text)}"
-        item: dict[str, Any] = {"loc": loc, "msg": f"{_describe(loc)}: {msg}", "type": kind}
-        if value is None or isinstance(value, bool | int | float):
-            item["input"] = value if not isinstance(value, float) or math.isfinite(value) else None
-        elif isinstance(value, str):
-            item["input"] = value[:200]
-        if ctx:
-            item["ctx"] = {key: str(val) for key, val in ctx.items()}
-        items.append(item)
-    return items
 
 
 def validation_error(

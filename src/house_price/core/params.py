@@ -1,29 +1,48 @@
 """params.yaml, typed: every param has a type and a range, checked before a stage does any work.
 
-`load_params` returns the file as a plain dict (what the stages index and DVC tracks) once it
-fits `Params`; otherwise a DataError with one line naming each param that does not fit, the
-value given and what is allowed (the allowed text is derived from the field constraints).
+`load_params` returns the typed `Params` once the file fits it; otherwise a DataError with one
+line naming each param that does not fit, the value given and what is allowed (the allowed text
+is derived from the field constraints). Stages and library code take typed sections
+(`params.train.max_depth`); where a plain dict is needed (MLflow's params, metadata.json,
+XGBoost's keyword arguments) it is dumped from the model (`Train.as_written`,
+`Train.xgboost_params`, `Params.run_params`), with the values the file gives: a `Number` param
+written as an integer (`min_child_weight: 1`) stays that integer, so the run logs `1` as it
+always did, not `1.0`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic.fields import FieldInfo
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 from house_price.core.errors import DataError
 from house_price.core.yamlfile import load_yaml
 
+
+def _as_written(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A float param's value once it fits (`handler`: the float checks and bounds), as the file
+    writes it: an integer stays an integer."""
+    checked = handler(value)
+    return value if type(value) is int else checked
+
+
+# A float param whose value is echoed as written (logged to MLflow, recorded in metadata.json or
+# the promotion report, named by the gate): `1` stays 1, not 1.0. Plain `float` params (the
+# synthetic data's and the split's, only computed with) are turned into floats.
+Number = Annotated[float, WrapValidator(_as_written)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy, scikit-learn and XGBoost all take it
 Rate = Annotated[float, Field(ge=0, lt=1)]  # a fraction of the rows
 Fraction = Annotated[float, Field(gt=0, lt=1)]  # a split: both sides keep rows
-Share = Annotated[float, Field(gt=0, le=1)]  # a sampling ratio
+Share = Annotated[Number, Field(gt=0, le=1)]  # a sampling ratio
 Name = Annotated[str, Field(min_length=1)]
 # How `describe` words a numeric constraint.
 BOUNDS = ((at.Gt, "gt", ">"), (at.Ge, "ge", ">="), (at.Lt, "lt", "<"), (at.Le, "le", "<="))
@@ -53,8 +72,9 @@ class Features(Section):
     reference_year: int = Field(ge=1800, le=2200)
 
 
-class Train(Section):
-    # the procedure (model.PROCEDURE_KEYS)
+class Procedure(Section):
+    """The `train` params that configure the procedure (training.model): not XGBoost's."""
+
     seed: Seed
     log_target: bool
     cv_folds: int = Field(ge=2, le=20)  # k of the k-fold cross-validation choosing the trees
@@ -62,22 +82,44 @@ class Train(Section):
     # would cost k times the time: 1,000,000 rows within the pipeline's 180 s target).
     cv_max_rows: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
-    # XGBoost's
+
+
+class XGBoost(Section):
+    """The `train` params that go to XGBoost as they are."""
+
     n_estimators: int = Field(ge=1, le=100_000)
-    learning_rate: float = Field(gt=0, le=1)
+    learning_rate: Number = Field(gt=0, le=1)
     max_depth: int = Field(ge=1, le=30)
-    min_child_weight: float = Field(ge=0)
+    min_child_weight: Number = Field(ge=0)
     subsample: Share
     colsample_bytree: Share
-    reg_lambda: float = Field(ge=0)
+    reg_lambda: Number = Field(ge=0)
     tree_method: Literal["hist", "approx", "exact"]
     n_jobs: int = Field(ge=0, le=1024)  # 0: every core
     # optional (model.fit passes them on): absent means XGBoost's default; null is not a value
     max_bin: int = Field(default=None, ge=2, le=65_536)
-    gamma: float = Field(default=None, ge=0)
-    reg_alpha: float = Field(default=None, ge=0)
+    gamma: Number = Field(default=None, ge=0)
+    reg_alpha: Number = Field(default=None, ge=0)
     max_leaves: int = Field(default=None, ge=0)  # 0: no limit
     grow_policy: Literal["depthwise", "lossguide"] = Field(default=None)
+
+
+class Train(XGBoost, Procedure):  # fields in this order: the procedure's, then XGBoost's
+    """The `train` params, as written or overridden by tune's best ones (`overridden`)."""
+
+    def as_written(self) -> dict[str, Any]:
+        """The params as params.yaml writes them (absent optional ones left out): what the
+        model's MLflow run logs and metadata.json records."""
+        return self.model_dump(exclude_none=True)
+
+    def xgboost_params(self) -> dict[str, Any]:
+        """XGBoost's keyword arguments: the `XGBoost` params that are set."""
+        return self.model_dump(include=set(XGBoost.model_fields), exclude_none=True)
+
+    def overridden(self, values: Mapping[str, Any]) -> Train:
+        """These params with `values` in place of theirs (tune's best params, a trial's),
+        checked as params.yaml's are."""
+        return Train.model_validate(self.as_written() | dict(values))
 
 
 class Tune(Section):
@@ -88,8 +130,8 @@ class Tune(Section):
 class Evaluate(Section):
     metric: Literal["rmse", "mae", "rmsle", "r2"]  # what the gate and promotion compare
     must_beat: list[Literal["median", "linear"]]  # the baselines the gate requires beating
-    min_r2: float | None = Field(default=None, le=1)  # an optional absolute floor
-    max_rmsle_over_noise_floor: float = Field(gt=0)
+    min_r2: Number | None = Field(default=None, le=1)  # an optional absolute floor
+    max_rmsle_over_noise_floor: Number = Field(gt=0)
     plot_points: int = Field(ge=1)
 
 
@@ -101,7 +143,7 @@ class Mlflow(Section):
         description="a name of letters, digits, _ . - where {dataset} stands for the data set",
     )
     alias: Name
-    min_improvement: float = Field(ge=0, lt=1)  # relative margin over the champion
+    min_improvement: Number = Field(ge=0, lt=1)  # relative margin over the champion
 
 
 class Dask(Section):
@@ -130,10 +172,15 @@ class Params(Section):
     evaluate: Evaluate
     mlflow: Mlflow
 
+    def run_params(self, fitted: Train) -> dict[str, Any]:
+        """What a model's MLflow run logs: the data set, the process and features params, and
+        `fitted`, the train params that fitted the model (tune's best ones in place)."""
+        dumped = self.model_dump(include={"dataset", "process", "features"})
+        return dumped | {"train": fitted.as_written()}
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """The params in `path` as a plain dict, exactly as written (the values DVC tracks and
-    MLflow logs), once they fit `Params`.
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """The params in `path`, typed, once they fit `Params`.
 
     Raises DataError (one line: `<path>: <param> = <value> is not allowed: <allowed>`, joined by
     `; ` when several do not fit) for an unreadable file, invalid YAML or any param that does
@@ -147,11 +194,10 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         problem = " ".join(str(exc).split())  # YAML's messages span lines
         raise DataError(f"{path}: not valid YAML ({problem})") from None
     try:
-        Params.model_validate(raw)
+        return Params.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_problem(error, Params) for error in exc.errors())
         raise DataError(f"{path}: {problems}") from None
-    return raw
 
 
 def _problem(error: Any, model: type[BaseModel]) -> str:
@@ -194,6 +240,8 @@ def describe(field: FieldInfo) -> str:
         return field.description
     if get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind):
         (inner,) = (arg for arg in get_args(kind) if arg is not type(None))
+        if get_origin(inner) is Annotated:  # a Number: its validator says nothing to describe
+            inner = get_args(inner)[0]
         return describe(FieldInfo.merge_field_infos(field, annotation=inner)) + ", or null"
     if get_origin(kind) is list:
         (item,) = get_args(kind)

@@ -6,9 +6,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from house_price.core.errors import (
     BundleError,
@@ -19,8 +16,7 @@ from house_price.core.errors import (
     error_line,
 )
 from house_price.core.io import exit_on_sigterm
-from house_price.core.params import load_params
-from house_price.core.tables import read_head, read_table
+from house_price.core.params import Params, load_params
 from house_price.schema import Profile, load_profile
 
 PROFILES = Path("profiles")
@@ -35,25 +31,26 @@ def workspace_root() -> Path:
     return Path(os.environ.get("DVC_ROOT") or ".").resolve()
 
 
-def profile_path(params: dict[str, Any]) -> Path:
-    return PROFILES / f"{params['dataset']}.yaml"
+def profile_path(params: Params) -> Path:
+    return PROFILES / f"{params.dataset}.yaml"
 
 
-def source_dir(params: dict[str, Any]) -> Path:
+def source_dir(params: Params) -> Path:
     """The data set's own folder, ingest's dep in dvc.yaml: a CSV source must be inside it."""
-    return EXTERNAL / params["dataset"]
+    return EXTERNAL / params.dataset
 
 
-def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any], Profile]:
-    """The whole params file (checked: DataError names a param that does not fit) and the
-    selected profile (DataError when absent, broken, or its CSV source is outside its folder)."""
+def load_stage_inputs(params_path: str = "params.yaml") -> tuple[Params, Profile]:
+    """The whole params file, typed (checked: DataError names a param that does not fit), and
+    the selected profile (DataError when absent, broken, or its CSV source is outside its
+    folder)."""
     params = load_params(params_path)
     path = profile_path(params)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        dataset = params["dataset"]
+        dataset = params.dataset
         raise DataError(f"params.yaml: dataset {dataset!r} has no {path} (known: {known})")
-    profile = load_profile(path, int(params["features"]["reference_year"]))
+    profile = load_profile(path, params.features.reference_year)
     folder = source_dir(params)
     source = Path(profile.source)
     if not profile.is_synthetic and not source.resolve().is_relative_to(folder.resolve()):
@@ -62,15 +59,6 @@ def load_stage_inputs(params_path: str = "params.yaml") -> tuple[dict[str, Any],
             f"put the file there and set source: {folder / source.name}"
         )
     return params, profile
-
-
-def train_frame(params: dict[str, Any], path: Path) -> pd.DataFrame:
-    """The train split as one frame, for what fits on one frame (tune, the linear baseline, the
-    drift reference): all of it on the pandas engine; on the Dask engine its first
-    `dask.sample_rows` rows, a random sample (the split's partitions are in hash order)."""
-    if params["engine"] == "dask":
-        return read_head(path, int(params["dask"]["sample_rows"]))
-    return read_table(path)
 
 
 def run(main: Callable[[], None]) -> None:

@@ -1,4 +1,5 @@
-"""Validation and cleaning of raw rows by the profile's rules, and the train/test split.
+"""Validation and cleaning of raw rows by the profile's rules. A field becomes a value by
+`core.parsing`'s rule; the train/test split is `core.split`.
 
 Rules, in order: a file that does not fit the profile (a missing or repeated column, values of
 the wrong type, a column with no values) is rejected as a whole; a field is missing only when
@@ -11,7 +12,6 @@ imputes them); exact duplicates are dropped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,12 +19,8 @@ import numpy as np
 import pandas as pd
 
 from house_price.core.errors import DataError, name_list
+from house_price.core.parsing import missing_fields, to_categories, to_dates, to_numbers
 from house_price.schema import Column, Profile
-
-NAN_TEXT = frozenset({"nan", "+nan", "-nan"})  # what pandas parses as a NaN number
-MIN_TEST_ROWS = 2  # R² needs two rows
-MIN_TRAIN_ROWS = 5  # early stopping needs a validation slice and rows to fit
-SMALL_TEST_ROWS = 30  # below this, test metrics vary a lot from one split to another
 
 
 def _example_rows(mask: pd.Series, limit: int = 3) -> str:
@@ -67,32 +63,6 @@ def check_columns(
         )
 
 
-def missing_fields(text: pd.Series, column: Column) -> pd.Series:
-    """Where the raw text means "no value" by the column's declared spellings."""
-    if column.is_category:  # few distinct values: ask the column once per spelling
-        flags = {value: column.means_missing(value) for value in text.unique()}
-        return text.map(flags).astype(bool)
-    return text.str.strip().isin(column.missing_values)
-
-
-def to_numbers(text: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(trimmed text -> float, NaN where missing; ±inf and NaN spellings stay non-finite;
-    where a present value is no number at all)."""
-    stripped = text.str.strip().where(~missing)
-    values = pd.to_numeric(stripped, errors="coerce").astype(float)
-    nan_text = stripped.str.casefold().isin(NAN_TEXT)
-    return values, values.isna() & ~missing & ~nan_text
-
-
-def to_dates(text: pd.Series, missing: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
-    """(trimmed text -> datetime64 by the column's format, NaT where missing; where a present
-    value is no date in that format)."""
-    values = pd.to_datetime(
-        text.str.strip().where(~missing), format=column.date_format, errors="coerce"
-    )
-    return values, values.isna() & ~missing
-
-
 def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
     """Text -> float (NaN where missing; ±inf and NaN spellings stay non-finite); any other
     value that is not a number rejects the file."""
@@ -118,7 +88,7 @@ def parse_numeric(text: pd.Series, missing: pd.Series, column: Column, source: s
 def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str) -> pd.Series:
     """Text -> datetime64 days (NaT where missing) by the column's format; any other value
     that is not a date in that format rejects the file."""
-    values, bad = to_dates(text, missing, column)
+    values, bad = to_dates(text, missing, column.date_format)
     if bad.any():
         raise DataError(
             f"{source}: column {column.name!r} should be a date in format "
@@ -126,13 +96,6 @@ def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str
             f"{text[bad].iloc[0].strip()!r} (line {_example_rows(bad)})"
         )
     return values.dt.normalize()
-
-
-def normalise_categories(text: pd.Series, missing: pd.Series, column: Column) -> pd.Series:
-    """Canonical spellings; missing and unknown values become NaN."""
-    canonical = {value: column.normalise(value) for value in text[~missing].unique()}
-    values = text.where(~missing).map(canonical, na_action="ignore")
-    return values.where(values.notna(), np.nan)
 
 
 def out_of_bounds(values: pd.Series, column: Column) -> pd.Series:
@@ -169,7 +132,7 @@ def clean_rows(
         text = raw[column.name]
         missing = missing_fields(text, column)
         if column.is_category:
-            values = normalise_categories(text, missing, column).astype("str")
+            values = to_categories(text, missing, column).astype("str")
             respelled = values.notna() & (values != text)
             report["categories_respelled"][column.name] = int(respelled.sum())
             invalid = {f"unknown_{column.name}": ~missing & values.isna()}
@@ -252,106 +215,3 @@ def clean(raw: pd.DataFrame, profile: Profile, source: str) -> tuple[pd.DataFram
     checked = check_report(report, source) | {"rows_kept": report["rows_kept"]}
     duplicated = frame.duplicated()
     return frame[~duplicated], finish_report(checked, int(duplicated.sum()))
-
-
-def split_sizes(rows: int, test_size: float) -> tuple[int, int]:
-    """(train, test) row counts as scikit-learn's train_test_split makes them."""
-    test = math.ceil(test_size * rows)
-    return rows - test, test
-
-
-def rows_needed(test_size: float) -> int:
-    """The fewest rows whose split leaves MIN_TRAIN_ROWS to train and MIN_TEST_ROWS to test."""
-    rows = MIN_TEST_ROWS + MIN_TRAIN_ROWS
-    while True:
-        train, test = split_sizes(rows, test_size)
-        if train >= MIN_TRAIN_ROWS and test >= MIN_TEST_ROWS:
-            return rows
-        rows += 1
-
-
-def salted_keys(hashes: np.ndarray, seed: int) -> np.ndarray:
-    """64-bit `hashes` mixed with the seed's hash and hashed again, shape (n,) uint64: pandas'
-    `hash_array` takes no key for numbers, and this gives each seed its own keys."""
-    from pandas.util import hash_array
-
-    salt = hash_array(np.array([seed], dtype=np.uint64))[0]
-    return hash_array(np.asarray(hashes, dtype=np.uint64) ^ salt)
-
-
-def split_keys(lines: np.ndarray, seed: int) -> np.ndarray:
-    """Each row's split key, shape (n,) uint64: the `salted_keys` of pandas' hash of its raw
-    line number. A row's key depends on nothing but its line and the seed, so a partition can
-    compute it alone, on any worker."""
-    from pandas.util import hash_array
-
-    return salted_keys(hash_array(np.asarray(lines, dtype=np.int64)), seed)
-
-
-def check_split_rows(rows: int, test_size: float, source: str) -> int:
-    """The test split's row count for `rows` valid rows; DataError when too few are left to
-    train and test."""
-    needed = rows_needed(test_size)
-    if rows < needed:
-        raise DataError(
-            f"{source}: {rows} valid row(s) after cleaning; at least {needed} are needed "
-            f"(process.test_size {test_size} must leave >= {MIN_TEST_ROWS} test rows and "
-            f">= {MIN_TRAIN_ROWS} train rows)"
-        )
-    return split_sizes(rows, test_size)[1]
-
-
-KEY_BIN_BITS = 16  # the split keys' histogram: 65,536 bins by their top bits
-
-
-def key_counts(keys: np.ndarray) -> np.ndarray:
-    """How many of `keys` fall in each histogram bin (by their top KEY_BIN_BITS bits), shape
-    (2**KEY_BIN_BITS,): partitions' counts add up."""
-    bins = np.asarray(keys, dtype=np.uint64) >> np.uint64(64 - KEY_BIN_BITS)
-    return np.bincount(bins.astype(np.int64), minlength=1 << KEY_BIN_BITS)
-
-
-def threshold_bin(counts: np.ndarray, test_rows: int) -> tuple[int, int]:
-    """(the bin holding the `test_rows`-th smallest key, that key's rank among the bin's
-    keys from 0), from the summed `key_counts`."""
-    ends = np.cumsum(counts)
-    key_bin = int(np.searchsorted(ends, test_rows))
-    below = int(ends[key_bin - 1]) if key_bin else 0
-    return key_bin, test_rows - 1 - below
-
-
-def keys_in_bin(keys: np.ndarray, key_bin: int) -> np.ndarray:
-    keys = np.asarray(keys, dtype=np.uint64)
-    return keys[(keys >> np.uint64(64 - KEY_BIN_BITS)) == key_bin]
-
-
-def threshold_key(bin_keys: np.ndarray, rank: int) -> np.uint64:
-    """The largest split key of the test split: the key of `rank` among its bin's keys (all
-    partitions' `keys_in_bin`). Keys are distinct, as lines are."""
-    return np.sort(bin_keys)[rank]
-
-
-def split(
-    frame: pd.DataFrame, test_size: float, seed: int, source: str = "data"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The train/test split of rows indexed by their raw line (as `clean` returns them): the
-    `ceil(test_size * rows)` rows with the smallest `split_keys` are the test split (the
-    threshold key found as the Dask engine finds it over partitions: a histogram of the keys,
-    then the keys of one bin), so the split is the same on one frame or as partitions, and a
-    row's side does not depend on the other rows' values. Row order is kept;
-    the index is reset. DataError when too few rows are left to train and test."""
-    test_rows = check_split_rows(len(frame), test_size, source)
-    keys = split_keys(frame.index.to_numpy(), seed)
-    key_bin, rank = threshold_bin(key_counts(keys), test_rows)
-    test = keys <= threshold_key(keys_in_bin(keys, key_bin), rank)
-    return frame[~test].reset_index(drop=True), frame[test].reset_index(drop=True)
-
-
-def split_warnings(test_rows: int) -> list[str]:
-    """What a user should know about the split's size (empty when the test split is large)."""
-    if test_rows >= SMALL_TEST_ROWS:
-        return []
-    return [
-        f"the test split has only {test_rows} rows: its metrics (R², RMSE) are rough estimates "
-        f"(fewer than {SMALL_TEST_ROWS}); more data or a larger process.test_size steadies them"
-    ]

@@ -22,10 +22,13 @@ from its own seeded generator.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from house_price.core.params import Synthetic
 
 BASE_PRICE = 320_000.0
 LOCATION_EFFECT = {
@@ -61,9 +64,9 @@ class Dirt:
     impossible_rate: float = 0.003
 
     @classmethod
-    def from_params(cls, settings: dict[str, Any]) -> Dirt:
+    def from_params(cls, settings: Synthetic) -> Dirt:
         """The rates the `synthetic` params set."""
-        return cls(**{name: float(settings[name]) for name in cls.__dataclass_fields__})
+        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from house_price.core.errors import ClusterError
+from house_price.core.params import Dask
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -35,7 +36,7 @@ def configure() -> None:
 
 
 @contextmanager
-def connect(settings: dict[str, Any]) -> Iterator[Client]:
+def connect(settings: Dask) -> Iterator[Client]:
     """A client of the cluster for one stage. `settings` is the `dask` params section (the
     LocalCluster's workers, threads and memory). Raises ClusterError (one line) when the
     scheduler named by DASK_SCHEDULER_ADDRESS does not answer within CONNECT_TIMEOUT_S."""
@@ -56,9 +57,9 @@ def connect(settings: dict[str, Any]) -> Iterator[Client]:
             yield client
         return
     cluster = LocalCluster(
-        n_workers=int(settings["workers"]),
-        threads_per_worker=int(settings["threads_per_worker"]),
-        memory_limit=f"{int(settings['worker_memory_mib'])}MiB",
+        n_workers=settings.workers,
+        threads_per_worker=settings.threads_per_worker,
+        memory_limit=f"{settings.worker_memory_mib}MiB",
         processes=True,
         host="127.0.0.1",
         # Their HTTP servers (health, metrics) on free loopback ports: never 8787, which

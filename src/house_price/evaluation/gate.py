@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from house_price.core.params import Evaluate
 from house_price.core.prediction import TargetScale
 
 # For each metric of model.regression_metrics: True when lower is better.
@@ -108,25 +109,25 @@ def fit_baselines(
 def gate_failures(
     metrics: Mapping[str, Any],
     baselines: Mapping[str, Mapping[str, float]],
-    gate: Mapping[str, Any],
+    gate: Evaluate,
 ) -> list[str]:
     """Every way the test metrics miss the gate (empty when the model passes): beat each
-    baseline named in `gate["must_beat"]` on `gate["metric"]`, and the optional absolute floors
+    baseline named in `gate.must_beat` on `gate.metric`, and the optional absolute floors
     (`min_r2`; on synthetic data, `max_rmsle_over_noise_floor`)."""
-    metric = gate["metric"]
+    metric = gate.metric
     failures = [
         f"{metric} {metrics[metric]:.6g} does not beat the {name} baseline's "
         f"{baselines[name][metric]:.6g}"
-        for name in gate["must_beat"]
+        for name in gate.must_beat
         if not better(metric, metrics[metric], baselines[name][metric])
     ]
-    if gate.get("min_r2") is not None and metrics["r2"] < gate["min_r2"]:
-        failures.append(f"r2 {metrics['r2']:.4f} < min_r2 {gate['min_r2']}")
+    if gate.min_r2 is not None and metrics["r2"] < gate.min_r2:
+        failures.append(f"r2 {metrics['r2']:.4f} < min_r2 {gate.min_r2}")
     ratio = metrics.get("rmsle_over_noise_floor")
-    if ratio is not None and ratio > gate["max_rmsle_over_noise_floor"]:
+    if ratio is not None and ratio > gate.max_rmsle_over_noise_floor:
         failures.append(
             f"rmsle/noise floor {ratio:.3f} > max_rmsle_over_noise_floor "
-            f"{gate['max_rmsle_over_noise_floor']}"
+            f"{gate.max_rmsle_over_noise_floor}"
         )
     return failures
 

@@ -2,14 +2,15 @@
 
 The CSV is in the profile's file format, as the training data is: read as text
 (`read_raw_csv`), a field is missing by the column's declared spellings
-(`cleaning.missing_fields`), numbers are parsed as the pipeline parses them (`pd.to_numeric`
+(`parsing.missing_fields`), numbers are parsed as the pipeline parses them (`pd.to_numeric`
 on the trimmed text) and dates by the column's `format`. What a value must then satisfy is the
 API's rule, and only the API's: each row is validated by the very row type of
-`POST /predict/batch` (`api.batch_row_type`: types, whole numbers, bounds, finite numbers,
-categories with the pipeline's normalisation), a missing value becoming `null` for a nullable
-column and an omitted field otherwise, exactly as a client of the API would send it. Valid rows
-are predicted by the API's `Model.predict` (the same bundle loading and self-check, the same
-encoder), so batch scoring and the API cannot disagree.
+`POST /predict/batch` (`requests.batch_row_type`: types, whole numbers, bounds, finite
+numbers, categories with the pipeline's normalisation), a missing value becoming `null` for a
+nullable column and an omitted field otherwise, exactly as a client of the API would send it.
+Valid rows are predicted by the served model the API serves (`ServedModel.predict`: the same
+bundle loading and self-check, the same encoder), so batch scoring and the API cannot
+disagree.
 
 Rows are processed in chunks (validated dicts for a chunk only), so memory stays bounded by
 the text of the file.
@@ -30,14 +31,14 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS, MAX_THREADS, int_env
-from house_price.api.responses import error_items
-from house_price.api.schemas import batch_row_type
 from house_price.core.errors import DataError
 from house_price.core.io import atomic_path, read_raw_csv
-from house_price.data.cleaning import check_columns, missing_fields, to_dates, to_numbers
+from house_price.core.parsing import missing_fields, to_dates, to_numbers
+from house_price.data.cleaning import check_columns
 from house_price.schema import DEFAULT_DATE_FORMAT, Column, Profile
-from house_price.serving.served import Model, load_model
+from house_price.serving.limits import DEFAULT_MAX_BATCH_ROWS, model_threads_env
+from house_price.serving.requests import batch_row_type, error_items
+from house_price.serving.served import ServedModel
 
 CHUNK_ROWS = 100_000
 GOT_CHARS = 80
@@ -69,7 +70,7 @@ def request_values(text: pd.Series, column: Column) -> tuple[list[Any], np.ndarr
     else:
         # Parsed as the pipeline parses them ("nan" is a number: the API refuses NaN).
         if column.is_date:
-            parsed, unparsed_mask = to_dates(text, missing_mask, column)
+            parsed, unparsed_mask = to_dates(text, missing_mask, column.date_format)
             ok = parsed.notna().to_numpy(bool)
             values = [None] * len(text)
             dates = parsed[ok].dt.date.tolist()
@@ -186,7 +187,7 @@ def describe_errors(
 
 
 class RowValidator:
-    """Rows -> API batch rows, validated by the API's row type (`api.batch_row_type`).
+    """Rows -> API batch rows, validated by the API's row type (`requests.batch_row_type`).
 
     Rows of Python values (the CSV's parsed fields) by default; with `as_json`, the rows are
     validated as the JSON text a client would send `POST /predict/batch` (dates as
@@ -220,9 +221,9 @@ class RowValidator:
 
 
 class Scorer:
-    """Validates and predicts chunks of raw CSV rows with the API's row type and model."""
+    """Validates and predicts chunks of raw CSV rows with the API's row type and served model."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: ServedModel) -> None:
         self.model = model
         self.profile = model.bundle.profile
         self.validator = RowValidator(self.profile)
@@ -275,7 +276,7 @@ def write_scored(path: Path | None, scored: Scored) -> None:
 def model_threads() -> int:
     """MODEL_THREADS as the API reads it (default 0: XGBoost's choice)."""
     try:
-        return int_env("MODEL_THREADS", 0, 0, MAX_THREADS)
+        return model_threads_env()
     except ValueError as exc:
         raise DataError(str(exc)) from None
 
@@ -293,7 +294,7 @@ def predict_csv(input_path: Path, output_path: Path | None, model_dir: Path) -> 
     ):
         raise DataError(f"{output_path}: --output is the input file")
     frame = read_raw_csv(input_path)
-    model = load_model(model_dir, model_threads())
+    model = ServedModel.load(model_dir, model_threads())
     scored = Scorer(model).score(frame, str(input_path))
     write_scored(output_path, scored)
     return scored

@@ -247,16 +247,14 @@ def reference(profile: Profile, train: pd.DataFrame, predictions: np.ndarray) ->
     return Reference(tuple(features), predicted)
 
 
-def write_reference(bundle_dir: Path, train: pd.DataFrame) -> Reference:
-    """Write `drift.json` into a bundle directory that holds the other bundle files: the
-    distributions of `train` (the train split's rows, or a random sample of them on the Dask
-    engine), the prediction's from the bundle's own model."""
-    from house_price.serving.bundle import load_bundle  # the bundle module reads this one's files
-
-    bundle = load_bundle(bundle_dir, nthread=1)
-    profile = bundle.profile
+def write_reference(
+    bundle_dir: Path, profile: Profile, train: pd.DataFrame, predictions: np.ndarray
+) -> Reference:
+    """Write `drift.json` into a bundle directory: the distributions of `train` (the train
+    split's rows, or a random sample of them on the Dask engine) and of `predictions` (the
+    model's on those rows, by the pipeline's path; house_price.serving.bundle.write_bundle)."""
     train = train[profile.feature_names]
-    result = reference(profile, train, bundle.predict_frame(train))
+    result = reference(profile, train, predictions)
     write_json(
         bundle_dir / REFERENCE_FILE,
         {

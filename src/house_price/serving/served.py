@@ -1,6 +1,8 @@
-"""The serving model: the bundle loaded once at start-up, self-checked, with everything the hot
-path needs (the request models of its profile, a parallel booster for large batches, the drift
-reference)."""
+"""The served model: a bundle loaded once at start-up, self-checked, with everything the hot path
+needs (the request models of its profile, a parallel booster for large batches, the drift
+reference). The API, batch scoring and the MLflow model serve through it
+(`ServedModel.load`); the package stage loads the bundle it wrote the same way, so it never
+registers what the API would not serve."""
 
 from __future__ import annotations
 
@@ -13,24 +15,30 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from house_price.api.core.config import DEFAULT_MAX_BATCH_ROWS
-from house_price.api.schemas import example_request, request_models
 from house_price.core.errors import BundleError
 from house_price.core.prediction import predict
 from house_price.data.encoding import ROW_ENCODER_MAX_ROWS
 from house_price.serving.booster import ServingBooster
-from house_price.serving.drift import Reference, load_reference
-from house_price.serving.files import MODEL_FILE, ServingBundle, load_serving_bundle
+from house_price.serving.bundle import (
+    MODEL_FILE,
+    SERVING_FILES,
+    Bundle,
+    load_bundle,
+    require_files,
+)
+from house_price.serving.drift import Reference
+from house_price.serving.limits import DEFAULT_MAX_BATCH_ROWS
+from house_price.serving.requests import example_request, request_models
 
 SELF_CHECK_RTOL = 1e-6
 PARALLEL_MIN_ROWS = 1000  # from this many rows, XGBoost predicts on MODEL_THREADS threads
 
 
 @dataclass
-class Model:
-    """Everything the hot path needs, built once at start-up."""
+class ServedModel:
+    """Everything the hot path needs, built once at start-up (`serve_bundle`)."""
 
-    bundle: ServingBundle  # its booster predicts on one thread: single rows and micro-batches
+    bundle: Bundle  # its booster predicts on one thread: single rows and micro-batches
     parallel: ServingBooster  # the same model on MODEL_THREADS threads, for large batches
     row_model: type[BaseModel]
     batch_model: type[BaseModel]
@@ -44,32 +52,42 @@ class Model:
             return bundle.predict_rows(rows)
         return predict(self.parallel, bundle.encoder.encode(rows), bundle.scale)
 
+    @classmethod
+    def load(
+        cls, directory: str | Path, threads: int = 0, max_rows: int = DEFAULT_MAX_BATCH_ROWS
+    ) -> ServedModel:
+        """The bundle in `directory` loaded (`load_bundle`, its booster on one thread) and
+        served (`serve_bundle`), as the API does at start-up. BundleError, whatever is wrong,
+        says why the API would answer 503 with it."""
+        # encoder.json: without it, a bundle is not served (an old one's transformer would
+        # need scikit-learn, which the serving image does not have)
+        require_files(Path(directory), SERVING_FILES)
+        return serve_bundle(load_bundle(directory, nthread=1), threads, max_rows)
 
-def _load(model_dir: Path, max_rows: int, threads: int) -> Model:
-    bundle = load_serving_bundle(model_dir, nthread=1)
-    parallel = ServingBooster(bundle.directory / MODEL_FILE, nthread=threads)
-    row_model, batch_model = request_models(bundle.profile, max_rows)
-    reference = load_reference(bundle.directory)
-    model = Model(bundle, parallel, row_model, batch_model, bundle.version, reference)
-    _self_check(model)
-    return model
 
-
-def load_model(
-    directory: str | Path, threads: int = 0, max_rows: int = DEFAULT_MAX_BATCH_ROWS
-) -> Model:
-    """The bundle loaded and self-checked as the API loads it at start-up (large batches on
-    `threads` XGBoost threads, 0: XGBoost's choice). BundleError, whatever is wrong, says why
-    the API would answer 503 with it."""
+def serve_bundle(
+    bundle: Bundle, threads: int = 0, max_rows: int = DEFAULT_MAX_BATCH_ROWS
+) -> ServedModel:
+    """`bundle` ready to serve and self-checked: request models taking up to `max_rows` rows
+    per batch, large batches on `threads` XGBoost threads (0: XGBoost's choice). BundleError,
+    whatever is wrong, says why the API would answer 503 with it."""
     try:
-        return _load(Path(directory), max_rows, threads)
+        parallel = ServingBooster(bundle.directory / MODEL_FILE, nthread=threads)
+        row_model, batch_model = request_models(bundle.profile, max_rows)
+        model = ServedModel(
+            bundle, parallel, row_model, batch_model, bundle.version, bundle.reference
+        )
+        _self_check(model)
     except BundleError:
         raise
     except Exception as exc:  # any fault of the bundle: it cannot be served
-        raise BundleError(f"{directory}: cannot serve it ({type(exc).__name__}: {exc})") from exc
+        raise BundleError(
+            f"{bundle.directory}: cannot serve it ({type(exc).__name__}: {exc})"
+        ) from exc
+    return model
 
 
-def _self_check(model: Model) -> None:
+def _self_check(model: ServedModel) -> None:
     """The documented example must validate, and predict through every path what the pipeline
     path (fitted transformer + xgboost) predicted for it at package time."""
     profile = model.bundle.profile

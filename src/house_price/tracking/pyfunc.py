@@ -1,10 +1,12 @@
-"""The bundle as an MLflow pyfunc model that predicts exactly as the API does, through the
-API's code: the bundle loaded and self-checked by `api.load_model`, each row validated and
-normalised by the API's row type (`scoring.RowValidator`, JSON as a client sends it: types,
-whole numbers, bounds, categories in any case and spacing or by alias), predicted by the API's
-`Model.predict`.
+"""`PyfuncModel`, the MLflow adapter: the bundle as an MLflow pyfunc model that predicts exactly
+as the API does, through the serving core the API serves with: the bundle loaded and
+self-checked as a `ServedModel` (house_price.serving.served), each row validated and normalised
+by the API's row type (`batch.RowValidator`, JSON as a client sends it: types, whole numbers,
+bounds, categories in any case and spacing or by alias), predicted by `ServedModel.predict`.
+It imports no web code (FastAPI, Starlette, prometheus-client): the logged model's
+requirements do not list them (tracking.registry.SERVING_DISTRIBUTIONS).
 
-A DataFrame row is taken as a client's JSON row (`scoring.frame_rows`): the feature columns
+A DataFrame row is taken as a client's JSON row (`batch.frame_rows`): the feature columns
 only (others are ignored), a missing value (None, NaN) null in a nullable column and a missing
 field in another. If any row is invalid, nothing is predicted: an MlflowException with
 INVALID_PARAMETER_VALUE (`mlflow models serve` answers 400) names each bad row and field.
@@ -24,7 +26,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from house_price.schema import Profile
 from house_price.serving.batch import RowValidator, describe_errors, frame_rows
-from house_price.serving.served import load_model
+from house_price.serving.served import ServedModel
 
 MAX_REPORTED_ROWS = 20
 
@@ -50,9 +52,12 @@ def request_frame(frame: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=profile.feature_names)
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):
+class PyfuncModel(mlflow.pyfunc.PythonModel):
+    """The MLflow adapter of the served model: `load_context` serves the logged bundle,
+    `predict` takes a DataFrame of client rows."""
+
     def load_context(self, context: Any) -> None:
-        self.model = load_model(context.artifacts["bundle"])
+        self.model = ServedModel.load(context.artifacts["bundle"])
         self.validator = RowValidator(self.model.bundle.profile, as_json=True)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:

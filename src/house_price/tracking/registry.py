@@ -209,8 +209,8 @@ def model_signature(profile: Profile):
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
 
 
-# What the model's code imports (house_price.tracking.pyfunc and the modules it reaches: the API's
-# validation and model path); mlflow itself is added by MLflow. A test checks the list.
+# What the model's code imports (house_price.tracking.pyfunc and the modules it reaches: the
+# serving core, no web code); mlflow itself is added by MLflow. A test checks the list.
 SERVING_DISTRIBUTIONS = (
     "xgboost",
     "scikit-learn",
@@ -221,11 +221,6 @@ SERVING_DISTRIBUTIONS = (
     "pyyaml",
     "pydantic",
     "pydantic-core",
-    "fastapi",
-    "fastapi-offline",
-    "starlette",
-    "anyio",
-    "prometheus-client",
     "typing-extensions",
     "annotated-types",
 )
@@ -252,7 +247,7 @@ def log_bundle(
     MLflow names the artifact after the directory, and `bundle_dir` may be a temporary one."""
     import mlflow
 
-    from house_price.tracking.pyfunc import BundleModel, request_frame
+    from house_price.tracking.pyfunc import PyfuncModel, request_frame
 
     package_dir = Path(__file__).resolve().parents[1]  # all of house_price
     with tempfile.TemporaryDirectory(prefix="bundle.") as scratch:
@@ -261,7 +256,7 @@ def log_bundle(
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=BundleModel(),
+                python_model=PyfuncModel(),
                 artifacts={"bundle": str(named)},
                 code_paths=[str(package_dir)],
                 signature=model_signature(profile),

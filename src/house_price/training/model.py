@@ -15,20 +15,18 @@ import xgboost as xgb
 from sklearn.model_selection import KFold
 
 from house_price.core.errors import DataError
-from house_price.data.cleaning import salted_keys
-
-# Keys of the `train` params that configure the procedure; all others go to XGBoost.
-PROCEDURE_KEYS = ("log_target", "cv_folds", "cv_max_rows", "early_stopping_rounds", "seed")
+from house_price.core.params import Train
+from house_price.core.split import ROWS_PER_FOLD, salted_keys
 
 
 def fold_splits(rows: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit rows, held-out rows) index arrays of a seeded, shuffled k-fold split of `rows` rows:
-    every row is held out exactly once. Raises DataError when there are fewer than 2 rows per
-    fold (early stopping needs a held-out part of more than one row)."""
-    if rows < 2 * folds:
+    every row is held out exactly once. Raises DataError when there are fewer than
+    ROWS_PER_FOLD (2) rows per fold (early stopping needs a held-out part of more than one row)."""
+    if rows < ROWS_PER_FOLD * folds:
         raise DataError(
-            f"train.cv_folds = {folds} needs at least {2 * folds} train rows, got {rows}: "
-            "lower cv_folds"
+            f"train.cv_folds = {folds} needs at least {ROWS_PER_FOLD * folds} train rows, "
+            f"got {rows}: lower cv_folds"
         )
     return list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.arange(rows)))
 
@@ -85,15 +83,10 @@ class CrossValidation:
         return float(np.mean(self.fold_rmse))
 
 
-def xgboost_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The `train` params that go to XGBoost as they are (all but PROCEDURE_KEYS)."""
-    return {key: value for key, value in params.items() if key not in PROCEDURE_KEYS}
-
-
 def cross_validate(
     features: np.ndarray,
     fit_target: np.ndarray,
-    params: dict[str, Any],
+    params: Train,
     progress: Callable[[str], None] = lambda line: None,
 ) -> CrossValidation:
     """k-fold cross-validation of the `train` params on `features` (shape (n, features)) and
@@ -104,16 +97,15 @@ def cross_validate(
     first fold is fitted, on `n_jobs` threads: its held-out 1/k of the rows is a large
     validation set, and k fits would cost k times the time. `progress` receives one short line
     per fold, in fold order. Raises DataError when there are too few rows for the folds."""
-    seed = int(params["seed"])
-    folds = int(params["cv_folds"])
-    hyper = xgboost_params(params)
+    seed, folds = params.seed, params.cv_folds
+    hyper = params.xgboost_params()
     splits = fold_splits(len(features), folds, seed)
     threads = 1
-    if len(features) > int(params["cv_max_rows"]):
-        splits, threads = splits[:1], int(hyper["n_jobs"])
+    if len(features) > params.cv_max_rows:
+        splits, threads = splits[:1], params.n_jobs
         progress(f"{len(features)} rows > cv_max_rows: the first fold only")
-    stopping = int(params["early_stopping_rounds"])
-    workers = min(len(splits), int(hyper["n_jobs"]) or os.cpu_count() or 1)
+    stopping = params.early_stopping_rounds
+    workers = min(len(splits), params.n_jobs or os.cpu_count() or 1)
     result = CrossValidation([], [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         fitted = pool.map(
@@ -130,7 +122,7 @@ def cross_validate(
 def fit(
     features: np.ndarray,
     fit_target: np.ndarray,
-    params: dict[str, Any],
+    params: Train,
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """Train on `features` (shape (n, features)) and `fit_target` (shape (n,): the prices on
@@ -138,11 +130,11 @@ def fit(
     `cross_validate` on these rows, `tree_count` from the folds' counts, then the final model
     with that many trees on all rows (`n_jobs` threads). Returns the booster and its figures
     (RMSE on the fit scale). Raises DataError when there are too few rows for the folds."""
-    folds = int(params["cv_folds"])
+    folds = params.cv_folds
     validation = cross_validate(features, fit_target, params, progress)
     trees = tree_count(validation.fold_trees, folds)
     final = xgb.XGBRegressor(
-        **{**xgboost_params(params), "n_estimators": trees}, random_state=int(params["seed"])
+        **{**params.xgboost_params(), "n_estimators": trees}, random_state=params.seed
     )
     final.fit(features, fit_target)
     return final.get_booster(), training_figures(validation, trees, folds, len(features))

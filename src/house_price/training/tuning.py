@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from house_price.core.params import Train
 from house_price.training import model
 
 TrialReport = Callable[[int, dict[str, Any], model.CrossValidation], None]
@@ -32,7 +33,7 @@ def suggest(trial: Any) -> dict[str, Any]:
 def tune(
     features: np.ndarray,
     fit_target: np.ndarray,
-    train_params: dict[str, Any],
+    train_params: Train,
     trials: int,
     seed: int,
     report: TrialReport = lambda number, chosen, validation: None,
@@ -50,7 +51,7 @@ def tune(
 
     def objective(trial: Any) -> float:
         chosen = suggest(trial)
-        validation = model.cross_validate(features, fit_target, {**train_params, **chosen})
+        validation = model.cross_validate(features, fit_target, train_params.overridden(chosen))
         report(trial.number, chosen, validation)
         return validation.rmse
 

@@ -43,7 +43,6 @@ from house_price.api import create_app
 from house_price.api.batching import LINGER_PASSES, MicroBatcher
 from house_price.schema import Profile
 from house_price.serving.bundle import Bundle, load_bundle
-from house_price.serving.files import load_serving_bundle
 
 with warnings.catch_warnings():  # "use httpx2 instead of httpx": the TestClient works with both
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -705,7 +704,7 @@ def test_parity_of_the_fast_paths_on_all_rows(
     by column), built from the bundle's encoder.json, build the pipeline transformer's matrix
     exactly, and the serving booster predicts its predictions."""
     test, expected = evaluated_rows
-    served = load_serving_bundle(bundle_dir, nthread=1)
+    served = load_bundle(bundle_dir, nthread=1)
     assert served.encoder == bundle.transformer.row_encoder()
     rows = request_rows(test, profile)
     reference = bundle.transformer.transform(test)

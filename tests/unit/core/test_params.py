@@ -126,7 +126,32 @@ def load_error(tmp_path: Path, params: Any = None, text: str | None = None) -> s
 
 
 def test_shipped_params_load_unchanged() -> None:
-    assert load_params(REPO / "params.yaml") == SHIPPED
+    assert load_params(REPO / "params.yaml").model_dump(exclude_unset=True) == SHIPPED
+
+
+def test_typed_params_dump_as_written() -> None:
+    """What the run logs and metadata.json records is the file's text: an integer written for a
+    number stays an integer, absent optional params stay absent, and XGBoost gets every `train`
+    param but the procedure's."""
+    params = load_params(REPO / "params.yaml")
+    assert params.train.as_written() == SHIPPED["train"]
+    assert type(params.train.min_child_weight) is int  # `min_child_weight: 1`
+    procedure = {"seed", "log_target", "cv_folds", "cv_max_rows", "early_stopping_rounds"}
+    assert params.train.xgboost_params() == {
+        key: value for key, value in SHIPPED["train"].items() if key not in procedure
+    }
+    assert params.run_params(params.train) == {
+        key: SHIPPED[key] for key in ("dataset", "process", "features", "train")
+    }
+
+
+def test_overridden_train_params_are_checked() -> None:
+    train = load_params(REPO / "params.yaml").train
+    tuned = train.overridden({"max_depth": 3, "learning_rate": 0.1})
+    assert tuned.as_written() == SHIPPED["train"] | {"max_depth": 3, "learning_rate": 0.1}
+    assert train.as_written() == SHIPPED["train"]  # unchanged
+    with pytest.raises(ValueError, match="max_depth"):
+        train.overridden({"max_depth": 0})
 
 
 @pytest.mark.parametrize(
@@ -159,9 +184,9 @@ def test_good_values_pass_as_given(tmp_path: Path, dotted: str, value: Any) -> N
     params = with_change(dotted, value)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     loaded = load_params(path)
-    assert loaded == params
+    assert loaded.model_dump(exclude_unset=True) == params
     section, _, key = dotted.rpartition(".")
-    got = loaded[section][key] if section else loaded[key]
+    got = getattr(getattr(loaded, section), key) if section else getattr(loaded, key)
     assert type(got) is type(value)
 
 

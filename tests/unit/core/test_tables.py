@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from conftest import REPO
 
-from house_price.core import stage
+from house_price.core.params import Params, load_params
 from house_price.core.tables import read_head, write_table
+from house_price.engines import sample
 
 
 def partitioned(directory: Path) -> Path:
@@ -43,9 +45,15 @@ def test_train_frame_is_a_sample_on_the_dask_engine_only(tmp_path: Path) -> None
     table = partitioned(tmp_path / "table")
     one_file = tmp_path / "train.parquet"
     write_table(one_file, pd.DataFrame({"x": range(3000)}))
-    dask = {"engine": "dask", "dask": {"sample_rows": 5}}
-    assert stage.train_frame(dask, table)["x"].tolist() == [0, 1, 2, 3, 4]
-    assert (
-        len(stage.train_frame({"engine": "pandas", "dask": {"sample_rows": 5}}, one_file)) == 3000
-    )
-    assert len(stage.train_frame({"engine": "pandas"}, table)) == 12
+    frame = sample.for_params(on_engine("dask")).train_frame
+    assert frame(table)["x"].tolist() == [0, 1, 2, 3, 4]
+    assert len(sample.for_params(on_engine("pandas")).train_frame(one_file)) == 3000
+    assert len(sample.for_params(on_engine("pandas")).train_frame(table)) == 12
+
+
+def on_engine(engine: str, sample_rows: int = 5) -> Params:
+    """The shipped params on `engine`, the Dask sample `sample_rows` rows (below the param's
+    floor: the tables here are small)."""
+    params = load_params(REPO / "params.yaml")
+    dask = params.dask.model_copy(update={"sample_rows": sample_rows})
+    return params.model_copy(update={"engine": engine, "dask": dask})

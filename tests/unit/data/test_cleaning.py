@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from house_price.core.io import DataError, read_raw_csv
-from house_price.data.cleaning import clean, split
+from house_price.core.split import split
+from house_price.data.cleaning import clean
 from house_price.schema import load_profile
 
 REPO = Path(__file__).resolve().parents[3]

@@ -19,8 +19,9 @@ import yaml
 
 from house_price.core.errors import DataError, name_list
 from house_price.core.io import read_raw_csv
+from house_price.core.split import rows_needed, split, split_warnings
 from house_price.core.yamlfile import load_yaml
-from house_price.data.cleaning import check_columns, clean, rows_needed, split, split_warnings
+from house_price.data.cleaning import check_columns, clean
 from house_price.data.encoding import date_parts
 from house_price.features import FeatureTransformer
 from house_price.schema import load_profile, profile_from_dict

@@ -1,16 +1,16 @@
 """deploy/kubernetes/ checked offline by real tools and tied to the server's contract.
 
-- kubernetes-validate (requirements.txt) validates every built-in resource strictly (unknown
+- kubernetes-validate (requirements-dev.txt) validates every built-in resource strictly (unknown
   fields rejected) against the bundled Kubernetes API schemas of the oldest supported version
   (1.30: the preStop `sleep` action is beta and on by default from 1.30) and of the newest one
   it bundles. It has no schema for the ServiceMonitor and the PrometheusRules (CRDs): it
   reports them as not found.
 - The ServiceMonitor and the PrometheusRules are validated against the Prometheus Operator's CRD
   schemas, compiled by the npm package @kubernetes-models/prometheus-operator
-  (tools/servicemonitor-schema/, make install).
+  (tools/servicemonitor-schema/, make install-test).
 - prometheusrule.yaml is what monitoring/prometheusrule.py generates from monitoring/rules/: one
   PrometheusRule per rules file, its groups the file's, with the ServiceMonitor's labels.
-- checkov (its own venv, .venv-checkov/, make install) finds nothing; its only skips are
+- checkov (its own venv, .venv-checkov/, make install-test) finds nothing; its only skips are
   `checkov.io/skipN` annotations that give a reason.
 - The manifests agree with the server contract: probe paths and port, shutdown timing, threads
   and CPU, memory and the measured peak, the image's user, labels and selectors, the job label
@@ -33,7 +33,9 @@ RULES = REPO / "monitoring" / "rules"
 RULE_GENERATOR = REPO / "monitoring" / "prometheusrule.py"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CRD_SCHEMA = REPO / "tools" / "servicemonitor-schema"
-INSTALL_HINT = "run `make install` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+INSTALL_HINT = (
+    "run `make install-test` (it sets up .venv-checkov/ and tools/servicemonitor-schema/)"
+)
 
 # The Prometheus Operator's kinds (CRDs): no schema in kubernetes-validate.
 CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
@@ -41,7 +43,7 @@ CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
 # Oldest supported (first with the preStop sleep action on by default) and newest bundled.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
 
-# The server's contract (house_price.serve and the API; README "Serving").
+# The server's contract (house_price.serve and the API; docs/serving.md).
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"
@@ -214,7 +216,8 @@ def test_shutdown_fits_the_grace_period() -> None:
     graceful = int(env("GRACEFUL_SHUTDOWN_S") or GRACEFUL_SHUTDOWN_DEFAULT_S)
     assert pre_stop >= 3, "endpoint removal needs a few seconds to reach every proxy"
     assert pod["terminationGracePeriodSeconds"] >= pre_stop + graceful + SHUTDOWN_MARGIN_S
-    # the managed platforms' 10 s SIGTERM-to-SIGKILL window (README) holds the graceful part
+    # the managed platforms' 10 s SIGTERM-to-SIGKILL window (docs/deployment.md) holds the
+    # graceful part
     assert graceful < 10
 
 
@@ -321,10 +324,10 @@ def test_kustomization_sets_the_published_image() -> None:
     assert image.get("newTag") not in (None, "", "latest")
 
 
-def test_readme_describes_these_manifests() -> None:
-    """README's "Deploying the image" names every file and the values the manifests set."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("\n## Deploying the image\n", 1)[1].split("\n## ", 1)[0]
+def test_docs_describe_these_manifests() -> None:
+    """docs/deployment.md names every file and the values the manifests set."""
+    section = (REPO / "docs" / "deployment.md").read_text()
+    assert section.startswith("# Deploying the image\n"), section[:80]
     assert "kubectl apply -k deploy/kubernetes" in section
     for name in kustomization()["resources"]:
         assert f"`{name}`" in section, name

@@ -14,15 +14,13 @@ import yaml
 from house_price.core.errors import DataError
 from house_price.core.yamlfile import load_yaml
 from house_price.data.cleaning import clean
-from house_price.drafting import (
+from house_price.drafting import Draft, draft_profile, render
+from house_price.drafting.bounds import readable_bounds
+from house_price.drafting.columns import draft_column
+from house_price.drafting.render import yaml_scalar
+from house_price.drafting.rules import (
     LEAK_OUT,
     LEAK_WARN,
-    Draft,
-    draft_column,
-    draft_profile,
-    readable_bounds,
-    render,
-    yaml_scalar,
 )
 from house_price.schema import profile_from_dict
 
@@ -287,7 +285,7 @@ def test_a_non_finite_feature_value_keeps_the_column_a_number() -> None:
 
 def test_a_nan_spelling_in_a_number_column_is_said_to_drop_its_row() -> None:
     """`NaN` (a missing spelling) in a number column was said to make the pipeline reject the
-    file; cleaning.to_numbers reads it as a NaN number and drops its row (non_finite_<col>)."""
+    file; parsing.to_numbers reads it as a NaN number and drops its row (non_finite_<col>)."""
     frame = base_frame().astype(str)
     frame.loc[[2, 5], "sqft"] = "NaN"
     frame.loc[7, "sqft"] = " NAN "

@@ -18,10 +18,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from house_price.api.responses import error_items
-from house_price.api.schemas import request_models
 from house_price.schema import Column, Profile, load_profile, profile_from_dict
 from house_price.serving.batch import RowValidator, Scorer, describe_errors, request_rows
+from house_price.serving.requests import error_items, request_models
 
 PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 

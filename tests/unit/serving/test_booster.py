@@ -15,7 +15,7 @@ import xgboost as xgb
 from api_support import request_rows
 
 from house_price.serving.booster import BoosterError, ServingBooster
-from house_price.serving.files import MODEL_FILE, load_serving_bundle
+from house_price.serving.bundle import MODEL_FILE, load_bundle
 
 
 def with_missing(matrix: np.ndarray, seed: int, share: float = 0.1) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_same_bits_as_xgboost_on_the_bundle(
 ) -> None:
     """The pipeline's model on the test split as the API encodes it (missing fields imputed),
     and on random matrices of its width with missing values (XGBoost's default branches)."""
-    served = load_serving_bundle(bundle_dir, nthread=1)
+    served = load_bundle(bundle_dir, nthread=1)
     test, _ = evaluated_rows
     encoded = served.encoder.encode(request_rows(test, served.profile, omit_missing=True))
     assert_same_bits(bundle_dir / MODEL_FILE, encoded)

@@ -16,6 +16,7 @@ import xgboost as xgb
 
 from house_price.core.errors import DataError
 from house_price.core.io import atomic_dir, atomic_path, write_csv, write_json
+from house_price.core.params import Evaluate, Train
 from house_price.core.prediction import TargetScale, predict
 from house_price.core.tables import write_table
 from house_price.evaluation.gate import fit_baselines, gate_failures, plot_rows
@@ -28,22 +29,24 @@ from house_price.training.model import (
 )
 from house_price.training.tuning import tune
 
-PARAMS = {
-    "seed": 42,
-    "log_target": True,
-    "cv_folds": 4,
-    "cv_max_rows": 100_000,
-    "early_stopping_rounds": 20,
-    "n_estimators": 300,
-    "learning_rate": 0.1,
-    "max_depth": 4,
-    "min_child_weight": 1,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-    "tree_method": "hist",
-    "n_jobs": 1,  # 2,000 rows: threads only wait for each other, more so on a busy machine
-}
+PARAMS = Train.model_validate(
+    {
+        "seed": 42,
+        "log_target": True,
+        "cv_folds": 4,
+        "cv_max_rows": 100_000,
+        "early_stopping_rounds": 20,
+        "n_estimators": 300,
+        "learning_rate": 0.1,
+        "max_depth": 4,
+        "min_child_weight": 1,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+        "tree_method": "hist",
+        "n_jobs": 1,  # 2,000 rows: threads only wait for each other, more so on a busy machine
+    }
+)
 LOG = TargetScale(log=True)  # log1p(price): what PARAMS' log_target fits
 
 
@@ -63,7 +66,7 @@ def test_fit_is_deterministic(data) -> None:
     assert first.save_raw("ubj") == second.save_raw("ubj")
     assert figures == again
     np.testing.assert_array_equal(predict(first, features, LOG), predict(second, features, LOG))
-    other, _ = fit(features, LOG.to_fit(price, features), {**PARAMS, "seed": 7})
+    other, _ = fit(features, LOG.to_fit(price, features), PARAMS.overridden({"seed": 7}))
     assert other.save_raw("ubj") != first.save_raw("ubj"), "the seed is used"
 
 
@@ -75,7 +78,7 @@ def test_fit_picks_the_trees_by_cross_validation_and_learns(data) -> None:
     assert figures["cv_folds"] == 4
     assert [line.split(":")[0] for line in lines] == [f"fold {i}/4" for i in range(1, 5)]
     assert figures["trees"] == tree_count([int(line.split()[2]) for line in lines], 4)
-    assert 1 < figures["trees"] < PARAMS["n_estimators"]
+    assert 1 < figures["trees"] < PARAMS.n_estimators
     assert booster.num_boosted_rounds() == figures["trees"]
     assert figures["cv_rmse_fit_scale"] < 0.1  # log scale: noise is 0.05
     scores = regression_metrics(price, predict(booster, features, LOG))
@@ -87,7 +90,10 @@ def test_above_cv_max_rows_only_the_first_fold_is_fitted(data) -> None:
     features, price = data
     lines: list[str] = []
     booster, figures = fit(
-        features, LOG.to_fit(price, features), {**PARAMS, "cv_max_rows": 1999}, lines.append
+        features,
+        LOG.to_fit(price, features),
+        PARAMS.overridden({"cv_max_rows": 1999}),
+        lines.append,
     )
     assert lines[0] == "2000 rows > cv_max_rows: the first fold only"
     assert [line.split(":")[0] for line in lines[1:]] == ["fold 1/4"]
@@ -131,7 +137,9 @@ def test_log_target_is_inverted_on_predict(data) -> None:
         rtol=0,
     )
     identity = TargetScale(log=False)
-    plain, _ = fit(features, identity.to_fit(price, features), {**PARAMS, "log_target": False})
+    plain, _ = fit(
+        features, identity.to_fit(price, features), PARAMS.overridden({"log_target": False})
+    )
     assert np.median(predict(plain, features, identity)) == pytest.approx(np.median(price), rel=0.1)
 
 
@@ -196,8 +204,13 @@ def test_rmsle_scores_a_negative_prediction_as_zero() -> None:
     assert scores["mae"] == pytest.approx(75.0)  # the other metrics see the raw prediction
 
 
+def gate_params(**values: object) -> Evaluate:
+    """The `evaluate` params of a gate (plot_points: what the gate does not read)."""
+    return Evaluate.model_validate({"plot_points": 2000, **values})
+
+
 def test_quality_gate_absolute_floors() -> None:
-    gate = {"metric": "rmse", "must_beat": [], "min_r2": 0.8, "max_rmsle_over_noise_floor": 1.1}
+    gate = gate_params(metric="rmse", must_beat=[], min_r2=0.8, max_rmsle_over_noise_floor=1.1)
     assert gate_failures({"r2": 0.85, "rmse": 1.0}, {}, gate) == []
     assert gate_failures({"r2": 0.85, "rmse": 1.0, "rmsle_over_noise_floor": 1.05}, {}, gate) == []
     low = gate_failures({"r2": 0.7512345, "rmse": 1.0}, {}, gate)
@@ -205,7 +218,9 @@ def test_quality_gate_absolute_floors() -> None:
     both = gate_failures({"r2": 0.5, "rmse": 1.0, "rmsle_over_noise_floor": 1.2}, {}, gate)
     assert len(both) == 2
     assert "rmsle/noise floor 1.200 > max_rmsle_over_noise_floor 1.1" in both[1]
-    assert gate_failures({"r2": 0.1, "rmse": 1.0}, {}, {**gate, "min_r2": None}) == []
+    assert (
+        gate_failures({"r2": 0.1, "rmse": 1.0}, {}, gate.model_copy(update={"min_r2": None})) == []
+    )
 
 
 BASELINES = {"median": {"rmse": 100.0, "r2": 0.0}, "linear": {"rmse": 50.0, "r2": 0.6}}
@@ -222,19 +237,18 @@ BASELINES = {"median": {"rmse": 100.0, "r2": 0.0}, "linear": {"rmse": 50.0, "r2"
     ],
 )
 def test_quality_gate_is_relative_to_the_baselines(metric, figures, beaten) -> None:
-    gate = {
-        "metric": metric,
-        "must_beat": ["median", "linear"],
-        "min_r2": None,
-        "max_rmsle_over_noise_floor": 1.1,
-    }
+    gate = gate_params(
+        metric=metric, must_beat=["median", "linear"], min_r2=None, max_rmsle_over_noise_floor=1.1
+    )
     failures = gate_failures(figures, BASELINES, gate)
     assert [failure.split(" the ")[1].split(" ")[0] for failure in failures] == beaten
     for failure in failures:
         assert failure.startswith(f"{metric} ")
         assert "does not beat the" in failure
     # Only the baselines named in must_beat count.
-    only_median = gate_failures(figures, BASELINES, {**gate, "must_beat": ["median"]})
+    only_median = gate_failures(
+        figures, BASELINES, gate.model_copy(update={"must_beat": ["median"]})
+    )
     assert only_median == [failure for failure in failures if "median" in failure]
 
 
@@ -373,7 +387,7 @@ def test_atomic_dir_swaps_in_a_complete_directory_only(tmp_path: Path) -> None:
 
 def test_tuning_is_seeded_and_picks_the_best_cross_validated_trial(data) -> None:
     features, price = data
-    params = {**PARAMS, "n_estimators": 40}
+    params = PARAMS.overridden({"n_estimators": 40})
     reports: list[tuple[int, dict, float]] = []
 
     def report(number: int, chosen: dict, validation) -> None:

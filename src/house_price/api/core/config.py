@@ -20,9 +20,10 @@ MAX_HEADER_BYTES (request line and headers, default 32768; larger: 431), MAX_HEA
 slower: 408), MAX_CONNECTIONS (default 512; beyond: 503). A bad value fails at start-up with a
 ValueError naming the variable and what is allowed.
 
-Every setting has an upper bound, what its consumer can hold (see the constants below): a larger
-value did not fail, it was silently something else (a PORT taken modulo 65536, a timer cut to
-uvloop's 100 years) or could not be served (MODEL_THREADS, MAX_BATCH_ROWS).
+Every setting has an upper bound, what its consumer can hold (see the constants below, and the
+serving core's in house_price.serving.limits, whose int_env reads them all): a larger value did
+not fail, it was silently something else (a PORT taken modulo 65536, a timer cut to uvloop's
+100 years) or could not be served (MODEL_THREADS, MAX_BATCH_ROWS).
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from house_price.serving.limits import (
+    DEFAULT_MAX_BATCH_ROWS,
+    MAX_SIZE,
+    int_env,
+    model_threads_env,
+)
+
 DEFAULT_MODEL_DIR = "models/house-price"
-DEFAULT_MAX_BATCH_ROWS = 10_000
 API_VERSION = "1"
 MAX_PORT = 65535  # TCP
-MAX_THREADS = 2**31 - 1  # XGBoost's nthread is a C int
-# A length is a Py_ssize_t (pydantic-core's max_length too): no batch, body, head or header
-# list is larger.
-MAX_SIZE = 2**63 - 1
 # uvloop (the server's event loop) cuts any longer timer to 100 years without a word, so a
 # longer KEEP_ALIVE_S, REQUEST_TIMEOUT_S or GRACEFUL_SHUTDOWN_S would not be what runs.
 MAX_TIMER_S = 3600 * 24 * 365 * 100
@@ -65,27 +68,6 @@ def usable_cpus() -> int:
 def max_workers() -> int:
     """The most WEB_CONCURRENCY workers allowed here: WORKERS_PER_CPU per usable CPU."""
     return WORKERS_PER_CPU * usable_cpus()
-
-
-def int_env(
-    name: str, default: int, minimum: int, maximum: int | None = None, why: str = ""
-) -> int:
-    """The integer in environment variable `name` (`default` when unset or empty); ValueError
-    naming the variable when it is not an integer from `minimum` to `maximum` (no maximum:
-    `minimum` or more), with `why` the maximum is what it is. A maximum is what the value's
-    consumer can hold: a larger PORT, for one, was logged as given and bound modulo 65536."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-    problem = f"{name}={raw!r}: expected an integer {allowed}" + (f" ({why})" if why else "")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(problem) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(problem)
-    return value
 
 
 def multiprocess_dir() -> str | None:
@@ -126,7 +108,7 @@ class Settings:
             model_dir=Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             max_batch_rows=max_rows,
             max_body_bytes=int_env("MAX_BODY_BYTES", body_bytes, 1024, MAX_SIZE),
-            model_threads=int_env("MODEL_THREADS", 0, 0, MAX_THREADS),
+            model_threads=model_threads_env(),
             max_pending_batches=int_env(
                 "MAX_PENDING_BATCHES", min(4, connections - 1), 0, connections - 1, waiting
             ),

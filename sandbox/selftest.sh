@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Self-test for scripts/container_env.sh on a real machine (root, Debian 12):
+# Self-test for sandbox/engine.sh on a real machine (root, Debian 12):
 # up (twice, the second must be fast), build + run a tiny image FROM the local
 # base, push it to the local registry and pull it back by digest, registry-down,
 # down, and up again (restart from a stopped state).
@@ -14,9 +14,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CENV="$ROOT/scripts/container_env.sh"
+CENV="$ROOT/sandbox/engine.sh"
 STATE_DIR="${CONTAINER_STATE_DIR:-/var/tmp/house-price-container}"
-# Registry layout of container_env.sh (for removing what we pushed).
+# Registry layout of sandbox/engine/registry.py (for removing what we pushed).
 REG_CONFIG="$STATE_DIR/registry/config.yml"
 REG_REPOS="$STATE_DIR/registry/storage/docker/registry/v2/repositories"
 HTTP_PORT="${SELFTEST_HTTP_PORT:-8765}"
