@@ -1,4 +1,5 @@
 # Two commands: `make run` (set up and run the pipeline), `make test` (the whole test suite).
+# `make check`: the fast checks (lint, types, the unit tier), what CI runs before anything else.
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,8 +10,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # Stage commands call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install install-dev install-test run reset ui check test lint format serve monitor image rehearse \
-	bench clean
+.PHONY: install install-dev install-test run reset ui check test lint format serve monitor image \
+	rehearse bench clean
 
 $(BIN)/activate: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,9 +25,10 @@ $(BIN)/.dev-installed: $(BIN)/activate requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Tools for tests/test_kubernetes.py that cannot share .venv: checkov (its pins conflict with
-# requirements.txt's) in .venv-checkov/, from the full lock requirements-checkov.txt; and the
-# ServiceMonitor CRD schema (npm, exact versions in its package-lock.json).
+# Tools for tests/system/test_kubernetes_tools.py that cannot share .venv: checkov (its pins
+# conflict with requirements.txt's) in .venv-checkov/, from the full lock
+# requirements-checkov.txt; and the ServiceMonitor CRD schema (npm, exact versions in its
+# package-lock.json).
 CHECKOV_VENV ?= .venv-checkov
 CRD_SCHEMA := tools/servicemonitor-schema
 
@@ -60,14 +62,16 @@ ui: install  ## the MLflow UI on the project's local store (mlruns/), on 127.0.0
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
 
-check: install-dev  ## the fast loop: lint, the type check of src/, the unit tier (tests/unit)
+check: install-dev  ## lint, the type check of src/ and the unit tier (tests/unit: in-process, seconds)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests/unit
 
-test: install-test  ## the whole test suite (what CI runs)
-	$(BIN)/python -m pytest
+# Two pytest-xdist workers, one test file a unit of work; the files of the session pipeline, and
+# those of the Docker engine, are each one unit, run in order on one worker (tests/conftest.py).
+test: install-test  ## the whole test suite, every tier: unit, integration, system (what CI runs)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: install-dev
 	$(BIN)/ruff check .

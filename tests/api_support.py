@@ -43,14 +43,19 @@ class Reply:
 
 
 def call(
-    base: str,
+    base: str | Any,
     method: str,
     path: str,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 30.0,
 ) -> Reply:
-    """One request with exactly these bytes and headers (http.client adds Content-Length only)."""
+    """One request with exactly these bytes and headers (http.client adds Content-Length only).
+    `base`: a server's URL, or an in-process client (FastAPI's TestClient: the unit tier)."""
+    if not isinstance(base, str):
+        response = base.request(method, path, content=body, headers=headers or {})
+        received = {name.lower(): value for name, value in response.headers.items()}
+        return Reply(response.status_code, received, response.content)
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
@@ -62,7 +67,7 @@ def call(
         connection.close()
 
 
-def post_json(base: str, path: str, payload: Any, timeout: float = 60.0) -> Reply:
+def post_json(base: str | Any, path: str, payload: Any, timeout: float = 60.0) -> Reply:
     body = json.dumps(payload).encode()
     return call(base, "POST", path, body, {"Content-Type": "application/json"}, timeout)
 

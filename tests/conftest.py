@@ -1,5 +1,12 @@
-"""Shared fixtures: temporary git copies of the repo, a pipeline run once per session, and a
-real MLflow tracking server on a free loopback port."""
+"""Shared fixtures of every tier: temporary git copies of the repo, a pipeline run once per
+session, a real MLflow tracking server on a free loopback port, and the tiny bundle.
+
+The tiers (README: Tests): tests/unit runs in-process only (no subprocess, no server, no DVC):
+there `bundle_dir`, `bundle`, `profile` and `evaluated_rows` are the tiny bundle's
+(tests/tiny_bundle.py, built in-process once per session), and asking for the pipeline, a
+server or MLflow is a collection error. tests/integration runs the real DVC, MLflow and uvicorn
+(there those fixtures are the session pipeline's); tests/system the container, the rehearsal,
+the DVC remote and monitoring end to end."""
 
 from __future__ import annotations
 
@@ -24,12 +31,125 @@ from servers import (  # noqa: F401 (re-exported for the tests)
     start_mlflow_server,
     stop_process_group,
 )
+from tiny_bundle import TinyPipeline, build_tiny_bundle
 
 from house_price.schema import Profile
 from house_price.serving.bundle import Bundle, load_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "system")
+# What the unit tier may not ask for: each runs DVC, a server or a subprocess.
+NOT_IN_UNIT = {"pipeline_repo", "mlflow_server", "server", "workspace", "forced_repro", "committed"}
+
+
+def tier_of(path: Path) -> str | None:
+    try:
+        return Path(path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+
+
+# `make test` runs two pytest-xdist workers (-n 2 --dist loadgroup). Each test file is one unit
+# of work, on one worker (its module fixtures are made once), except two groups, each run on one
+# worker in order: the files that use the session pipeline (so that it runs once, with its
+# MLflow server), and those that use the Docker engine (so that nothing else builds, runs, or
+# starts and stops the engine meanwhile; the container tests build the pipeline again if they
+# land on the other worker). pytest-xdist's own loadgroup cannot be used: under pytest 9 its
+# `xdist_group` marks do not reach the scheduler (it sets Item._nodeid, which pytest 9 no longer
+# reads), so pytest_xdist_make_scheduler below groups by file. A test that uses the session
+# pipeline or the engine outside its group's files is a collection error.
+GROUPS = {
+    "pipeline": {
+        "integration/test_api_server.py",
+        "integration/test_bad_input.py",
+        "integration/test_batch_scoring.py",
+        "integration/test_deps.py",
+        "integration/test_drift_reference.py",
+        "integration/test_experiments.py",
+        "integration/test_mlflow_model.py",
+        "integration/test_own_data.py",
+        "integration/test_params_pipeline.py",
+        "integration/test_pipeline.py",
+        "integration/test_server_limits.py",
+        "integration/test_tracking.py",
+        "system/test_monitor_script.py",
+        "system/test_monitoring_e2e.py",
+    },
+    "engine": {"system/test_container.py", "system/test_rehearsal.py"},
+}
+SESSION_PIPELINE = NOT_IN_UNIT | {"bundle_dir", "bundle", "profile", "evaluated_rows"}
+
+
+def group_of(path: str) -> str | None:
+    """The group of a test file (a path relative to tests/ or ending in it), or None."""
+    for name, files in GROUPS.items():
+        if any(path == file or path.endswith(f"tests/{file}") for file in files):
+            return name
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test is marked with its tier (`-m unit`, ...); a unit test that asks for the
+    pipeline, a server or MLflow fails at collection, and so does a test of the session
+    pipeline or of the Docker engine outside its group's files."""
+    for item in items:
+        tier = tier_of(item.path)
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if tier == "unit":
+            wanted = NOT_IN_UNIT & fixtures
+            if wanted:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: the unit tier runs no pipeline, server or subprocess, "
+                    f"but it asks for {', '.join(sorted(wanted))}: move it to tests/integration"
+                )
+            continue
+        group = group_of(Path(item.path).resolve().relative_to(TESTS).as_posix())
+        if item.get_closest_marker("container") is not None and group != "engine":
+            raise pytest.UsageError(
+                f"{item.nodeid}: uses the Docker engine: add its file to "
+                "GROUPS['engine'] in tests/conftest.py"
+            )
+        if fixtures & SESSION_PIPELINE and group is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: uses the session pipeline: add its file to "
+                "GROUPS['pipeline'] in tests/conftest.py"
+            )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup: whole files as units of work, and each of GROUPS as one unit."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileAndGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return group_of(path) or path
+
+    return FileAndGroupScheduling(config, log)
+
+
+class SubprocessInUnitTierError(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _no_subprocess_in_the_unit_tier(request: pytest.FixtureRequest, monkeypatch) -> None:
+    """tests/unit is in-process: starting any process there fails the test."""
+    if tier_of(request.path) != "unit":
+        return
+
+    def refuse(self, args, *rest, **kwargs):
+        raise SubprocessInUnitTierError(
+            f"the unit tier starts no process ({args!r}): move the test to tests/integration"
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 def run(
@@ -98,8 +218,19 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory, mlflow_server: Mlflo
 
 
 @pytest.fixture(scope="session")
-def bundle_dir(pipeline_repo: Path) -> Path:
-    return pipeline_repo / "models" / "house-price"
+def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> TinyPipeline:
+    """The tiny bundle (a few hundred synthetic rows, a handful of trees), its splits and the
+    pipeline path's predictions of its test split, built in-process (tests/tiny_bundle.py)."""
+    return build_tiny_bundle(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(request: pytest.FixtureRequest) -> Path:
+    """The bundle a test runs against: in tests/unit the tiny bundle, elsewhere the session
+    pipeline's."""
+    if tier_of(request.path) == "unit":
+        return request.getfixturevalue("tiny_pipeline").bundle_dir
+    return request.getfixturevalue("pipeline_repo") / "models" / "house-price"
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +254,14 @@ def server(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stop_api(api)
 
 
-@pytest.fixture(scope="session")
-def evaluated_rows(pipeline_repo: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """The test split and the evaluate stage's prediction for each of its rows."""
+@pytest.fixture(scope="module")
+def evaluated_rows(request: pytest.FixtureRequest) -> tuple[pd.DataFrame, np.ndarray]:
+    """The test split and the evaluate stage's prediction for each of its rows (in tests/unit,
+    the tiny bundle's test split and its pipeline-path predictions)."""
+    if tier_of(request.path) == "unit":
+        tiny = request.getfixturevalue("tiny_pipeline")
+        return tiny.test, tiny.predictions
+    pipeline_repo = request.getfixturevalue("pipeline_repo")
     test = pd.read_parquet(pipeline_repo / "data" / "processed" / "test.parquet")
     predictions = pd.read_parquet(pipeline_repo / "artifacts" / "test_predictions.parquet")
     return test, predictions["prediction"].to_numpy()

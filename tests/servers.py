@@ -26,11 +26,21 @@ import yaml
 VENV_BIN = Path(sys.executable).parent
 MLFLOW_START_TIMEOUT_S = 90
 MODEL_SERVE_START_TIMEOUT_S = 180
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment a user has after activating the venv, without any tracking server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+def clean_env(
+    *, drop: tuple[str, ...] = (), no_proxy: bool = False, **extra: str
+) -> dict[str, str]:
+    """The environment a user has after activating the venv, without any tracking server (no
+    MLFLOW_* or DVC_* variable), a test git identity, and `extra`. `drop`: more variables to
+    leave out (names, or prefixes ending in _); `no_proxy`: without the proxy variables."""
+    prefixes = ("MLFLOW_", "DVC_", *drop)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(prefixes) and not (no_proxy and "proxy" in k.lower())
+    }
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         DVC_NO_ANALYTICS="1",
@@ -110,7 +120,10 @@ def loopback_flags(port: int) -> list[str]:
 
 def start_mlflow_server(home: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     """`mlflow server` (sqlite backend, served artifacts, one worker) on a free loopback port,
-    in its own process group (its workers stop with it); returns once /health answers."""
+    in its own process group (its workers stop with it); returns once /health answers. Without
+    MLflow's job runner (unless `env` says otherwise): its 8 more processes (huey consumers, for
+    MLflow's GenAI jobs, which nothing here uses) doubled the start-up time on this machine."""
+    env = {JOB_EXECUTION: "false", **env}
     port = free_port()
     command = [
         str(VENV_BIN / "mlflow"),

@@ -2,7 +2,7 @@
 spellings, colliding or padded header names, empty columns, non-finite values, too few rows,
 YAML 1.1 surprises, bad examples, encoding errors, dates) is either refused with a message that
 names the place, or read to the right values. The same inputs through the real pipeline are in
-tests/test_own_data.py."""
+tests/integration/test_own_data.py."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from house_price.data.encoding import date_parts
 from house_price.features import FeatureTransformer
 from house_price.schema import load_profile, profile_from_dict
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 HEADER = "price,sqft,bedrooms,bathrooms,location,year_built,condition"
 ROWS = [
     "300000,1500,3,2,Suburb,1990,Good",

@@ -22,7 +22,7 @@ from house_price.schema import Column, Profile, load_profile, profile_from_dict
 from house_price.serving.batch import RowValidator, Scorer, describe_errors, request_rows
 from house_price.serving.requests import error_items, request_models
 
-PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 
 
 def profile_of(name: str) -> Profile:

@@ -14,7 +14,7 @@ from house_price.data.cleaning import clean
 from house_price.data.synthetic import LOCATION_EFFECT, LOCATION_SHARE, Dirt, generate, log_price
 from house_price.schema import load_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 YEAR = 2025
 NO_DIRT = Dirt(missing_rate=0, duplicate_rate=0, messy_category_rate=0, impossible_rate=0)
 

@@ -37,7 +37,7 @@ from servers import Engine, EngineUnavailableError, prepare_engine
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENGINE = REPO / "sandbox" / "engine.sh"
 SMOKE_TEST = REPO / "scripts" / "smoke_test.py"
 MAX_IMAGE_BYTES = 300 * 1000**2  # "300 MB" as `docker images` counts

@@ -18,7 +18,7 @@ from house_price.core.split import split
 from house_price.data.cleaning import clean
 from house_price.schema import load_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 HEADER = ["price", "sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
 CLEAN_ROW = ["300000", "1500", "3", "2", "Suburb", "1990", "Good"]
 

@@ -21,7 +21,7 @@ from house_price.core.yamlfile import load_yaml
 from house_price.data.encoding import derived_value
 from house_price.schema import category_key, load_profile, profile_from_dict
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "profiles"
 SOURCES = {
     "houses": "synthetic",

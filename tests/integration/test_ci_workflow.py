@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 import yaml
-from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, free_port
+from servers import CI_DVC_PULL, CI_DVC_PUSH, CI_DVC_REPRO, clean_env, free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 DOCKERFILE = REPO / "Dockerfile"
 REQUIREMENTS = REPO / "requirements.txt"
@@ -76,10 +76,8 @@ def tool(name: str) -> str:
     return found
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def script_env() -> dict[str, str]:
+    return clean_env(no_proxy=True, PYTHONUNBUFFERED="1")
 
 
 def run_script(script: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -89,7 +87,7 @@ def run_script(script: Path, *args: str, timeout: float = 60) -> subprocess.Comp
         text=True,
         timeout=timeout,
         cwd=REPO,
-        env=clean_env(),
+        env=script_env(),
         check=False,
     )
 
@@ -179,7 +177,7 @@ def pinned_mlflow_version() -> str:
 def lint(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     """A linter from the venv, offline, with the venv's tools first on PATH (jactionlint runs
     shellcheck on `run:` scripts)."""
-    env = clean_env()
+    env = script_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [tool(name), *args]
     return subprocess.run(
@@ -297,11 +295,43 @@ def test_triggers(workflow: dict[str, Any]) -> None:
     assert "pull_request_target" not in on, "pull_request_target would hand secrets to forks"
 
 
+def needs_of(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
 def test_job_graph(jobs: dict[str, dict[str, Any]]) -> None:
-    assert {"reproduce", "image"} <= set(jobs)
-    needs = jobs["image"].get("needs")
-    needs = [needs] if isinstance(needs, str) else needs
-    assert "reproduce" in needs
+    """`make check` runs first; the pipeline and image jobs need it (and the image the
+    pipeline's bundle)."""
+    assert {"check", "reproduce", "image"} <= set(jobs)
+    assert needs_of(jobs["check"]) == []
+    assert "check" in needs_of(jobs["reproduce"])
+    assert {"check", "reproduce"} <= set(needs_of(jobs["image"]))
+    for name, job in jobs.items():
+        assert name == "check" or "check" in needs_of(job), f"job {name} does not need check"
+
+
+def test_check_job_runs_make_check(jobs: dict[str, dict[str, Any]]) -> None:
+    """The check job is `make check` on Python 3.11 (it installs .venv itself), and `make
+    check` is the linter, the formatter's check, mypy on src/ and the unit tier."""
+    steps = steps_of(jobs["check"])
+    assert uses(steps[0], "actions/checkout")
+    python = steps[step_index(steps, lambda step: uses(step, "actions/setup-python"))]
+    assert python["with"]["python-version"] == "3.11"
+    scripts = [str(step["run"]).strip() for step in steps if "run" in step]
+    assert scripts == ["make check"], scripts
+    makefile = (REPO / "Makefile").read_text()
+    recipe = re.search(r"^check:[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.M)
+    assert recipe is not None, "no check target in the Makefile"
+    commands = [line.strip() for line in recipe.group(1).splitlines()]
+    assert commands == [
+        "$(BIN)/ruff check .",
+        "$(BIN)/ruff format --check .",
+        "$(BIN)/mypy",
+        "$(BIN)/python -m pytest tests/unit",
+    ], commands
+    config = (REPO / "pyproject.toml").read_text()
+    assert re.search(r'^\[tool\.mypy\][^\[]*^files = \["src"\]', config, re.M | re.S), config
 
 
 def test_every_job_has_a_timeout(jobs: dict[str, dict[str, Any]]) -> None:

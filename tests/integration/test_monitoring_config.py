@@ -38,8 +38,8 @@ def test_promtool_checks_the_prometheus_config_and_rules() -> None:
 
 def test_promtool_checks_the_prometheusrules_groups(tmp_path: Path) -> None:
     """What the Prometheus Operator loads (deploy/kubernetes/prometheusrule.yaml, generated from
-    rules/: tests/test_kubernetes.py) is valid as it is: each resource's groups as one rules
-    file, as the operator writes them for Prometheus."""
+    rules/: tests/system/test_kubernetes_tools.py) is valid as it is: each resource's groups as
+    one rules file, as the operator writes them for Prometheus."""
     docs = yaml.safe_load_all((REPO / "deploy/kubernetes/prometheusrule.yaml").read_text())
     files = []
     for doc in docs:

@@ -5,6 +5,7 @@ is unset (clean_env): every experiment, queued ones too, logs to the workspace's
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,13 @@ from conftest import (
     run,
     shared_csv,
 )
-from servers import MLFLOW_START_TIMEOUT_S, free_port, start_server, stop_process_group
+from servers import (
+    JOB_EXECUTION,
+    MLFLOW_START_TIMEOUT_S,
+    free_port,
+    start_server,
+    stop_process_group,
+)
 
 from house_price.serving.bundle import load_bundle
 
@@ -169,7 +176,7 @@ def test_a_worse_experiment_keeps_the_alias_and_a_better_one_takes_it(committed:
     base = f"http://127.0.0.1:{port}"
     ui = start_server(
         command, committed.parent / "ui.log", f"{base}/health", cwd=committed,
-        timeout=MLFLOW_START_TIMEOUT_S,
+        timeout=MLFLOW_START_TIMEOUT_S, env={**os.environ, JOB_EXECUTION: "false"},
     )  # fmt: skip
     try:
         url = f"{base}/api/2.0/mlflow/registered-models/get?name={MODEL}"

@@ -20,7 +20,7 @@ from house_price.data.encoding import RowEncoder
 from house_price.features import FeatureTransformer, add_derived
 from house_price.schema import load_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REFERENCE_YEAR = 2025
 
 

@@ -25,7 +25,8 @@ LEAD = 0.03  # R² over the linear baseline's, where the issue's target is not a
 CASES = {
     # dataset: (shared file, issue 13's test R² target, columns the profile ignores). King
     # County's 0.92 is not reached on the split by hashed line (0.911, the plain XGBoost 0.887:
-    # tests/test_quality.py); None: the model must beat the linear baseline's R² by LEAD.
+    # tests/integration/test_quality.py); None: the model must beat the linear baseline's R² by
+    # LEAD.
     "california": ("california_housing.csv", 0.85, []),
     "kingcounty": ("kc_house_data.csv", None, ["id"]),  # the sale date is a feature
 }

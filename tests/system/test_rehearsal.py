@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from servers import engine_env
+from servers import clean_env, engine_env
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REHEARSE = [sys.executable, "-m", "sandbox.rehearsal"]  # run in the copy: its own package
 ENGINE = REPO / "sandbox" / "engine.sh"
 VENV = Path(sys.executable).parent.parent
@@ -58,19 +58,9 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def clean_env(tmpdir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "REHEARSE_"))
-    }
-    env.update(
-        TMPDIR=str(tmpdir),
-        REHEARSE_VENV=str(VENV),
-        DVC_NO_ANALYTICS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
-    )
-    env.pop("DOCKERHUB_USERNAME", None)
-    env.update(extra)
-    return env
+def rehearsal_env(tmpdir: Path, **extra: str) -> dict[str, str]:
+    settings = {"TMPDIR": str(tmpdir), "REHEARSE_VENV": str(VENV), **extra}
+    return clean_env(drop=("REHEARSE_", "DOCKERHUB_USERNAME"), **settings)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -129,7 +119,7 @@ def rehearse(repo: Path, tmpdir: Path, timeout: float = 300, **env: str) -> Outc
     result = subprocess.run(
         REHEARSE,
         cwd=repo,
-        env=clean_env(tmpdir, **env),
+        env=rehearsal_env(tmpdir, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -376,7 +366,7 @@ def test_sigterm_while_waiting_for_mlflow_still_cleans_up(
     process = subprocess.Popen(
         REHEARSE,
         cwd=pristine_copy,
-        env=clean_env(scratch),
+        env=rehearsal_env(scratch),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -2,7 +2,7 @@
 copy), as issue 8 reproduces it: odd but valid input gives the right values in the processed
 data and the right predictions from the API; bad input stops with one line naming the file, the
 column and the problem, leaves nothing half-written, and the last good outputs come back with
-`dvc checkout`. Unit-level variants of each kind are in tests/test_own_data_rules.py."""
+`dvc checkout`. Unit-level variants of each kind are in tests/unit/data/test_own_data_rules.py."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def write_own_data(repo: Path, content: bytes, profile_text: str) -> None:
 
 
 def default_profile(**changes: Any) -> dict[str, Any]:
-    spec = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "houses.yaml").read_text())
+    spec = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "houses.yaml").read_text())
     spec.update(name="mydata", source=OWN_CSV, **changes)
     return spec
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import subprocess
-import sys
 
 import pytest
 from conftest import REPO
@@ -49,22 +47,3 @@ def test_no_stage_script_branches_on_the_engine() -> None:
                 assert "engine" not in text, f"{script.name}: {text}"
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert "dask" not in node.module, f"{script.name} imports {node.module}"
-
-
-def test_the_pandas_engine_never_imports_dask() -> None:
-    """Every stage's pandas implementation, chosen and imported as the stages do, loads
-    neither dask nor distributed."""
-    code = (
-        "import sys\n"
-        "from house_price.core.params import load_params\n"
-        "from house_price.engines import evaluate, featurize, ingest, process, sample, train\n"
-        f"params = load_params({str(REPO / 'params.yaml')!r})\n"
-        "for module in (evaluate, featurize, ingest, process, sample, train):\n"
-        "    module.for_params(params)\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
-        "print(loaded)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert result.stdout.strip() == "[]", result.stdout

@@ -7,8 +7,6 @@ import json
 import math
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +44,7 @@ PARAMS = Train.model_validate(
         "colsample_bytree": 0.8,
         "reg_lambda": 1.0,
         "tree_method": "hist",
-        "n_jobs": 2,
+        "n_jobs": 1,  # 2,000 rows: threads only wait for each other, more so on a busy machine
     }
 )
 LOG = TargetScale(log=True)  # log1p(price): what PARAMS' log_target fits
@@ -455,24 +453,3 @@ def test_atomic_path_refuses_a_pipe_and_a_path_under_a_file(tmp_path: Path) -> N
     with pytest.raises(DataError) as info:
         write_json(tmp_path / "file.csv" / "deeper" / "out.json", {})
     assert str(info.value).endswith(f"cannot be written: {tmp_path / 'file.csv'} is not a folder")
-
-
-def test_sigterm_removes_the_temporary_file_of_a_write(tmp_path: Path) -> None:
-    """A stage or `house-price predict` stopped by SIGTERM (timeout, a scheduler) mid-write
-    leaves no hidden partial file: exit_on_sigterm turns it into SystemExit."""
-    script = (
-        "import os, signal, sys\n"
-        "from pathlib import Path\n"
-        "from house_price.core.io import atomic_path, exit_on_sigterm\n"
-        "exit_on_sigterm()\n"
-        f"with atomic_path(Path({str(tmp_path / 'out.csv')!r})) as tmp:\n"
-        "    tmp.write_text('half')\n"
-        "    os.kill(os.getpid(), signal.SIGTERM)\n"
-        "    signal.pause()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 143, done.stderr
-    assert "Traceback" not in done.stderr
-    assert leftovers(tmp_path) == []
