@@ -224,3 +224,27 @@ def test_other_data_sets_do_not_touch_the_default_pipeline(workspace: Path) -> N
     (external / "houses" / "notes.txt").write_text("a change\n")
     status = json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout)
     assert list(status) == ["ingest"], status
+
+
+@pytest.mark.slow
+def test_an_api_edit_reruns_no_stage_and_an_evaluation_edit_only_evaluate_and_package(
+    workspace: Path,
+) -> None:
+    """What the folder deps promise, asked of DVC itself: the web package is no stage's code,
+    and the evaluation layer is evaluate's and package's only."""
+
+    def edit(relative: str) -> None:
+        path = workspace / relative
+        path.write_text(path.read_text() + "\n# an edit\n")
+
+    def stale_stages() -> set[str]:
+        return set(json.loads(run(["dvc", "status", "--json"], cwd=workspace).stdout))
+
+    assert stale_stages() == set()
+    edit("src/house_price/api/routes/predict.py")
+    edit("src/house_price/api/main.py")
+    assert stale_stages() == set()
+    edit("src/house_price/evaluation/gate.py")
+    assert stale_stages() == {"evaluate", "package"}
+    run(["dvc", "repro"], cwd=workspace)
+    assert stale_stages() == set()
