@@ -69,8 +69,8 @@ LEAK_OUT = 0.99
 # The fewest rows the pipeline trains and tests on, whatever the params (a floor: the default
 # params need DEFAULT_PARAMS_ROWS).
 MIN_ROWS = MIN_TRAIN_ROWS + MIN_TEST_ROWS
-# params.yaml's process.test_size and train.cv_folds (tests/test_profile_init.py holds them
-# equal): the draft may be made where no params.yaml is
+# params.yaml's process.test_size and train.cv_folds (tests/integration/test_profile_init.py
+# holds them equal): the draft may be made where no params.yaml is
 DEFAULT_TEST_SIZE = 0.2
 DEFAULT_CV_FOLDS = 5
 ID_TOKENS = frozenset({"id", "uuid", "guid", "pid", "key", "index"})

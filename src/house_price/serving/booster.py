@@ -5,7 +5,7 @@ importing the `xgboost` Python package, which imports SciPy.
 `ServingBooster.inplace_predict` makes the call `xgboost.Booster.inplace_predict` makes for a
 dense numpy matrix (XGBoosterPredictFromDense with the same array interface and the same
 configuration; the data goes through a proxy DMatrix kept per thread rather than one XGBoost
-builds per call), so it returns the same bits; tests/test_booster.py checks it."""
+builds per call), so it returns the same bits; tests/unit/serving/test_booster.py checks it."""
 
 from __future__ import annotations
 
