@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -116,33 +115,6 @@ def test_strict_validation_catches_a_misspelt_field_and_a_too_old_version() -> N
         kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
     with pytest.raises(kubernetes_validate.ValidationError, match="sleep"):
         kubernetes_validate.validate(deployment, "1.28.0", strict=True)
-
-
-# --- the Prometheus Operator's resources against their CRD schemas ------------------------------
-
-
-def prometheus_rules() -> list[dict[str, Any]]:
-    return [doc for doc in resources() if doc["kind"] == "PrometheusRule"]
-
-
-# --- the PrometheusRules: monitoring/rules/ for the Prometheus Operator --------------------------
-
-
-# --- checkov ------------------------------------------------------------------------------------
-
-
-def skip_annotations() -> dict[str, str]:
-    """checkov.io/skipN annotations of every resource: check id -> reason."""
-    skips = {}
-    for doc in resources():
-        annotations = doc["metadata"].get("annotations", {})
-        for key, value in annotations.items():
-            if key.startswith("checkov.io/skip"):
-                check, _, reason = value.partition("=")
-                assert re.fullmatch(r"CKV2?_K8S_\d+", check), value
-                assert len(reason.split()) >= 5, f"{check}: give a reason ({value!r})"
-                skips[check] = reason
-    return skips
 
 
 # --- the server contract ------------------------------------------------------------------------
