@@ -16,7 +16,7 @@ from house_price.core.io import read_json
 from house_price.core.params import Mlflow
 from house_price.core.tables import iter_partitions
 from house_price.evaluation.gate import rounded
-from house_price.serving.bundle import load_bundle
+from house_price.serving.bundle import METADATA_FILE, load_bundle
 from house_price.tracking import promotion, registry
 from house_price.training import model
 
@@ -47,7 +47,7 @@ def score_champion(name: str, alias: str, test: Path, target: str) -> promotion.
 
 def _dataset_of(directory: Path) -> str:
     try:
-        return str(read_json(directory / "metadata.json")["dataset"])
+        return str(read_json(directory / METADATA_FILE)["dataset"])
     except (OSError, ValueError, KeyError):
         return "unknown"
 
