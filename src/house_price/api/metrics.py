@@ -148,15 +148,16 @@ class Metrics:
         )
         self.drift_rows = Counter(
             "model_drift_observations_total",
-            "Predicted rows per feature and drift bin (the bundle's training bins; feature "
-            '"(prediction)": the predicted value).',
-            ["feature", "bin"],
+            "Predicted rows per model version, feature and drift bin (that version's training "
+            'bins; feature "(prediction)": the predicted value).',
+            ["model_version", "feature", "bin"],
             registry=self.registry,
         )
         self.drift_reference = Gauge(
             "model_drift_reference_share",
-            "Share of the train split's rows in each drift bin (the bundle's drift.json).",
-            ["feature", "bin"],
+            "Share of the train split's rows in each drift bin of a model version (the "
+            "bundle's drift.json).",
+            ["model_version", "feature", "bin"],
             registry=self.registry,
             multiprocess_mode="livemax",
         )
@@ -208,10 +209,14 @@ class Metrics:
         if model.reference is not None:
             live = LiveCounts(model.reference)
             self._drift_children = []
+            # Bins are a version's own (its train split's deciles): the version label keeps
+            # each version's counts with its reference when versions overlap in a window
+            # (a rollout, a rollback), so the rules compare like with like.
+            version = model.version
             for feature, label, share in live.labels():
-                self.drift_reference.labels(feature, label).set(share)
+                self.drift_reference.labels(version, feature, label).set(share)
                 # Every bin exists from the start (0), so that a share over a window is defined.
-                self._drift_children.append(self.drift_rows.labels(feature, label))
+                self._drift_children.append(self.drift_rows.labels(version, feature, label))
             self.live = live if drift else None
 
     def record(

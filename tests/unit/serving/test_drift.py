@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-from house_price.api.metrics import PRICE_BUCKETS, PendingHistogram
+from house_price.api.metrics import PRICE_BUCKETS, Metrics, PendingHistogram
 from house_price.schema import Column
 from house_price.serving.drift import (
     PREDICTION,
@@ -20,6 +23,7 @@ from house_price.serving.drift import (
     numeric_binning,
     psi,
 )
+from house_price.serving.served import ServedModel
 
 
 def _reference() -> Reference:
@@ -135,3 +139,38 @@ def test_pending_histogram_matches_observe() -> None:
         if got.startswith("#"):
             continue
         assert float(got.rsplit(" ", 1)[1]) == pytest.approx(float(want.rsplit(" ", 1)[1]))
+
+
+def test_drift_series_are_keyed_by_the_model_version(bundle_dir: Path) -> None:
+    """The API's drift counters and reference shares carry the served version, on the same
+    (version, feature, bin) keys: what the rules join a version's counts to its own reference on
+    (monitoring/rules/recording.yml), so that old pods' counts after a rollout meet old bins."""
+    model = ServedModel.load(bundle_dir)
+    metrics = Metrics()
+    metrics.loaded(model)
+    rows = [model.bundle.profile.example_row()] * 20
+    metrics.record(metrics.batch_many, rows, model.predict(rows))
+    metrics.flush()
+    exposed = {
+        family.name: family.samples
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+    }
+
+    def key(sample: Sample) -> tuple[str, str, str]:
+        return (sample.labels["model_version"], sample.labels["feature"], sample.labels["bin"])
+
+    counts = {
+        key(sample): sample.value
+        for sample in exposed["model_drift_observations"]
+        if sample.name == "model_drift_observations_total"
+    }
+    shares = {key(sample): sample.value for sample in exposed["model_drift_reference_share"]}
+    assert set(counts) == set(shares)
+    assert {labels[0] for labels in shares} == {model.version}
+    assert len(shares) == len(LiveCounts(model.reference).labels())
+    features = {feature for _, feature, _ in shares}
+    assert features == {*model.bundle.profile.feature_names, PREDICTION}
+    for feature in features:
+        in_feature = [key for key in shares if key[1] == feature]
+        assert sum(counts[key] for key in in_feature) == len(rows)
+        assert sum(shares[key] for key in in_feature) == pytest.approx(1.0, abs=1e-5)
