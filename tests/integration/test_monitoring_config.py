@@ -18,6 +18,9 @@ from conftest import REPO, run
 from servers import MONITORING, missing_monitoring_tools
 
 TOOLS_HINT = "run `bash sandbox/engine.sh packages` (as root): prometheus, alertmanager"
+# promtool's unit tests of the rules: rules_test.yml (each alert), drift_versions_test.yml (drift
+# across model versions: rollouts, restarts, rollbacks)
+RULE_TESTS = ("tests/drift_versions_test.yml", "tests/rules_test.yml")
 LATENCY_PANEL = "Latency quantiles (/predict, /predict/batch, 2xx)"
 
 
@@ -52,8 +55,10 @@ def test_promtool_checks_the_prometheusrules_groups(tmp_path: Path) -> None:
 
 
 def test_promtool_rule_unit_tests_pass() -> None:
-    result = run(["promtool", "test", "rules", "tests/rules_test.yml"], cwd=MONITORING)
-    assert "SUCCESS" in result.stdout, result.stdout
+    found = sorted(str(path.relative_to(MONITORING)) for path in MONITORING.glob("tests/*.yml"))
+    assert tuple(found) == RULE_TESTS
+    result = run(["promtool", "test", "rules", *RULE_TESTS], cwd=MONITORING)
+    assert result.stdout.count("SUCCESS") == len(RULE_TESTS), result.stdout
 
 
 def test_every_alert_has_a_unit_test_that_fires_it() -> None:
@@ -63,7 +68,11 @@ def test_every_alert_has_a_unit_test_that_fires_it() -> None:
         for rule in group["rules"]
         if "alert" in rule
     }
-    tests = yaml.safe_load((MONITORING / "tests" / "rules_test.yml").read_text())["tests"]
+    tests = [
+        test
+        for name in RULE_TESTS
+        for test in yaml.safe_load((MONITORING / name).read_text())["tests"]
+    ]
     fired = {
         case["alertname"]
         for test in tests
@@ -86,9 +95,33 @@ def test_a_broken_rule_test_fails(tmp_path: Path) -> None:
             'model_drift_psi:1h{job="house-price-api"} > 0.9',
         )
     )
-    result = run(["promtool", "test", "rules", "tests/rules_test.yml"], cwd=tmp_path, check=False)
+    result = run(["promtool", "test", "rules", *RULE_TESTS], cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert "HousePriceDriftHigh" in result.stdout + result.stderr
+
+
+def test_drift_rules_without_the_model_version_fail_the_rollout_test(tmp_path: Path) -> None:
+    """The rollout tests catch the false alert they are about: with the drift rules summing
+    over model versions again (issue 25: old pods' counts met the new version's bins), the
+    unchanged traffic of a rollout fires HousePriceDriftHigh at the 45th minute."""
+    shutil.copytree(MONITORING / "rules", tmp_path / "rules")
+    shutil.copytree(MONITORING / "tests", tmp_path / "tests")
+    for name in ("recording.yml", "alerts.yml"):
+        path = tmp_path / "rules" / name
+        text = path.read_text()
+        assert "model_version, " in text
+        path.write_text(
+            text.replace("model_version, ", "").replace("(job, model_version)", "(job)")
+        )
+    result = run(
+        ["promtool", "test", "rules", "tests/drift_versions_test.yml"], cwd=tmp_path, check=False
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr  # promtool reports failures on stderr
+    fired = (
+        r"name: a rollout on unchanged traffic[^\n]*\n\s*alertname: HousePriceDriftHigh, time: 45m,"
+    )
+    assert re.search(fired, output), output
 
 
 def test_amtool_checks_the_alertmanager_config() -> None:
