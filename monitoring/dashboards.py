@@ -33,6 +33,8 @@ JOB = 'job="house-price-api"'
 # The latency SLO's requests (rules/recording.yml, group house-price-latency-slo): predictions
 # answered 2xx. Fast 503s (queue full) and 4xx would pull the quantiles down; Errors shows them.
 SLO_REQUESTS = f'{JOB}, handler=~"/predict|/predict/batch", status=~"2.."'
+# Drift is per model version (each against its own bins): during a rollout, one line each.
+LEGEND_VERSION = "{{feature}} ({{model_version}})"
 
 
 def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
@@ -225,12 +227,12 @@ def service_dashboard() -> dashboard.Dashboard:
             .height(8)
             .span(8)
         )
-        .with_row(board.Row("Drift (PSI against the training data, last hour)"))
+        .with_row(board.Row("Drift (PSI of each model version against its training data, 1h)"))
         .with_panel(
             series(
                 "Drift per feature (PSI, 1h)",
                 "none",
-                query(f"feature:model_drift_psi:1h{{{JOB}}}", "{{feature}}"),
+                query(f"feature:model_drift_psi:1h{{{JOB}}}", LEGEND_VERSION),
                 width=12,
             )
             .thresholds(thresholds((None, "green"), (0.1, "orange"), (0.25, "red")))
@@ -244,7 +246,7 @@ def service_dashboard() -> dashboard.Dashboard:
             series(
                 "Drift: rows per feature (1h)",
                 "short",
-                query(f"feature:model_drift_observations:increase1h{{{JOB}}}", "{{feature}}"),
+                query(f"feature:model_drift_observations:increase1h{{{JOB}}}", LEGEND_VERSION),
                 width=12,
             )
         )

@@ -276,6 +276,10 @@ def test_drift_of_one_feature_raises_its_psi_only_and_alerts(
     for feature in features:
         assert steady[feature] < 0.1, steady
     assert "HousePriceDriftHigh" not in stack.webhook.alert_names()
+    # one PSI per feature and model version (each version against its own bins): the served one
+    served = get_json(f"{stack.api}/health")["model_version"]
+    result = prometheus_query(stack.prometheus, 'feature:model_drift_psi:1h{job="house-price-api"}')
+    assert {item["metric"]["model_version"] for item in result} == {served}
 
     # The same rows with sqft 4x larger: only sqft (and so the prediction) moves.
     shifted = [{**row, "sqft": min(row["sqft"] * 4, 29_000)} for row in (test_rows * 6)[:5000]]
