@@ -35,6 +35,8 @@ from tiny_bundle import TinyPipeline
 
 from house_price.api.routes.health import PROBE_METHODS, PROBE_PATHS
 
+pytestmark = pytest.mark.slow  # real uvicorn servers (on the tiny bundle)
+
 WAIT_S = 60.0  # the longest bounded wait: a worker replaced and started, on a busy machine
 PROBES = [(method, path) for path in sorted(PROBE_PATHS) for method in PROBE_METHODS]
 
