@@ -340,10 +340,8 @@ def test_killed_worker_leaves_true_metrics(bundle_path: Path, tmp_path: Path, vi
         for _ in range(20):
             assert call(api.url, "GET", "/livez").status == 200
         upload = stalled(api.url, partial_body("/predict"))
-        in_flight = "http_requests_in_flight"
-        wait_until(
-            "the upload in flight", lambda: value(scrape(api), in_flight) == 2
-        )  # and the scrape
+        in_flight = "http_requests_in_flight"  # the scrape counts itself
+        wait_until("the upload in flight", lambda: value(scrape(api), in_flight) == 2)
         livez = value(scrape(api), "http_requests_total", handler="/livez")
         holder = socket_owner(started, upload)
         assert holder in started
