@@ -56,9 +56,10 @@ USER 10001:10001
 EXPOSE 8000
 # Readiness: 200 only once the bundle is loaded and its self-check passed (503 otherwise);
 # /livez is liveness, / answers too (see house_price/api/routes/health.py). No curl in slim
-# images: the venv's Python asks, without any proxy from the environment.
+# images: house_price.healthcheck asks /readyz where the server listens, HOST and PORT as the
+# server reads them (HOST 0.0.0.0 on 127.0.0.1, :: on ::1), without any proxy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=2)"]
+    CMD ["python", "-m", "house_price.healthcheck"]
 # `docker stop` sends this, then SIGKILL after its timeout (10 s by default; Cloud Run: 10 s):
 # the server lets in-flight requests finish for GRACEFUL_SHUTDOWN_S (7 s), runs its shutdown
 # and exits inside that window. A stop timeout cannot be set in an image: compose.yaml

@@ -91,16 +91,17 @@ def start_api(
     expect_status: int | None = 200,
     env: dict[str, str] | None = None,
     timeout: float = START_TIMEOUT_S,
+    host: str = "127.0.0.1",
 ) -> ApiServer:
     """`python -m house_price.serve` (uvicorn, as the image runs it) with MODEL_DIR=model_dir on
-    a free loopback port; waits until GET /health answers (with `expect_status`, or anything
-    when None). Always stop it with `stop_api`."""
+    a free port of the loopback address `host`; waits until GET /health answers (with
+    `expect_status`, or anything when None). Always stop it with `stop_api`."""
     port = free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MAX_", "MODEL_"))},
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "MODEL_DIR": str(model_dir),
-        "HOST": "127.0.0.1",
+        "HOST": host,
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -108,7 +109,7 @@ def start_api(
         **(env or {}),
     }
     command = [str(VENV_BIN / "python"), "-m", "house_price.serve"]
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     process = start_server(command, log, f"{url}/health", environment, None, timeout, expect_status)
     return ApiServer(url, process, log)
 

@@ -5,6 +5,7 @@ batches, and what /proc says of the server (threads, resident memory). Standard 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -174,6 +175,42 @@ def timed_get(base: str, path: str, timeout: float = 5.0) -> tuple[int | None, f
     except OSError:
         status = None
     return status, time.monotonic() - started
+
+
+ESTABLISHED = "01"  # /proc/net/tcp's state of an open connection
+
+
+def tcp_connections() -> list[tuple[int, int, str, str]]:
+    """The IPv4 sockets of this machine's network namespace, from /proc/net/tcp: (local
+    port, remote port, state, inode) each."""
+    table = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(end.rsplit(":", 1)[1], 16) for end in fields[1:3])
+        table.append((local, remote, fields[3], fields[9]))
+    return table
+
+
+def server_connections(port: int) -> int:
+    """Open connections whose server end is on `port` (what a server on it holds)."""
+    return sum(
+        1 for local, _, state, _ in tcp_connections() if local == port and state == ESTABLISHED
+    )
+
+
+def socket_owner(pids: Iterable[int], client: socket.socket) -> int | None:
+    """Which of `pids` (a server's workers) holds the server end of the IPv4 connection
+    `client`: its socket's inode among each process's descriptors."""
+    ends = (client.getpeername()[1], client.getsockname()[1])
+    inodes = {inode for local, remote, _, inode in tcp_connections() if (local, remote) == ends}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) in {f"socket:[{inode}]" for inode in inodes}:
+                    return pid
+            except OSError:  # closed meanwhile
+                continue
+    return None
 
 
 def proc_status(pid: int) -> dict[str, int]:

@@ -2,13 +2,16 @@
 
 Every setting comes from the environment through the API's `Settings` (see
 house_price/api/core/config.py): HOST, PORT, WEB_CONCURRENCY, KEEP_ALIVE_S,
-GRACEFUL_SHUTDOWN_S, MAX_CONNECTIONS and, in each worker, the request limits of
-`house_price.api.protocol` and the model's own settings. A bad value: one line, exit 2.
+GRACEFUL_SHUTDOWN_S and, in each worker, the request and connection limits of
+`house_price.api.protocol` (MAX_CONNECTIONS: there, not uvicorn's limit_concurrency, which
+refused the probes while idle keep-alive connections were open) and the model's own settings. A
+bad value: one line, exit 2.
 
 With several workers, each worker is its own process: prometheus-client's multiprocess mode
 makes /metrics add them all up. Its directory, PROMETHEUS_MULTIPROC_DIR, is emptied here before
 the workers start (values of an earlier run must not count), or is a fresh temporary directory,
-removed at exit, when unset.
+removed at exit, when unset. A worker that dies without its shutdown (SIGKILL, the OOM killer,
+a crash) is replaced by uvicorn's supervisor; `Supervisor` then drops its live gauges too.
 
 SIGTERM (`docker stop`, Kubernetes): uvicorn stops accepting, lets in-flight requests finish
 for up to GRACEFUL_SHUTDOWN_S (default 7, inside the 10 s kill window of Docker and Cloud
@@ -21,15 +24,56 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 # Importing it imports neither FastAPI nor XGBoost (house_price.api is lazy): this supervising
 # process never serves.
 from house_price.api.core.config import Settings
 
 PROTOCOL = "house_price.api.protocol:LimitedHttpToolsProtocol"
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of several workers, which also tells prometheus-client when a worker
+    is gone. A worker's `live*` gauges (requests in flight, its process metrics, model_ready)
+    stay in /metrics until `mark_process_dead(pid)`; the worker calls it in its own shutdown,
+    which SIGKILL, the OOM killer or a crash never run: http_requests_in_flight stayed one too
+    high for good, and the dead pid's memory was still exported. The supervisor reaps every
+    worker, so it knows for certain which pid is gone, and when (a check at scrape time could
+    only guess from a pid, which the system reuses)."""
+
+    def keep_subprocess_alive(self) -> None:  # a worker died: replaced
+        self._forgetting_the_gone(super().keep_subprocess_alive)
+
+    def handle_signals(self) -> None:  # SIGHUP (replace all), SIGTTOU (one fewer)
+        self._forgetting_the_gone(super().handle_signals)
+
+    def _forgetting_the_gone(self, step: Callable[[], None]) -> None:
+        before = {process.pid for process in self.processes}
+        step()
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:  # joined by `step`: no process has this pid now
+                mark_process_dead(pid)
+
+
+def run(config: uvicorn.Config) -> None:
+    """uvicorn.run's serving, with `Supervisor` for several workers."""
+    try:
+        if config.workers > 1:
+            Supervisor(config, sockets=[config.bind_socket()]).run()
+            return
+        server = uvicorn.Server(config)
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn re-raises the SIGINT it handled
+        return
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def reset_multiprocess_dir(path: Path) -> None:
@@ -52,17 +96,18 @@ def main() -> None:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
         reset_multiprocess_dir(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     try:
-        uvicorn.run(
-            "house_price.api:app",
-            host=settings.host,
-            port=settings.port,
-            workers=settings.web_concurrency,
-            loop="uvloop",
-            http=PROTOCOL,
-            access_log=False,
-            timeout_keep_alive=settings.keep_alive_s,
-            timeout_graceful_shutdown=settings.graceful_shutdown_s,
-            limit_concurrency=settings.max_connections,
+        run(
+            uvicorn.Config(
+                "house_price.api:app",
+                host=settings.host,
+                port=settings.port,
+                workers=settings.web_concurrency,
+                loop="uvloop",
+                http=PROTOCOL,
+                access_log=False,
+                timeout_keep_alive=settings.keep_alive_s,
+                timeout_graceful_shutdown=settings.graceful_shutdown_s,
+            )
         )
     finally:
         if created is not None:

@@ -4,12 +4,14 @@ prometheus-client's multiprocess mode when several workers serve."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from house_price.serving.drift import LiveCounts
@@ -79,6 +82,25 @@ class PendingHistogram:
             if count:
                 buckets[index].inc(count)
         self.histogram._sum.inc(total)
+
+
+class WorkerFilesCollector:
+    """prometheus-client's multiprocess collector, but for the files still empty. A worker
+    creates its file and only then sizes it: a scrape in between raised struct.error and
+    answered 500 (seen while uvicorn started a replacement for a killed worker), and a worker
+    killed in between left the empty file, and a 500 on every scrape, for good
+    (prometheus/client_python#1199). An empty file holds no value: skipping it loses none."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for file in self.path.glob("*.db"):
+            with contextlib.suppress(FileNotFoundError):  # a dead worker's, just removed
+                if file.stat().st_size > 0:
+                    files.append(str(file))
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
 
 
 class Metrics:
@@ -261,7 +283,7 @@ class Metrics:
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        registry.register(WorkerFilesCollector(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
         return generate_latest(registry)
 
     def stopped(self) -> None:

@@ -1,5 +1,6 @@
-"""uvicorn's httptools protocol with the limits it lacks: request-head size, header count and
-the time to receive a request. `python -m house_price.serve` (the image) runs it.
+"""uvicorn's httptools protocol with the limits it lacks (request-head size, header count, the
+time to receive a request) and MAX_CONNECTIONS as a server must keep it. `python -m
+house_price.serve` (the image) runs it.
 
 uvicorn bounds neither the head of a request nor the time a client may take to send it: one
 64 MB header got a 256 MB container killed for memory, and a 128 MB one blocked the event loop
@@ -13,6 +14,20 @@ after at most MAX_HEADER_BYTES (+ one read) of its head:
                                             408, connection closed
     still arriving at SIGTERM               503, connection closed (uvicorn would wait for it
                                             until GRACEFUL_SHUTDOWN_S, then cancel it)
+    more than MAX_CONNECTIONS connections   the longest idle keep-alive ones closed to make
+                                            room; none idle (or MAX_CONNECTIONS requests in
+                                            progress): 503, Retry-After, connection closed;
+                                            a probe is answered all the same
+
+uvicorn's own limit_concurrency counted idle keep-alive connections as load and refused every
+request, the probes too, while they were open: 4 idle clients under MAX_CONNECTIONS=4 made
+/livez answer 503, and a pod holding 512 idle connections from a load balancer would have been
+restarted by its liveness probe. Here an idle connection is kept only while its slot is not
+needed (nginx closes idle keep-alive connections the same way when it runs out; an HTTP client
+must expect an idle connection to close, RFC 9112 9.3.1). The limit still bounds the
+connections kept and the requests in progress. A probe (GET or HEAD /livez, /readyz, /health,
+/: no model work, cheaper than the 503 itself) is never refused: a busy server is alive, and
+restarting it, or taking it out of the Service, would only move its load onto the others.
 
 The limits come from `Settings.from_env` in each worker process (uvicorn imports this class by
 name in every worker), so they are the API's settings like any other.
@@ -27,9 +42,21 @@ from typing import Any
 
 import httptools
 import pydantic_core
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import (
+    ASGI3Application,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    HTTPScope,
+    Scope,
+)
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from house_price.api.core.config import Settings
+from house_price.api.routes.health import PROBE_METHODS, PROBE_PATHS
 
 HEAD_END = b"\r\n\r\n"
 log = logging.getLogger("uvicorn.error")
@@ -38,6 +65,26 @@ log = logging.getLogger("uvicorn.error")
 @cache
 def _settings() -> Settings:
     return Settings.from_env()
+
+
+@cache
+def _busy_answer(limit: int) -> ASGI3Application:
+    """The 503 of a request beyond MAX_CONNECTIONS: JSON `detail`, Retry-After, and close."""
+    body = pydantic_core.to_json(
+        {"detail": f"all {limit} connections busy (MAX_CONNECTIONS): retry later"}
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+
+    async def busy(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return busy
 
 
 class RefusedRequestError(Exception):
@@ -59,6 +106,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.max_head_bytes = settings.max_header_bytes
         self.max_headers = settings.max_headers
         self.request_timeout = settings.request_timeout_s
+        self.max_connections = settings.max_connections
+        self.limit_concurrency = None  # uvicorn's check: replaced by `_admit`
         self._reading_head = True  # until on_headers_complete; again after each message
         self._head_bytes = 0
         self._tail = b""  # the last bytes of the head so far: HEAD_END may straddle two reads
@@ -130,6 +179,39 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._tail = b""
         super().on_message_complete()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # uvicorn calls this when a request's head is in, or when a pipelined one's turn comes
+        super()._start_asgi_task(cycle, self._admit(cycle.scope, app))
+
+    def _admit(self, scope: HTTPScope, app: ASGI3Application) -> ASGI3Application:
+        """`app`, or the 503 when the request is beyond MAX_CONNECTIONS (a probe never is)."""
+        room = len(self.connections) <= self.max_connections or self._make_room()
+        if scope["path"] in PROBE_PATHS and scope["method"] in PROBE_METHODS:
+            return app
+        if room and len(self.tasks) < self.max_connections:
+            return app
+        client = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+        log.warning("%srequest refused, 503: all connections busy (MAX_CONNECTIONS)", client)
+        return _busy_answer(self.max_connections)
+
+    def _make_room(self) -> bool:
+        """Closes the longest idle keep-alive connections (no request in progress, none
+        arriving) until at most MAX_CONNECTIONS are open; False when too few are idle."""
+        open_ = [other for other in self.connections if not other.transport.is_closing()]
+        excess = len(open_) - self.max_connections
+        if excess <= 0:
+            return True
+        idle = [
+            (other.timeout_keep_alive_task.when(), id(other), other)
+            for other in open_
+            if isinstance(other, HttpToolsProtocol) and other.timeout_keep_alive_task is not None
+        ]
+        idle.sort()  # longest idle first (its keep-alive timeout is the earliest)
+        for _when, _id, other in idle[:excess]:
+            other._unset_keepalive_if_required()
+            other.transport.close()
+        return len(idle) >= excess
 
     def shutdown(self) -> None:
         """SIGTERM: a request still arriving (a stalled upload) is answered 503 and closed at

@@ -332,6 +332,57 @@ def test_metrics(client: TestClient, example: dict[str, Any], bundle: Bundle) ->
     assert float(batch_count.split()[-1]) >= 3
 
 
+def app_routes(routes: Any) -> Iterator[Any]:
+    """Every route of an app, those of its included routers too (FastAPI lists an included
+    router as one entry)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from app_routes(included.routes)
+        else:
+            yield route
+
+
+def requests_counted(text: str) -> dict[tuple[str, str, str], float]:
+    """http_requests_total of a /metrics text: (handler, method, status) -> count."""
+    pattern = re.compile(
+        r'^http_requests_total\{handler="([^"]*)",method="([^"]*)",status="([^"]*)"\} (\S+)$'
+    )
+    found = (pattern.match(line) for line in text.splitlines())
+    return {match.groups()[:3]: float(match.group(4)) for match in found if match}
+
+
+def test_every_route_is_counted_under_its_own_handler(bundle_dir: Path) -> None:
+    """/openapi.json was counted as `<unmatched>`, among the real 404s (issue 25). Every path
+    the app serves, each method it answers there, is counted under its route template; a path
+    no route serves (a near miss too: another case, a trailing part, an unknown asset) under
+    `<unmatched>` with its 404, and only those."""
+    app = create_app(bundle_dir)
+    served = [
+        (path, method)
+        for route in app_routes(app.routes)
+        for method in sorted(route.methods)
+        if method in {"GET", "HEAD"} and "{" not in (path := route.path)
+    ]
+    assert ("/openapi.json", "GET") in served
+    assert ("/openapi.json", "HEAD") in served
+    assert {"/docs", "/redoc", "/docs/oauth2-redirect", "/livez"} <= {p for p, _ in served}
+    misses = ["/no/such/path", "/OPENAPI.json", "/openapi.json/x", "/openapi.yaml", "/doc"]
+    with TestClient(app) as test_client:
+        for path, method in served:
+            assert call(test_client, method, path).status == 200, (method, path)
+        assert call(test_client, "GET", "/docs/assets/nope.js").status == 404  # a route's 404
+        for path in misses:
+            assert call(test_client, "GET", path).status == 404, path
+        counted = requests_counted(call(test_client, "GET", "/metrics").text)
+    for path, method in served:
+        if path != "/metrics":  # counted once its own answer is out
+            assert counted.get((path, method, "200")) == 1, (path, method, counted)
+    assert counted[("/docs/assets/{name}", "GET", "404")] == 1
+    unmatched = {key: count for key, count in counted.items() if key[0] == "<unmatched>"}
+    assert unmatched == {("<unmatched>", "GET", "404"): len(misses)}
+
+
 def test_openapi_documents_valid_examples(client: TestClient) -> None:
     spec = call(client, "GET", "/openapi.json").json()
     for path in ("/predict", "/predict/batch"):

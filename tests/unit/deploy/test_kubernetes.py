@@ -12,9 +12,9 @@
   PrometheusRule per rules file, its groups the file's, with the ServiceMonitor's labels.
 - checkov (its own venv, .venv-checkov/, make install-test) finds nothing; its only skips are
   `checkov.io/skipN` annotations that give a reason.
-- The manifests agree with the server contract: probe paths and port, shutdown timing, threads
-  and CPU, memory and the measured peak, the image's user, labels and selectors, the job label
-  the alerts query.
+- The manifests agree with the server contract: probe paths and port (each a probe the server
+  answers however many connections are held), shutdown timing, threads and CPU, memory and the
+  measured peak, the image's user, labels and selectors, the job label the alerts query.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from kubernetes_manifests import (
     one,
     resources,
 )
+
+from house_price.api.routes.health import PROBE_METHODS, PROBE_PATHS
 
 
 def env(name: str) -> str | None:
@@ -132,9 +134,13 @@ def test_probes_use_the_servers_endpoints_on_its_port() -> None:
         "livenessProbe": LIVENESS_PATH,
         "readinessProbe": READINESS_PATH,
     }
+    assert "GET" in PROBE_METHODS
     for probe, path in expected.items():
         check = api[probe]["httpGet"]
         assert check["path"] == path, probe
+        # The kubelet probes with GET; a path outside PROBE_PATHS would be refused 503 while
+        # MAX_CONNECTIONS connections are busy, and the pod restarted or taken out.
+        assert path in PROBE_PATHS, probe
         assert check["port"] in (port["name"], port["containerPort"]), probe
         # a probe that times out is a failure: the timeout is below the period
         assert api[probe]["timeoutSeconds"] <= api[probe]["periodSeconds"], probe

@@ -17,7 +17,9 @@ the cause of sporadic 502s), GRACEFUL_SHUTDOWN_S (default 7: in-flight requests 
 after SIGTERM, well inside the 10 s after which Docker and Cloud Run send SIGKILL),
 MAX_HEADER_BYTES (request line and headers, default 32768; larger: 431), MAX_HEADERS (default
 100; more: 431), REQUEST_TIMEOUT_S (time to receive one request's headers and body, default 30;
-slower: 408), MAX_CONNECTIONS (default 512; beyond: 503). A bad value fails at start-up with a
+slower: 408), MAX_CONNECTIONS (default 512: connections kept and requests in progress; idle
+keep-alive connections closed to make room; beyond: 503, never for a probe; see
+house_price/api/protocol.py). A bad value fails at start-up with a
 ValueError naming the variable and what is allowed.
 
 Every setting has an upper bound, what its consumer can hold (see the constants below, and the

@@ -23,6 +23,9 @@ from house_price.api.routes.predict import UNAVAILABLE
 from house_price.api.schemas import HealthResponse, LivenessResponse, ServiceResponse
 
 PROBE_METHODS = ["GET", "HEAD"]
+# Every path registered by `probe`: the server answers them whatever MAX_CONNECTIONS says
+# (house_price/api/protocol.py).
+PROBE_PATHS: set[str] = set()
 ALIVE = pydantic_core.to_json({"status": "alive"})
 ENDPOINTS = {
     "liveness": "/livez",
@@ -45,6 +48,7 @@ def probe(path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[
     methods gave both operations one OpenAPI operationId (FastAPI's id names one method)."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        PROBE_PATHS.add(path)
         for method in PROBE_METHODS:
             router.add_api_route(path, endpoint, methods=[method], **options)
         return endpoint
