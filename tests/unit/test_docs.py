@@ -317,3 +317,32 @@ def test_git_add_of_a_file_no_step_writes_is_caught() -> None:
     assert len(staging_problems(f"{drafted} --name other\ngit add profiles/mydata.yaml")) == 1
     assert staging_problems(f"{drafted} --name other\ngit add profiles/other.yaml") == []
 
+
+# --- derived features: every op the profile format takes is documented, and no other ----------
+
+
+def documented_ops() -> dict[str, str]:
+    """op -> its inputs cell, from docs/own-data.md's table of derived ops."""
+    text = (DOCS / "own-data.md").read_text()
+    table = re.search(r"^ *\| op \| inputs \| the feature \|\n(?: *\|.*\n)+", text, re.M)
+    assert table, "docs/own-data.md: no table `| op | inputs | the feature |`"
+    rows = [line.strip().strip("|").split(" | ") for line in table.group(0).splitlines()[2:]]
+    ops = {}
+    for cells in rows:
+        name = re.fullmatch(r"`(\w+)`", cells[0].strip())
+        assert name, f"docs/own-data.md: an op row without one `op`: {cells[0]!r}"
+        ops[name.group(1)] = cells[1]
+    return ops
+
+
+def test_every_derived_op_is_documented_with_its_inputs() -> None:
+    from typing import get_args
+
+    from house_price.core.profile_file import OP_INPUTS, DerivedOp
+
+    documented = documented_ops()
+    assert sorted(documented) == sorted(get_args(DerivedOp)) == sorted(OP_INPUTS)
+    for op, options in OP_INPUTS.items():
+        shown = re.findall(r"`\[([^\]]*)\]`", documented[op])
+        assert sorted(len(s.split(",")) for s in shown) == sorted(map(len, options)), op
+    assert "`degrees:`" in documented["projection"]
