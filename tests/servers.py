@@ -172,13 +172,17 @@ MONITORING = REPO / "monitoring"
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 SERVER_START_TIMEOUT_S = 60
+# What installs them (monitoring/debian-packages.txt), as `make monitor` does.
+MONITORING_PACKAGES_HINT = "sudo python3 scripts/debian_packages.py monitoring/debian-packages.txt"
+
+
+# The Debian binaries the monitoring tests and `make monitor` run.
+MONITORING_TOOLS = (PROMETHEUS_BIN, ALERTMANAGER_BIN, "/usr/bin/promtool", "/usr/bin/amtool")
 
 
 def missing_monitoring_tools() -> list[str]:
-    """The Debian monitoring binaries that are not installed (sandbox/engine.sh packages
-    installs them)."""
-    tools = [PROMETHEUS_BIN, ALERTMANAGER_BIN, "/usr/bin/promtool", "/usr/bin/amtool"]
-    return [tool for tool in tools if not os.access(tool, os.X_OK)]
+    """The monitoring binaries that are not installed (MONITORING_PACKAGES_HINT installs them)."""
+    return [tool for tool in MONITORING_TOOLS if not os.access(tool, os.X_OK)]
 
 
 def spawn(
