@@ -84,8 +84,10 @@ format: install-dev
 serve: install  ## the API on PORT (default 8000) from the bundle in models/ (WEB_CONCURRENCY workers)
 	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/python -m house_price.serve
 
+# The Debian packages make monitor needs (monitoring/debian-packages.txt): nothing to do when
+# installed; a missing one needs root (apt-get), and the script names the sudo command.
 monitor: install  ## the API, Prometheus and Alertmanager on loopback with monitoring/'s configs; Ctrl-C stops all
-	command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null || bash sandbox/engine.sh packages
+	python3 scripts/debian_packages.py monitoring/debian-packages.txt
 	$(BIN)/python scripts/monitor.py
 
 image:  ## build the serving image (needs a Docker engine; without one: sandbox/README.md)

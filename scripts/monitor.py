@@ -68,8 +68,7 @@ def main() -> int:
         parser.exit(
             1,
             f"monitor: error: {', '.join(missing)} missing; run "
-            "`sudo bash sandbox/engine.sh packages` (Debian packages prometheus, "
-            "prometheus-alertmanager)\n",
+            "`sudo python3 scripts/debian_packages.py monitoring/debian-packages.txt`\n",
         )
     if not (args.model_dir / "model.ubj").is_file():
         parser.exit(1, f"monitor: error: no bundle in {args.model_dir}: run `make run` first\n")

@@ -172,13 +172,17 @@ MONITORING = REPO / "monitoring"
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 SERVER_START_TIMEOUT_S = 60
+# What installs them (monitoring/debian-packages.txt), as `make monitor` does.
+MONITORING_PACKAGES_HINT = "sudo python3 scripts/debian_packages.py monitoring/debian-packages.txt"
+
+
+# The Debian binaries the monitoring tests and `make monitor` run.
+MONITORING_TOOLS = (PROMETHEUS_BIN, ALERTMANAGER_BIN, "/usr/bin/promtool", "/usr/bin/amtool")
 
 
 def missing_monitoring_tools() -> list[str]:
-    """The Debian monitoring binaries that are not installed (sandbox/engine.sh packages
-    installs them)."""
-    tools = [PROMETHEUS_BIN, ALERTMANAGER_BIN, "/usr/bin/promtool", "/usr/bin/amtool"]
-    return [tool for tool in tools if not os.access(tool, os.X_OK)]
+    """The monitoring binaries that are not installed (MONITORING_PACKAGES_HINT installs them)."""
+    return [tool for tool in MONITORING_TOOLS if not os.access(tool, os.X_OK)]
 
 
 def spawn(
@@ -377,7 +381,8 @@ def prometheus_query(base: str, expr: str) -> list[dict]:
 
 S3_START_TIMEOUT_S = 60
 # What the tests and the rehearsal give DVC (boto reads them from the environment); moto takes
-# any key. A real remote's keys go to `dvc remote modify --local` or CI secrets, never to git.
+# any key. A real remote's keys go to the environment, an AWS profile or CI secrets, never to git
+# (docs/remote.md).
 S3_TEST_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -395,8 +400,8 @@ CI_DVC_PUSH = ("push", "--run-cache")
 
 
 def s3_remote_options(endpoint: str) -> dict[str, str]:
-    """`dvc remote modify --local <remote> <option> <value>` for a loopback S3 server: its
-    endpoint and the test keys."""
+    """`dvc remote modify --local <remote> <option> <value>` for a loopback S3 server, once the
+    whole remote (URL first) is in .dvc/config.local: its endpoint and the test keys."""
     return {
         "endpointurl": endpoint,
         "access_key_id": S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],

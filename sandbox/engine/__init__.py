@@ -3,8 +3,8 @@ where no engine runs and no public registry is reachable (sandbox/README.md).
 
     bash sandbox/engine.sh up|packages|env|registry-up|registry-down|down|status
     eval "$(bash sandbox/engine.sh env)"   # point the docker client at our engine
-    bash sandbox/engine.sh packages        # the Debian packages only: the engine's and
-                                           # monitoring's (prometheus, alertmanager, compose)
+    bash sandbox/engine.sh packages        # the engine's Debian packages only (docker.io,
+                                           # debootstrap, docker-registry, wrk, curl, compose)
 
 Environment: CONTAINER_STATE_DIR (/var/tmp/house-price-container), BASE_IMAGE
 (local/python:3.11), BASE_SUITE (bookworm), DEBIAN_MIRROR (from /etc/apt/sources.list.d),

@@ -18,12 +18,9 @@ REGISTRY_BIN = "/usr/bin/docker-registry"
 # host's bundle, kept outside /etc/ssl/certs so update-ca-certificates in an image cannot drop it.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 IMAGE_CA_BUNDLE = "/etc/ssl/host-ca-bundle.crt"
-# The engine's and monitoring's (make monitor: Prometheus, Alertmanager; docker-compose checks
-# compose.yaml) Debian packages.
-PACKAGES = (
-    *("docker.io", "debootstrap", "docker-registry", "wrk", "curl"),
-    *("prometheus", "prometheus-alertmanager", "docker-compose"),
-)
+# The engine's Debian packages, and the container tools of the tests and benchmarks (wrk; curl;
+# docker-compose checks compose.yaml). Monitoring's are in monitoring/debian-packages.txt.
+PACKAGES = ("docker.io", "debootstrap", "docker-registry", "wrk", "curl", "docker-compose")
 
 
 def _int(name: str, default: int) -> int:

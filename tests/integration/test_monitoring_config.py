@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, run
-from servers import MONITORING, missing_monitoring_tools
+from servers import MONITORING, MONITORING_PACKAGES_HINT, missing_monitoring_tools
 
-TOOLS_HINT = "run `bash sandbox/engine.sh packages` (as root): prometheus, alertmanager"
+TOOLS_HINT = f"run `{MONITORING_PACKAGES_HINT}`"
 # promtool's unit tests of the rules: rules_test.yml (each alert), drift_versions_test.yml (drift
 # across model versions: rollouts, restarts, rollbacks)
 RULE_TESTS = ("tests/drift_versions_test.yml", "tests/rules_test.yml")
@@ -131,7 +131,7 @@ def test_amtool_checks_the_alertmanager_config() -> None:
 
 def test_docker_compose_config_validates_compose_yaml() -> None:
     if shutil.which("docker-compose") is None:
-        pytest.skip(f"docker-compose missing; {TOOLS_HINT}")
+        pytest.skip("docker-compose missing; run `sudo bash sandbox/engine.sh packages`")
     result = run(["docker-compose", "-f", "compose.yaml", "config"], cwd=REPO)
     config = yaml.safe_load(result.stdout)
     services = config["services"]

@@ -2,30 +2,35 @@
 on a loopback port, `dvc-s3`, and fresh git clones, as a teammate or CI would have them.
 
 The origin repository tracks a user's own CSV with `dvc add` (data/external/mydata/), runs the
-whole pipeline on it (MLflow: the clone's local store), commits, pushes git to a local bare
-repository and the data and run-cache to the bucket; then runs one experiment
-(train.max_depth=4) in a temporary copy and shares it with `dvc exp push`. The remote's URL and
-endpoint are in the committed .dvc/config (`dvc remote add -d`, `dvc remote modify
-endpointurl`, as for MinIO); the credentials are only in the environment or in a clone's
-.dvc/config.local (`dvc remote modify --local`), which git ignores.
+whole pipeline on it (MLflow: the clone's local store) and commits; runs one experiment
+(train.max_depth=4) in a temporary copy; only then commits the team's remote, as docs/remote.md
+sets it up: URL and endpoint in .dvc/config (`dvc remote add -d`, `dvc remote modify
+endpointurl`, as for MinIO), the keys never in the repository. It pushes git to a local bare
+repository and the data and run-cache to the bucket, and shares the experiment, which is older
+than the remote, with `dvc exp push` and the whole remote in its .dvc/config.local (the page's
+way for history from before the remote).
 
 What the tests show, each in a fresh clone of the bare repository:
 - `dvc pull` gives the same CSV, data, model and bundle as the origin (equal hashes), with the
-  credentials set by `dvc remote modify --local` and nothing of them committed;
+  keys only in an AWS profile (a credentials file and AWS_PROFILE), nothing in .dvc/;
 - CI's `dvc pull --run-cache --allow-missing && dvc repro --pull` on the unchanged pipeline runs
   no stage, within 10 s;
 - the run-cache (entries pulled, their outputs fetched by `dvc repro --pull`) restores the
   experiment's train and evaluate stages without running them, and `package` runs: its output
-  is `persist: true`, which DVC never keeps in the run-cache;
+  is `persist: true`, which DVC never keeps in the run-cache; `dvc metrics diff HEAD~1` and `dvc
+  params diff HEAD~1` against the commit from before the remote show its real values;
 - `dvc exp pull` brings the experiment that `dvc exp push` sent; `dvc exp apply` gives its
-  outputs, bit for bit;
+  outputs, bit for bit, and the remote stays usable;
 - with the timeouts of docs/remote.md a pull from an endpoint that never answers fails within a
   minute, and what DVC says for a missing bucket, refused keys, a refused connection and a
-  silent endpoint is what docs/remote.md's troubleshooting table quotes.
+  silent endpoint, and for no keys at all, is what docs/remote.md's troubleshooting table quotes.
+tests/integration/test_remote_config.py shows, without a remote server, why the keys stay out
+of .dvc/config.local unless the whole remote is there.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -49,6 +54,7 @@ from conftest import (
     run,
     set_params,
 )
+from docs_blocks import bash_block, run_lines
 from servers import (
     CI_DVC_PULL,
     CI_DVC_PUSH,
@@ -73,19 +79,35 @@ STAGES = ["ingest", "process", "featurize", "tune", "train", "evaluate", "packag
 EXPERIMENT = "deep"
 
 
-def dvc_env(credentials: bool = True) -> dict[str, str]:
+def dvc_env(credentials: bool = True, **extra: str) -> dict[str, str]:
     """A user's shell: the venv first, no tracking server, loopback never proxied; the S3 keys
-    in the environment unless they come from .dvc/config.local."""
+    in the environment, or (credentials=False) from nowhere but what `extra` names."""
     env = loopback_env(clean_env())
     for name in S3_TEST_CREDENTIALS:
         env.pop(name, None)
     if credentials:
         env.update(S3_TEST_CREDENTIALS)
+    else:  # not this machine's ~/.aws, nor a cloud's instance metadata
+        nowhere = "/nonexistent/aws"
+        env.update(AWS_SHARED_CREDENTIALS_FILE=nowhere, AWS_CONFIG_FILE=nowhere)
+        env.update(AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="us-east-1")
+    env.update(extra)
     return env
 
 
-def dvc(repo: Path, *args: str, credentials: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(["dvc", *args], cwd=repo, env=dvc_env(credentials))
+def dvc(
+    repo: Path, *args: str, credentials: bool = True, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return run(["dvc", *args], cwd=repo, env=dvc_env(credentials, **extra))
+
+
+def whole_remote_in_config_local(repo: Path, endpoint: str) -> None:
+    """docs/remote.md's block for history from before the remote, run as written but for the
+    test bucket and endpoint: the whole remote in .dvc/config.local."""
+    block = bash_block(REPO / "docs" / "remote.md", "Older revisions and `.dvc/config.local`")
+    replace = {"s3://my-bucket/house-price": f"s3://{BUCKET}/cache"}
+    replace["https://minio.example.com:9000"] = endpoint
+    run_lines(block, repo, dvc_env(), replace)
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,7 @@ class Origin:
     repo: Path
     bare: Path
     experiment_lock: dict[str, str]  # the experiment's outputs (path -> md5)
+    metrics: dict[str, float]  # the pipeline's, at the commit from before the remote
 
 
 @pytest.fixture(scope="module")
@@ -117,26 +140,31 @@ def origin(tmp_path_factory: pytest.TempPathFactory, s3: str) -> Origin:
     (repo / "profiles" / "mydata.yaml").write_text(yaml.safe_dump(default_profile()))
     set_params(repo, dataset="mydata")
     dvc(repo, "add", OWN_CSV)
+    dvc(repo, "repro")
+    commit_all(repo, "own data tracked by DVC, and its pipeline")
+    metrics = json.loads((repo / "metrics.json").read_text())
+    dvc(repo, "exp", "run", "--temp", "--name", EXPERIMENT, "-S", "train.max_depth=4")
     # docs/remote.md's remote set-up, committed: URL and endpoint, no keys.
     dvc(repo, "remote", "add", "--default", "storage", f"s3://{BUCKET}/cache")
     dvc(repo, "remote", "modify", "storage", "endpointurl", s3)
-    dvc(repo, "repro")
-    commit_all(repo, "own data tracked by DVC, its pipeline, the team's remote")
-    dvc(repo, *CI_DVC_PUSH)
+    commit_all(repo, "the team's remote")
+    dvc(repo, *CI_DVC_PUSH)  # outputs, and the run-cache of every stage run here
 
     bare = base / "shared.git"
     run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], cwd=base)
     run(["git", "remote", "add", "origin", str(bare)], cwd=repo)
     run(["git", "push", "-q", "origin", "main"], cwd=repo)
 
-    dvc(repo, "exp", "run", "--temp", "--name", EXPERIMENT, "-S", "train.max_depth=4")
-    dvc(repo, "exp", "push", "origin", EXPERIMENT)  # git refs and the experiment's data
-    dvc(repo, *CI_DVC_PUSH)  # and the run-cache of every stage run here
+    # The experiment is older than the remote: its own .dvc/config names none, so its data
+    # reaches the bucket only with the whole remote in .dvc/config.local.
+    whole_remote_in_config_local(repo, s3)
+    pushed = dvc(repo, "exp", "push", "origin", EXPERIMENT)  # git refs and the experiment's data
+    assert "failed to collect" not in pushed.stderr, pushed.stderr
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=repo).stdout
     ref = next(r for r in refs.split() if r.endswith(f"/{EXPERIMENT}"))
     lock = yaml.safe_load(run(["git", "show", f"{ref}:dvc.lock"], cwd=repo).stdout)
     outs = {o["path"]: o["md5"] for stage in lock["stages"].values() for o in stage["outs"]}
-    return Origin(repo, bare, outs)
+    return Origin(repo, bare, outs, metrics)
 
 
 def fresh_clone(origin: Origin, destination: Path) -> Path:
@@ -152,11 +180,12 @@ def test_pull_into_a_fresh_clone_gives_the_same_data_model_and_bundle(
     origin: Origin, tmp_path: Path
 ) -> None:
     clone = fresh_clone(origin, tmp_path / "clone")
-    # The keys the DVC way, in this clone only: .dvc/config.local, which git ignores.
+    # docs/remote.md's keys: an AWS profile (here a credentials file of the test's own), not .dvc/.
     keys = {k: v for k, v in s3_remote_options("").items() if k != "endpointurl"}
-    for option, value in keys.items():
-        dvc(clone, "remote", "modify", "--local", "storage", option, value, credentials=False)
-    dvc(clone, "pull", credentials=False)
+    profile = tmp_path / "aws-credentials"
+    profile.write_text("[team]\n" + "".join(f"aws_{k} = {v}\n" for k, v in keys.items()))
+    aws = {"AWS_SHARED_CREDENTIALS_FILE": str(profile), "AWS_PROFILE": "team"}
+    dvc(clone, "pull", credentials=False, **aws)
 
     assert output_mismatches(clone) == []
     for path in lock_outs(origin.repo):
@@ -169,8 +198,7 @@ def test_pull_into_a_fresh_clone_gives_the_same_data_model_and_bundle(
     assert "models/house-price" in lock_outs(clone)
     # Nothing of the keys reaches git.
     assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
-    assert "access_key_id" in (clone / ".dvc" / "config.local").read_text()
-    run(["git", "check-ignore", "-q", ".dvc/config.local"], cwd=clone)
+    assert not (clone / ".dvc" / "config.local").exists()
     committed = run(["git", "show", "HEAD:.dvc/config"], cwd=clone).stdout
     assert "endpointurl" in committed
     assert not set(keys) & set(committed.replace("=", " ").split()), committed
@@ -212,19 +240,35 @@ def test_run_cache_restores_the_experiment_but_package_runs(origin: Origin, tmp_
     assert stages_run(repro.stdout) == ["package"], repro.stdout
     assert lock_outs(clone) == origin.experiment_lock
     assert output_mismatches(clone) == []
+    # The commit from before the remote is read with its real values (keys in the environment).
+    metrics = json.loads(dvc(clone, "metrics", "diff", "HEAD~1", "--json").stdout)["metrics.json"]
+    ours = json.loads((clone / "metrics.json").read_text())
+    for name in ("r2", "rmse", "mae", "rmsle"):
+        assert metrics[name]["old"] == pytest.approx(origin.metrics[name], rel=1e-9), name
+        assert metrics[name]["new"] == pytest.approx(ours[name], rel=1e-9), name
+    assert metrics["rmse"]["old"] != metrics["rmse"]["new"]
+    params = json.loads(dvc(clone, "params", "diff", "HEAD~1", "--json").stdout)["params.yaml"]
+    assert params == {"train.max_depth": {"old": 6, "new": 4, "diff": -2}}, params
 
 
-def test_exp_push_and_pull_share_an_experiment(origin: Origin, tmp_path: Path) -> None:
+def test_exp_push_and_pull_share_an_experiment(origin: Origin, s3: str, tmp_path: Path) -> None:
+    """The experiment is older than the remote: with the whole remote in .dvc/config.local
+    (docs/remote.md), `dvc exp pull` brings its data, and after `dvc exp apply` (which brings
+    back its .dvc/config, without the remote) DVC still reaches the remote."""
     clone = fresh_clone(origin, tmp_path / "clone")
-    assert dvc(clone, "exp", "list", "--name-only").stdout.split() == []
+    whole_remote_in_config_local(clone, s3)
+    listed = ("exp", "list", "--all-commits", "--name-only")  # its baseline is HEAD~1
+    assert dvc(clone, *listed).stdout.split() == []
     dvc(clone, "exp", "pull", "origin", EXPERIMENT)
-    assert dvc(clone, "exp", "list", "--name-only").stdout.split() == [EXPERIMENT]
+    assert dvc(clone, *listed).stdout.split() == [EXPERIMENT]
 
     dvc(clone, "exp", "apply", EXPERIMENT)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     assert params["train"]["max_depth"] == 4
     assert lock_outs(clone) == origin.experiment_lock
     assert output_mismatches(clone) == []  # the experiment's outputs came with it
+    assert "storage" not in (clone / ".dvc" / "config").read_text()
+    assert json.loads(dvc(clone, "status", "--cloud", "--json").stdout) == {}  # all on the remote
 
 
 # --- docs/remote.md's timeouts and troubleshooting table -----------------------------------------
@@ -235,6 +279,7 @@ REMOTE_FAILURES = {
     "refused-keys": "An error occurred (403) when calling the HeadObject operation: Forbidden",
     "refused-connection": "Could not connect to the endpoint URL",
     "silent-endpoint": "Read timeout on endpoint URL",
+    "no-credentials": "Unable to locate credentials",
 }
 # DVC's exit code for each: 255 is its "unexpected error" (docs/remote.md's table says which)
 REMOTE_FAILURE_EXIT = {"missing-bucket": 255}
@@ -250,10 +295,10 @@ def remote_section() -> str:
 
 
 def docs_timeouts() -> tuple[list[str], dict[str, str]]:
-    """docs/remote.md's `dvc remote modify --local storage <option> <seconds>` timeout options
-    and the environment it sets (botocore's attempts)."""
+    """docs/remote.md's `dvc remote modify storage <option> <seconds>` timeout options (committed
+    for the team, never in .dvc/config.local) and the environment it sets (botocore's attempts)."""
     section = remote_section()
-    options = re.findall(r"^dvc remote modify --local storage (\w+_timeout) \d+\b", section, re.M)
+    options = re.findall(r"^dvc remote modify storage (\w+_timeout) \d+\b", section, re.M)
     attempts = re.search(r"^export AWS_MAX_ATTEMPTS=(\d+)\b", section, re.M)
     assert sorted(options) == ["connect_timeout", "read_timeout"], options
     assert attempts is not None
@@ -278,8 +323,8 @@ def repo_to_pull(repo: Path) -> Path:
 @contextmanager
 def failing_endpoint(failure: str, s3: str, home: Path) -> Iterator[str]:
     """An S3 endpoint that fails as `failure` says."""
-    if failure == "missing-bucket":
-        yield s3  # moto, which has no bucket of that name
+    if failure in ("missing-bucket", "no-credentials"):
+        yield s3  # moto, which has no bucket of that name (and asks for no key)
     elif failure == "refused-keys":
         # moto with authentication on: it knows no key, as S3 does not know a wrong one
         port = free_port()
@@ -318,14 +363,14 @@ def test_docs_say_what_dvc_says_when_the_remote_fails(
     repo = repo_to_pull(tmp_path / "repo")
     dvc(repo, "remote", "add", "--default", "storage", "s3://no-such-bucket/cache")
     for option in options:
-        dvc(repo, "remote", "modify", "--local", "storage", option, TEST_TIMEOUT_S)
+        dvc(repo, "remote", "modify", "storage", option, TEST_TIMEOUT_S)
     with failing_endpoint(failure, s3, tmp_path) as endpoint:
-        dvc(repo, "remote", "modify", "--local", "storage", "endpointurl", endpoint)
+        dvc(repo, "remote", "modify", "storage", "endpointurl", endpoint)
         started = time.monotonic()
         result = subprocess.run(
             ["dvc", "pull"],
             cwd=repo,
-            env={**dvc_env(), **environment},
+            env=dvc_env(failure != "no-credentials", **environment),
             capture_output=True,
             text=True,
             timeout=600,

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 from servers import (
+    MONITORING_PACKAGES_HINT,
     REPO,
     SERVER_START_TIMEOUT_S,
     VENV_BIN,
@@ -52,7 +53,7 @@ def targets_up(prometheus: str) -> dict[str, str]:
 def test_ctrl_c_stops_everything_it_started(bundle_dir: Path, tmp_path: Path) -> None:
     missing = missing_monitoring_tools()
     if missing:
-        pytest.skip(f"{', '.join(missing)} missing: `bash sandbox/engine.sh packages`")
+        pytest.skip(f"{', '.join(missing)} missing: `{MONITORING_PACKAGES_HINT}`")
     ports = {name: free_port() for name in ("api", "prometheus", "alertmanager", "webhook")}
     command = [str(VENV_BIN / "python"), str(REPO / "scripts" / "monitor.py")]
     command += ["--model-dir", str(bundle_dir), "--workers", "2", "--interval", "1s"]

@@ -25,6 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from servers import (
     MONITORING,
+    MONITORING_PACKAGES_HINT,
     WebhookReceiver,
     free_port,
     get_json,
@@ -193,7 +194,7 @@ class Stack:
 def stack(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     missing = missing_monitoring_tools()
     if missing:
-        pytest.skip(f"{', '.join(missing)} missing: bash sandbox/engine.sh packages")
+        pytest.skip(f"{', '.join(missing)} missing: `{MONITORING_PACKAGES_HINT}`")
     home = tmp_path_factory.mktemp("monitoring")
     # The repo's alert rules with every `for:` at 0s, so that an alert fires within the test.
     alerts = yaml.safe_load((MONITORING / "rules" / "alerts.yml").read_text())

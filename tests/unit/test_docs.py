@@ -23,6 +23,7 @@ from typing import NoReturn
 from unittest import mock
 
 import pytest
+from docs_blocks import FENCE, blocks
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -30,7 +31,6 @@ DOCS = REPO / "docs"
 PAGES = [README, REPO / "BENCHMARKS.md", *sorted(DOCS.glob("*.md"))]
 README_MAX_LINES = 200
 
-FENCE = re.compile(r"^[ \t]*```(\w*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
 OPERATORS = {"&&", "||", "|", ";"}
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 # Words naming a path inside the project's code: they must exist (data paths need not).
@@ -43,10 +43,6 @@ LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 def rel(path: Path) -> str:
     return str(path.relative_to(REPO))
-
-
-def blocks(page: Path, language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(page.read_text()) if lang == language]
 
 
 def logical_lines(block: str) -> Iterator[list[str]]:
@@ -248,3 +244,105 @@ def test_each_page_says_what_it_covers(page: Path) -> None:
     assert summary, rel(page)
     assert not summary.startswith(("#", "`", "|", "-", "1.")), rel(page)
     assert after == "", f"{rel(page)}: the summary is one line"
+
+
+# --- what `git add` stages: a file of the repo, or one an earlier step of its block writes ------
+# `git add` of a file that nothing makes exits 128 and stages nothing: the docs once said
+# `git add data/external/<name>/.gitignore`, which `dvc add` never writes when the root
+# .gitignore already ignores the CSV. tests/integration/test_docs_steps.py runs those steps.
+
+
+def git_ignored(path: str) -> bool:
+    """Whether the root .gitignore ignores `path` (pathspec: DVC's own gitignore rules)."""
+    import pathspec
+
+    rules = (REPO / ".gitignore").read_text().splitlines()
+    return pathspec.GitIgnoreSpec.from_lines(rules).match_file(path)
+
+
+def written_by(command: list[str]) -> set[str]:
+    """The files a documented command writes, which a later `git add` of its block may stage."""
+    program, args = Path(command[0]).name, command[1:]
+    if program == "dvc" and args[:1] == ["add"]:
+        paths = [arg for arg in args[1:] if not arg.startswith("-")]
+        # `dvc add` writes a .gitignore naming the file next to it, unless git ignores it already
+        ignores = {(Path(p).parent / ".gitignore").as_posix() for p in paths if not git_ignored(p)}
+        return {f"{path}.dvc" for path in paths} | ignores
+    if program == "dvc" and args[:1] in (["repro"], ["exp"]):
+        return {"dvc.lock"}
+    if program == "house-price" and args[:2] == ["profile", "init"]:
+        from house_price.cli import build_parser, default_name_and_source
+        from house_price.drafting import sanitise_name
+
+        parsed = build_parser().parse_args(args)
+        folder, _ = default_name_and_source(parsed.csv)
+        name = parsed.name or folder or sanitise_name(parsed.csv.stem)
+        return {parsed.output or f"profiles/{name}.yaml"}
+    return set()
+
+
+def staging_problems(block: str) -> list[str]:
+    """Each `git add` path of `block` that is neither in the repo nor written by an earlier
+    command of the block."""
+    made: set[str] = set()
+    problems = []
+    for command in commands(block):
+        if Path(command[0]).name == "git" and command[1:2] == ["add"]:
+            for path in command[2:]:
+                if path.startswith("-") or PLACEHOLDER.search(path):
+                    continue
+                if path not in made and not (REPO / path).exists():
+                    problems.append(f"`git add {path}`: no such file, and no step before writes it")
+        made |= written_by(command)
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=rel)
+def test_what_git_add_stages_exists_or_an_earlier_step_writes(page: Path) -> None:
+    for block in blocks(page, "bash"):
+        assert staging_problems(block) == [], rel(page)
+
+
+def test_git_add_of_a_file_no_step_writes_is_caught() -> None:
+    """The docs' old steps and variants: a CSV that git ignores gets no .gitignore of its own,
+    one it does not ignore does; a profile is found under the name profile init gives it."""
+    csv = "data/external/kingcounty/kc_house_data.csv"
+    old = f"dvc add {csv}\ngit add {csv}.dvc data/external/kingcounty/.gitignore\n"
+    gitignore = "`git add data/external/kingcounty/.gitignore`: no such file, and no step before"
+    assert staging_problems(old) == [f"{gitignore} writes it"]
+    assert len(staging_problems(f"git add {csv}.dvc\ndvc add {csv}")) == 1  # in the wrong order
+    assert staging_problems("dvc add notes/survey.xlsx\ngit add notes/.gitignore") == []
+    drafted = "house-price profile init data/external/mydata/mydata.csv --target price"
+    assert staging_problems(f"{drafted}\ngit add profiles/mydata.yaml") == []
+    assert len(staging_problems(f"{drafted} --name other\ngit add profiles/mydata.yaml")) == 1
+    assert staging_problems(f"{drafted} --name other\ngit add profiles/other.yaml") == []
+
+
+# --- derived features: every op the profile format takes is documented, and no other ----------
+
+
+def documented_ops() -> dict[str, str]:
+    """op -> its inputs cell, from docs/own-data.md's table of derived ops."""
+    text = (DOCS / "own-data.md").read_text()
+    table = re.search(r"^ *\| op \| inputs \| the feature \|\n(?: *\|.*\n)+", text, re.M)
+    assert table, "docs/own-data.md: no table `| op | inputs | the feature |`"
+    rows = [line.strip().strip("|").split(" | ") for line in table.group(0).splitlines()[2:]]
+    ops = {}
+    for cells in rows:
+        name = re.fullmatch(r"`(\w+)`", cells[0].strip())
+        assert name, f"docs/own-data.md: an op row without one `op`: {cells[0]!r}"
+        ops[name.group(1)] = cells[1]
+    return ops
+
+
+def test_every_derived_op_is_documented_with_its_inputs() -> None:
+    from typing import get_args
+
+    from house_price.core.profile_file import OP_INPUTS, DerivedOp
+
+    documented = documented_ops()
+    assert sorted(documented) == sorted(get_args(DerivedOp)) == sorted(OP_INPUTS)
+    for op, options in OP_INPUTS.items():
+        shown = re.findall(r"`\[([^\]]*)\]`", documented[op])
+        assert sorted(len(s.split(",")) for s in shown) == sorted(map(len, options)), op
+    assert "`degrees:`" in documented["projection"]
