@@ -35,16 +35,12 @@ from house_price.core.profile_file import (
     TargetSpec,
     located,
 )
+from house_price.core.spellings import category_key, check_spellings
 from house_price.core.yamlfile import load_yaml
 
 REFERENCE_YEAR = "reference_year"  # a bound that stands for the features.reference_year param
 # pandas: any ISO 8601 date or date-time (2014-10-13, 2014-10-13T00:00:00)
 DEFAULT_DATE_FORMAT = "ISO8601"
-
-
-def category_key(value: str) -> str:
-    """Spelling-insensitive key: case and runs of whitespace do not distinguish categories."""
-    return " ".join(value.split()).casefold()
 
 
 def _number(bound: float | dt.date | None) -> float | None:
@@ -234,12 +230,7 @@ def _column(
 ) -> Column:
     if spec.type == "category" and not spec.categories:
         raise ValueError(f"column {spec.name!r}: a category column needs `categories`")
-    keys = [category_key(name) for name in spec.categories]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"column {spec.name!r}: categories differ only in case or spacing")
-    unknown = set(spec.aliases.values()) - set(spec.categories)
-    if unknown:
-        raise ValueError(f"column {spec.name!r}: aliases point to undeclared {sorted(unknown)}")
+    check_spellings(spec.categories, spec.aliases, where)
     if spec.format is not None and spec.type != "date":
         raise ValueError(f"{where}.format: only a date column has a format")
     column = Column(
