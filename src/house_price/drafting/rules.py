@@ -23,10 +23,11 @@
      left out.
 - Bounds: the data's min/max widened by `MARGIN` of the range on each side, never across 0
   (a column without negative values gets no negative min), rounded outwards to the power of ten
-  below the margin. For whole numbers the margin is rounded down to a whole number, so a 0/1 flag
-  stays 0..1 and a 1-5 grade 1..5. A whole-number year column (a name with a `YEAR_TOKENS` word
-  or "built", largest value 1000-2200) gets `max: reference_year`. Dates: the whole years
-  covering the widened range.
+  below the margin. For whole numbers the margin is rounded up to a whole number, so at least 1:
+  1-6 bedrooms get 0..7, and the API takes the 7-bedroom house the data did not show (the model
+  predicts it as its largest seen); a 0/1 flag stays 0..1. A whole-number year column (a name
+  with a `YEAR_TOKENS` word or "built", largest value 1000-2200) gets `max: reference_year`.
+  Dates: the whole years covering the widened range.
 - Categories: spellings with the same `house_price.schema.category_key` are one category, named
   by its most frequent spelling; the others become `aliases`.
 - Leaks: a number feature whose |Spearman correlation| with the target is at least
