@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from house_price.core.dateformats import ISO8601, DateFormat, check_date_formats
 from house_price.core.errors import DataError, name_list
 from house_price.core.profile_file import (
     DEFAULT_MISSING_VALUES,
@@ -39,8 +40,7 @@ from house_price.core.spellings import category_key, check_spellings
 from house_price.core.yamlfile import load_yaml
 
 REFERENCE_YEAR = "reference_year"  # a bound that stands for the features.reference_year param
-# pandas: any ISO 8601 date or date-time (2014-10-13, 2014-10-13T00:00:00)
-DEFAULT_DATE_FORMAT = "ISO8601"
+DEFAULT_DATE_FORMAT = ISO8601
 
 
 def _number(bound: float | dt.date | None) -> float | None:
@@ -64,7 +64,8 @@ class Column:
     example: Any = None
     missing_values: frozenset[str] = frozenset(DEFAULT_MISSING_VALUES)
     nullable: bool = False  # the API accepts null or an omitted field; the transformer imputes
-    date_format: str = DEFAULT_DATE_FORMAT  # strptime format of the CSV's values (a date column)
+    # a date column's strptime format in the CSV, or several tried in order (core.dateformats)
+    date_format: DateFormat = DEFAULT_DATE_FORMAT
 
     @property
     def is_category(self) -> bool:
@@ -233,6 +234,11 @@ def _column(
     check_spellings(spec.categories, spec.aliases, where)
     if spec.format is not None and spec.type != "date":
         raise ValueError(f"{where}.format: only a date column has a format")
+    date_format: DateFormat = DEFAULT_DATE_FORMAT
+    if isinstance(spec.format, list):
+        date_format = check_date_formats(spec.format, f"{where}.format")
+    elif spec.format:
+        date_format = spec.format
     column = Column(
         name=spec.name,
         kind=spec.type,
@@ -243,7 +249,7 @@ def _column(
         description=spec.description,
         missing_values=frozenset(text.strip() for text in (spec.missing_values or missing_values)),
         nullable=spec.nullable,
-        date_format=spec.format or DEFAULT_DATE_FORMAT,
+        date_format=date_format,
     )
     # Both numbers, or both dates for a date column.
     low: Any = column.minimum

@@ -36,7 +36,8 @@ class ColumnSpec(_Spec):
     example: Any = None
     missing_values: list[str] | None = None  # overrides the profile's list for this column
     nullable: bool = False
-    format: str | None = None  # a date column's strptime format (default ISO 8601 dates)
+    # a date column's strptime format (default ISO 8601 dates), or a list tried in order
+    format: str | list[str] | None = None
 
 
 class TargetSpec(ColumnSpec):
