@@ -42,12 +42,11 @@ def readings(distinct: pd.Series, column: str) -> dict[str, pd.Series] | None:
     if distinct.empty or not distinct.head(50).str.contains(r"\d").all():
         return None
     formats = candidate_formats(column)
-    for sample in (distinct.head(20), distinct):
-        read = {fmt: read_as(sample, fmt) for fmt in formats}
+    for sample in (distinct.head(20), distinct):  # every format on all: a file's second
+        read = {fmt: read_as(sample, fmt) for fmt in formats}  # format may start at row 10,000
         if not pd.concat([dates.notna() for dates in read.values()], axis=1).any(axis=1).all():
             return None
-        formats = [fmt for fmt, dates in read.items() if dates.notna().any()]
-    return {fmt: read[fmt] for fmt in formats}
+    return {fmt: dates for fmt, dates in read.items() if dates.notna().any()}
 
 
 def cover(read: dict[str, pd.Series]) -> list[str]:

@@ -212,6 +212,16 @@ def test_dates_in_two_formats(
     assert list(rows["date"].dt.date) == dates
 
 
+def test_a_second_format_that_starts_late_is_found(tmp_path: Path) -> None:
+    """Two exports appended: 240 ISO rows, then 60 in mm/dd/yyyy."""
+    dates = sale_dates(300)
+    text = [day.strftime("%Y-%m-%d" if i < 240 else "%m/%d/%Y") for i, day in enumerate(dates)]
+    draft, raw = drafted(tmp_path, {"sold": text, "sqft": other(300)})
+    assert feature(draft, "sold")["format"] == ["%Y-%m-%d", "%m/%d/%Y"]
+    rows, _ = clean(raw, loaded(draft), "houses.csv")
+    assert list(rows["sold"].dt.date) == dates
+
+
 def test_mixed_dates_with_blanks_are_nullable(tmp_path: Path) -> None:
     dates = sale_dates(ROWS)
     text = [
