@@ -317,7 +317,7 @@ def test_a_non_finite_target_is_counted_as_the_pipeline_drops_it(tmp_path: Path)
 
 def test_a_constant_feature_gets_a_warning(tmp_path: Path) -> None:
     """No word on a column with one value: the model learns nothing from it, and its draft
-    bounds (7 to 7) or its one category refuse every other value the API is sent."""
+    bounds (6 to 8) or its one category refuse every other value the API is sent."""
     frame = base_frame()
     frame["stories"] = 7
     frame["city"] = "Seattle"
@@ -329,7 +329,7 @@ def test_a_constant_feature_gets_a_warning(tmp_path: Path) -> None:
     warnings = [line for line in result.stderr.splitlines() if "the same value" in line]
     assert warnings == [
         "house-price: stories: WARNING: the same value (7) in every row: the model cannot learn "
-        "from it, and its bounds (7 to 7) refuse values outside them. Leave it out, or widen the "
+        "from it, and its bounds (6 to 8) refuse values outside them. Leave it out, or widen the "
         "bounds if other values can occur",
         "house-price: city: WARNING: the same value (Seattle) in every row: the model cannot "
         "learn from it, and any other value is refused as an unknown category. Leave it out, or "
