@@ -54,8 +54,9 @@ def draft_code(values: pd.Series, name: str, why: str, rows: int) -> ColumnDraft
     leading = has_leading_zero(text)
     width = padded_width(text) if leading else None
     notes = []
-    if width is not None and (text.str.len() < width).any():
-        short = text.str.len() < width
+    short = text.str.len() < (width or 0)
+    padded = width is not None and bool(short.any())
+    if width is not None and padded:
         line, example = short.idxmax(), text[short].iloc[0]
         notes.append(
             f"WARNING: {plural(int(short.sum()), 'code')} shorter than the {width} digits of the "
@@ -81,7 +82,7 @@ def draft_code(values: pd.Series, name: str, why: str, rows: int) -> ColumnDraft
             name, "text", left_out=left_out, comments=notes, notes=notes_of(name, notes)
         )
     draft = draft_category(text, name, sort_by_value=True)
-    if width is not None and notes and draft.spec is not None:
+    if padded and draft.spec is not None:
         aliases = {stripped(code): code for code in draft.spec["categories"] if code[0] == "0"}
         draft.spec = with_aliases(draft.spec, aliases)
     draft.comments = [
