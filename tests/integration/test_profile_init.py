@@ -72,6 +72,10 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     assert "image.csv: not a" in one_error_line(init(tmp_path, "image.csv", "--target", "a"))
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5,6\n")
     assert "not a valid CSV" in one_error_line(init(tmp_path, "ragged.csv", "--target", "a"))
+    (tmp_path / "semi.csv").write_text('zip;sqft;price\n01002;"1\n200";3e5\n02134;9,5;2e5\n')
+    assert "semi.csv: not a comma-separated CSV: it looks delimited by semicolons (';')" in (
+        one_error_line(init(tmp_path, "semi.csv", "--target", "price"))
+    )
     (tmp_path / "header.csv").write_text("a,b\n")
     assert "no data rows" in one_error_line(init(tmp_path, "header.csv", "--target", "a"))
     (tmp_path / "twice.csv").write_text("a,b, a\n1,2,3\n")  # repeated once trimmed

@@ -6,8 +6,8 @@ A file whose first lines split into the same number of fields at each `;`, tab o
 fewer at commas, is refused with a line naming the delimiter, instead of being read as one
 column (then refused for missing columns, or for pandas' "Expected 1 fields"). It is not read
 with that delimiter: every face (ingest, `profile init`, batch scoring) reads one file format,
-comma-separated with decimal points (`parsing.to_numbers`), and a semicolon file usually writes
-decimal commas (`1,5`) as well; converting it once is one pandas line, named in the message.
+comma-separated with decimal points (`parsing.to_numbers`), a profile holds no delimiter, and a
+semicolon file usually writes decimal commas (`1,5`) as well (the message names one).
 
 Standard library only (csv), as `io` is imported where pandas is not.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 DELIMITERS = {";": "semicolons (';')", "\t": "tabs", "|": "pipes ('|')"}
 SNIFF_LINES = 20  # the header and the first data lines: enough to see a consistent split
 NUMBER_COMMA = re.compile(r"-?\d+,\d+")  # `1,5` or `1,000`: not how numbers are read
-EXPECTED = re.compile(r"Expected (\d+) fields in line \d+, saw (\d+)")
+EXPECTED = re.compile(r"Expected (\d+) fields in line \d+, saw \d+")  # pandas' words
 
 
 def _field_counts(lines: list[str], delimiter: str) -> list[int]:
