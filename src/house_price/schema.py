@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from pydantic import ValidationError
 
+from house_price.core.dateformats import ISO8601, DateFormat, check_date_formats
 from house_price.core.errors import DataError, name_list
 from house_price.core.profile_file import (
     DEFAULT_MISSING_VALUES,
@@ -35,16 +36,11 @@ from house_price.core.profile_file import (
     TargetSpec,
     located,
 )
+from house_price.core.spellings import category_key, check_spellings
 from house_price.core.yamlfile import load_yaml
 
 REFERENCE_YEAR = "reference_year"  # a bound that stands for the features.reference_year param
-# pandas: any ISO 8601 date or date-time (2014-10-13, 2014-10-13T00:00:00)
-DEFAULT_DATE_FORMAT = "ISO8601"
-
-
-def category_key(value: str) -> str:
-    """Spelling-insensitive key: case and runs of whitespace do not distinguish categories."""
-    return " ".join(value.split()).casefold()
+DEFAULT_DATE_FORMAT = ISO8601
 
 
 def _number(bound: float | dt.date | None) -> float | None:
@@ -68,7 +64,8 @@ class Column:
     example: Any = None
     missing_values: frozenset[str] = frozenset(DEFAULT_MISSING_VALUES)
     nullable: bool = False  # the API accepts null or an omitted field; the transformer imputes
-    date_format: str = DEFAULT_DATE_FORMAT  # strptime format of the CSV's values (a date column)
+    # a date column's strptime format in the CSV, or several tried in order (core.dateformats)
+    date_format: DateFormat = DEFAULT_DATE_FORMAT
 
     @property
     def is_category(self) -> bool:
@@ -234,14 +231,14 @@ def _column(
 ) -> Column:
     if spec.type == "category" and not spec.categories:
         raise ValueError(f"column {spec.name!r}: a category column needs `categories`")
-    keys = [category_key(name) for name in spec.categories]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"column {spec.name!r}: categories differ only in case or spacing")
-    unknown = set(spec.aliases.values()) - set(spec.categories)
-    if unknown:
-        raise ValueError(f"column {spec.name!r}: aliases point to undeclared {sorted(unknown)}")
+    check_spellings(spec.categories, spec.aliases, where)
     if spec.format is not None and spec.type != "date":
         raise ValueError(f"{where}.format: only a date column has a format")
+    date_format: DateFormat = DEFAULT_DATE_FORMAT
+    if isinstance(spec.format, list):
+        date_format = check_date_formats(spec.format, f"{where}.format")
+    elif spec.format:
+        date_format = spec.format
     column = Column(
         name=spec.name,
         kind=spec.type,
@@ -252,7 +249,7 @@ def _column(
         description=spec.description,
         missing_values=frozenset(text.strip() for text in (spec.missing_values or missing_values)),
         nullable=spec.nullable,
-        date_format=spec.format or DEFAULT_DATE_FORMAT,
+        date_format=date_format,
     )
     # Both numbers, or both dates for a date column.
     low: Any = column.minimum

@@ -72,6 +72,10 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     assert "image.csv: not a" in one_error_line(init(tmp_path, "image.csv", "--target", "a"))
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5,6\n")
     assert "not a valid CSV" in one_error_line(init(tmp_path, "ragged.csv", "--target", "a"))
+    (tmp_path / "semi.csv").write_text('zip;sqft;price\n01002;"1\n200";3e5\n02134;9,5;2e5\n')
+    assert "semi.csv: not a comma-separated CSV: it looks delimited by semicolons (';')" in (
+        one_error_line(init(tmp_path, "semi.csv", "--target", "price"))
+    )
     (tmp_path / "header.csv").write_text("a,b\n")
     assert "no data rows" in one_error_line(init(tmp_path, "header.csv", "--target", "a"))
     (tmp_path / "twice.csv").write_text("a,b, a\n1,2,3\n")  # repeated once trimmed
@@ -317,7 +321,7 @@ def test_a_non_finite_target_is_counted_as_the_pipeline_drops_it(tmp_path: Path)
 
 def test_a_constant_feature_gets_a_warning(tmp_path: Path) -> None:
     """No word on a column with one value: the model learns nothing from it, and its draft
-    bounds (7 to 7) or its one category refuse every other value the API is sent."""
+    bounds (6 to 8) or its one category refuse every other value the API is sent."""
     frame = base_frame()
     frame["stories"] = 7
     frame["city"] = "Seattle"
@@ -329,7 +333,7 @@ def test_a_constant_feature_gets_a_warning(tmp_path: Path) -> None:
     warnings = [line for line in result.stderr.splitlines() if "the same value" in line]
     assert warnings == [
         "house-price: stories: WARNING: the same value (7) in every row: the model cannot learn "
-        "from it, and its bounds (7 to 7) refuse values outside them. Leave it out, or widen the "
+        "from it, and its bounds (6 to 8) refuse values outside them. Leave it out, or widen the "
         "bounds if other values can occur",
         "house-price: city: WARNING: the same value (Seattle) in every row: the model cannot "
         "learn from it, and any other value is refused as an unknown category. Leave it out, or "

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from house_price.core.csvshape import delimiter_problem, parser_error_place
 from house_price.core.errors import DataError
 
 # The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
@@ -187,6 +188,9 @@ def _check_file(path: Path) -> None:
             f"{path}: not a UTF-8 text CSV (a NUL byte on line {line}: a binary file such as "
             ".xlsx, .parquet or .gz, or UTF-16 text? save it as a UTF-8 CSV)"
         )
+    delimited = delimiter_problem(start, cut=len(start) == BINARY_SNIFF_BYTES)
+    if delimited:
+        raise DataError(f"{path}: {delimited}")
 
 
 @contextmanager
@@ -202,7 +206,9 @@ def _csv_errors(path: Path) -> Iterator[None]:
         place = _decode_error_place(path, exc)
         raise DataError(f"{path}: not a UTF-8 text CSV ({place})") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a valid CSV ({_first_line(exc)})") from None
+        raise DataError(
+            f"{path}: not a valid CSV ({parser_error_place(path, _first_line(exc))})"
+        ) from None
 
 
 def _with_header(frame: pd.DataFrame, header: list[str] | None) -> tuple[pd.DataFrame, list[str]]:

@@ -7,7 +7,8 @@ scoring (`house-price predict`) and `house-price profile init` (drafting) apply 
   category or alias always wins over a missing spelling (`missing_fields`).
 - Numbers: the trimmed text as `pd.to_numeric` reads it, as a float. `inf`, `1e400` and the NaN
   spellings (`NAN_TEXT`, in any case) are numbers, not finite ones; any other text is no number.
-- Dates: the trimmed text in the column's format (`pd.to_datetime`; "ISO8601" by default).
+- Dates: the trimmed text in the column's format (`pd.to_datetime`; "ISO8601" by default), or
+  in the first of its formats that reads it (`core.dateformats`: no text reads as two dates).
 - Categories: the canonical spelling of a declared category or alias (`Column.normalise`: case
   and runs of whitespace do not count); any other spelling is unknown.
 
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from house_price.core.dateformats import DateFormat, formats_of
 
 if TYPE_CHECKING:
     from house_price.schema import Column
@@ -64,12 +67,21 @@ def is_nan_text(text: str) -> bool:
 
 
 def to_dates(
-    text: pd.Series, missing: pd.Series | None, date_format: str
+    text: pd.Series, missing: pd.Series | None, date_format: DateFormat
 ) -> tuple[pd.Series, pd.Series]:
-    """(trimmed text -> datetime64 in `date_format`, NaT where missing; where a present value
-    is no date in that format). `missing` None: no field is missing."""
+    """(trimmed text -> datetime64 in `date_format`, or in the first of its formats that reads
+    it, NaT where missing; where a present value is no date in any). `missing` None: no field
+    is missing."""
     missing = _none_missing(text, missing)
-    values = pd.to_datetime(text.str.strip().where(~missing), format=date_format, errors="coerce")
+    first, *others = formats_of(date_format)
+    stripped = text.str.strip().where(~missing)
+    values = pd.to_datetime(stripped, format=first, errors="coerce")
+    for fmt in others:
+        unread = values.isna() & ~missing
+        if not unread.any():
+            break
+        read = pd.to_datetime(stripped.where(unread), format=fmt, errors="coerce")
+        values = values.where(~unread, read)
     return values, values.isna() & ~missing
 
 

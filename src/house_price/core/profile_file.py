@@ -36,7 +36,8 @@ class ColumnSpec(_Spec):
     example: Any = None
     missing_values: list[str] | None = None  # overrides the profile's list for this column
     nullable: bool = False
-    format: str | None = None  # a date column's strptime format (default ISO 8601 dates)
+    # a date column's strptime format (default ISO 8601 dates), or a list tried in order
+    format: str | list[str] | None = None
 
 
 class TargetSpec(ColumnSpec):
@@ -93,6 +94,8 @@ def located(error: Mapping[str, Any], raw: Any) -> str:
         problem = "should be a mapping such as {name: price, min: 0}"
     elif error["type"] == "model_type":  # an empty file, or a list at the top
         problem = "should be a mapping with name, source, target, features, derived"
+    elif error["type"] == "string_type" and type(error["input"]) in (int, float):
+        problem += f" (quote it: '{error['input']}'; unquoted, YAML reads a number)"
     given = ""
     if error["type"] != "missing":
         shown = repr(error["input"])  # a misplaced list of columns: its start is enough

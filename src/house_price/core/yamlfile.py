@@ -1,5 +1,5 @@
-"""YAML as the project reads its own files (params.yaml, profiles): YAML 1.2's booleans and no
-repeated keys.
+"""YAML as the project reads its own files (params.yaml, profiles): YAML 1.2's booleans, numbers
+with a leading zero as text (codes such as `01002`), and no repeated keys.
 
 PyYAML implements YAML 1.1, where yes/no/on/off are booleans: `categories: [yes, no]` would
 become [True, False], and `log_target: no` would train with False while DVC (YAML 1.2, through
@@ -52,6 +52,11 @@ Loader.yaml_implicit_resolvers = {
 Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+# A number written with a leading zero is text: PyYAML (YAML 1.1) reads `01002` as the octal
+# 514, DVC (YAML 1.2) as 1002, and the writer of `categories: [01002, 02134]` meant zip codes.
+LEADING_ZERO = ("tag:yaml.org,2002:str", re.compile(r"^[-+]?0[0-9_]+$"))
+for first in "-+0":
+    Loader.yaml_implicit_resolvers[first] = [LEADING_ZERO, *Loader.yaml_implicit_resolvers[first]]
 
 
 def load_yaml(stream: str | IO[str]) -> Any:

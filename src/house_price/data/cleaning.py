@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from house_price.core.dateformats import format_words
 from house_price.core.errors import DataError, name_list
 from house_price.core.parsing import missing_fields, to_categories, to_dates, to_numbers
 from house_price.schema import Column, Profile
@@ -91,9 +92,9 @@ def parse_dates(text: pd.Series, missing: pd.Series, column: Column, source: str
     values, bad = to_dates(text, missing, column.date_format)
     if bad.any():
         raise DataError(
-            f"{source}: column {column.name!r} should be a date in format "
-            f"{column.date_format!r} but has {int(bad.sum())} value(s) that are not, e.g. "
-            f"{text[bad].iloc[0].strip()!r} (line {_example_rows(bad)})"
+            f"{source}: column {column.name!r} should be a date in "
+            f"{format_words(column.date_format)} but has {int(bad.sum())} value(s) that are "
+            f"not, e.g. {text[bad].iloc[0].strip()!r} (line {_example_rows(bad)})"
         )
     return values.dt.normalize()
 

@@ -73,8 +73,8 @@ def draft_profile(
         f"Read {len(frame)} rows, {len(frame.columns)} columns "
         f"({len(features)} features, {plural(len(columns) - len(features), 'column')} left out).",
         "REVIEW BEFORE USE: types, bounds, categories and left-out columns are guesses from the",
-        "data. Bounds: the data's range widened by "
-        f"{MARGIN:.0%} on each side, not across 0, rounded.",
+        f"data. Bounds: the data's range widened by {MARGIN:.0%} on each side (whole numbers by "
+        "at least 1, a 0/1 flag not at all), not across 0, rounded.",
         "Only the empty field is missing (missing_values); see the comments on each column.",
     ]
     return Draft(profile, header, target_draft, columns, derived_comments, notes)

@@ -18,11 +18,15 @@ def all_whole(numbers: pd.Series) -> bool:
 
 def readable_bounds(low: float, high: float, whole: bool) -> tuple[float, float]:
     """min/max widened by MARGIN of the range, not across 0, rounded outwards to the power of
-    ten below the margin; for whole numbers a whole margin (maybe 0) and a step of at least 1."""
+    ten below the margin. Whole numbers: the margin rounded up to a whole number, so at least 1
+    (1-6 bedrooms: 0-7; rounded down, a small count's margin was 0 and the API refused the
+    next house up), and a step of at least 1; a 0/1 flag stays 0-1 (a 2 is no flag)."""
+    if whole and (low, high) == (0, 1):
+        return 0, 1
     span = high - low
     margin = MARGIN * span or MARGIN * max(abs(low), abs(high)) or 1.0
-    if whole:
-        margin = math.floor(margin)
+    if whole:  # rounded first: 0.1 * 30 is 3.0000000000000004, a margin of 3
+        margin = math.ceil(round(margin, 9))
     exponent = math.floor(math.log10(margin)) if margin else 0
     if whole:
         exponent = max(exponent, 0)

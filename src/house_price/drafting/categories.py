@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 
 from house_price.core.parsing import to_numbers
+from house_price.core.spellings import category_key
 from house_price.drafting.drafts import ColumnDraft
 from house_price.drafting.rules import ID_DISTINCT_SHARE, ID_MIN_ROWS, MAX_CATEGORIES
 from house_price.drafting.wording import plural
-from house_price.schema import category_key
 
 
 def draft_text(values: pd.Series, name: str, rows: int) -> ColumnDraft:

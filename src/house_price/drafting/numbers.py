@@ -8,7 +8,7 @@ import pandas as pd
 
 from house_price.core.parsing import to_numbers
 from house_price.drafting.bounds import all_whole, readable_bounds, readable_number
-from house_price.drafting.categories import draft_category
+from house_price.drafting.codes import draft_code, has_leading_zero
 from house_price.drafting.drafts import ColumnDraft
 from house_price.drafting.rules import (
     BUILT,
@@ -63,17 +63,12 @@ def draft_finite(values: pd.Series, numbers: pd.Series, name: str, rows: int) ->
                     f"and {why}: left out"
                 ),
             )
-    leading_zero = values.str.strip().str.match(r"[-+]?0\d").any()
+    leading_zero = has_leading_zero(values.str.strip())
     code_name = bool(tokens & CODE_TOKENS) or name.lower().endswith(("code", "zip"))
-    if whole and distinct <= MAX_CATEGORIES and (code_name or leading_zero):
+    # Codes with a leading zero are never numbers; other code-like names, up to MAX_CATEGORIES.
+    if whole and (leading_zero or (code_name and distinct <= MAX_CATEGORIES)):
         why = "a value with a leading zero" if leading_zero else "a code-like name"
-        draft = draft_category(values.str.strip(), name, sort_by_value=True)
-        draft.comments.insert(
-            0,
-            f"numbers, but a code ({why}, {distinct} distinct whole values): a category; "
-            "make it int if the order of the numbers means something",
-        )
-        return draft
+        return draft_code(values, name, why, rows)
     low, high = float(numbers.min()), float(numbers.max())
     minimum, highest = readable_bounds(low, high, whole)
     maximum: float | str = highest

@@ -6,8 +6,9 @@
   values by the pipeline's own rule (`house_price.core.parsing`).
 - Column kinds, in this order:
   1. no values at all (or only missing spellings) -> left out;
-  2. `date`: every value parses with one of `DATE_FORMATS` (years 1800-2200); the digits-only
-     `%Y%m%d` counts only for a column whose name contains "date";
+  2. `date`: every value parses with one of `DATE_FORMATS` (years 1800-2200), or with one of
+     the fewest of them that read every value between them (a list: `drafting.dates`); the
+     digits-only `%Y%m%d` counts only for a column whose name contains "date";
   3. numbers (every value a number; `inf`, `1e400` or `+nan`, which the pipeline drops with
      their row, are counted in a comment and left out of bounds and examples; `nan` in any case
      is also a missing spelling, with its own comment: the pipeline drops its row too):
@@ -16,17 +17,19 @@
        integers from 0 or 1 (a row number);
      - a code, so a `category` of the values as written: whole numbers with at most
        `MAX_CATEGORIES` distinct values and a code-like name (`CODE_TOKENS`, or a name ending in
-       "code"/"zip") or a value with a leading zero (`02134`); King County's `zipcode`;
+       "code"/"zip"), or with a value with a leading zero (`02134`; never a number: codes
+       stripped of their zeros are padded, `drafting.codes`); King County's `zipcode`;
      - `int` when every value is whole (`3.0` counts), else `float`;
   4. text: distinct in at least `ID_DISTINCT_SHARE` of the rows -> an identifier or free text,
      left out; at most `MAX_CATEGORIES` distinct spellings after merging -> `category`; more ->
      left out.
 - Bounds: the data's min/max widened by `MARGIN` of the range on each side, never across 0
   (a column without negative values gets no negative min), rounded outwards to the power of ten
-  below the margin. For whole numbers the margin is rounded down to a whole number, so a 0/1 flag
-  stays 0..1 and a 1-5 grade 1..5. A whole-number year column (a name with a `YEAR_TOKENS` word
-  or "built", largest value 1000-2200) gets `max: reference_year`. Dates: the whole years
-  covering the widened range.
+  below the margin. For whole numbers the margin is rounded up to a whole number, so at least 1:
+  1-6 bedrooms get 0..7, and the API takes the 7-bedroom house the data did not show (the model
+  predicts it as its largest seen); a 0/1 flag stays 0..1. A whole-number year column (a name
+  with a `YEAR_TOKENS` word or "built", largest value 1000-2200) gets `max: reference_year`.
+  Dates: the whole years covering the widened range.
 - Categories: spellings with the same `house_price.schema.category_key` are one category, named
   by its most frequent spelling; the others become `aliases`.
 - Leaks: a number feature whose |Spearman correlation| with the target is at least

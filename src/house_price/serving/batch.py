@@ -31,6 +31,7 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
+from house_price.core.dateformats import format_words, written
 from house_price.core.errors import DataError
 from house_price.core.io import atomic_path, read_raw_csv
 from house_price.core.parsing import missing_fields, to_dates, to_numbers
@@ -152,12 +153,12 @@ def _got(text: str) -> str:
 def csv_date_format(column: Column) -> str:
     """How a date column is written in the profile's CSV files, with its example: `an ISO 8601
     date such as '2014-10-13'`, or `a date in the profile's format '%Y%m%dT%H%M%S' such as
-    '20141013T000000'`."""
+    '20141013T000000'` (`formats ... or ...` for several, the example in the first)."""
     example = column.example  # every feature has one (schema)
     if column.date_format == DEFAULT_DATE_FORMAT:
         return f"an ISO 8601 date such as {example.isoformat()!r}"
-    shown = example.strftime(column.date_format)
-    return f"a date in the profile's format {column.date_format!r} such as {shown!r}"
+    shown = written(example, column.date_format)
+    return f"a date in the profile's {format_words(column.date_format)} such as {shown!r}"
 
 
 def describe_errors(

@@ -57,7 +57,10 @@ class Spellings(dict[str, str]):
     422 error that lists the allowed values (`category_context`)."""
 
     def __init__(self, column: Column, listed_in: str = LISTED_BY_API, limit: int = 1024) -> None:
-        super().__init__({name: name for name in column.categories})
+        # Not seeded with the categories: every spelling, a category's own too, is resolved
+        # by `Column.normalise` alone, the rule cleaning applies (a seed of name -> name would
+        # be a second rule).
+        super().__init__()
         self.column = column
         self.limit = limit
         self.context = category_context(column, listed_in)

@@ -157,7 +157,7 @@ def test_bounds_have_a_readable_margin() -> None:
     assert readable_bounds(0, 1, whole=True) == (0, 1)  # a flag stays a flag
     assert readable_bounds(47.1559, 47.7776, whole=False) == (47.09, 47.84)
     assert readable_bounds(-124.35, -114.31, whole=False) == (-126, -113)
-    assert readable_bounds(-3, -1, whole=True) == (-3, -1)
+    assert readable_bounds(-3, -1, whole=True) == (-4, 0)  # a margin of at least 1, to 0
 
 
 # --- the whole draft ------------------------------------------------------------------------
