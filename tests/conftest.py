@@ -65,6 +65,7 @@ GROUPS = {
         "integration/test_api_server.py",
         "integration/test_bad_input.py",
         "integration/test_batch_scoring.py",
+        "integration/test_data_shapes.py",
         "integration/test_deps.py",
         "integration/test_drift_reference.py",
         "integration/test_experiments.py",

@@ -21,7 +21,7 @@ from house_price.core.split import split
 from house_price.data.cleaning import clean
 from house_price.data.synthetic import Dirt, generate
 from house_price.features import FeatureTransformer
-from house_price.schema import load_profile
+from house_price.schema import Profile, load_profile
 from house_price.serving.bundle import (
     Bundle,
     content_version,
@@ -59,7 +59,6 @@ TRAIN = Train.model_validate(
         "max_bin": 64,
     }
 )
-REGISTERED_MODEL = registered_model_name("house-price-{dataset}", "houses")
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,7 @@ class TinyPipeline:
     train: pd.DataFrame
     test: pd.DataFrame
     predictions: np.ndarray  # the pipeline path's (fitted transformer + xgboost) on `test`
+    test_lines: np.ndarray  # the source CSV's line of each row of `test`
 
     @property
     def bundle(self) -> Bundle:
@@ -76,7 +76,6 @@ class TinyPipeline:
 
 def build_tiny_bundle(directory: Path) -> TinyPipeline:
     """Run the tiny pipeline in `directory` (work files in it, the bundle in `bundle/`)."""
-    profile = load_profile(PROFILE, REFERENCE_YEAR)
     data = generate(
         rows=ROWS, seed=7, noise_sigma=0.15, reference_year=REFERENCE_YEAR, dirt=DIRT
     ).frame
@@ -84,28 +83,69 @@ def build_tiny_bundle(directory: Path) -> TinyPipeline:
     work.mkdir(parents=True)
     source = work / "data.csv"  # as ingest writes it and process reads it
     write_csv(source, data)
+    return build_bundle(directory, PROFILE, source)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the stages before train make of a CSV: the profile (ingest), the split (process),
+    the fitted transformer (featurize)."""
+
+    profile_path: Path
+    profile: Profile
+    source: Path
+    train: pd.DataFrame
+    test: pd.DataFrame
+    test_lines: np.ndarray  # the source CSV's line of each row of `test`
+    transformer: FeatureTransformer
+
+
+def prepare(profile_path: Path, source: Path) -> Prepared:
+    """The stages before train on the CSV `source` with the profile in `profile_path`: clean,
+    split (process.test_size 0.2, seed 42), the transformer fitted on the train split.
+    DataError as those stages raise it."""
+    profile = load_profile(profile_path, REFERENCE_YEAR)
     rows, _report = clean(read_raw_csv(source), profile, str(source))
     train, test = split(rows, 0.2, 42, str(source))
-
+    lines = split(pd.DataFrame({"line": rows.index}, index=rows.index), 0.2, 42)[1]["line"]
     transformer = FeatureTransformer(profile).fit(train)
-    features = transformer.transform(train)
-    scale = transformer.target_scale(TRAIN.log_target)
-    fit_target = scale.to_fit(train[profile.target.name].to_numpy(float), features)
-    booster, _figures = model.fit(features, fit_target, TRAIN)
+    return Prepared(profile_path, profile, source, train, test, lines.to_numpy(), transformer)
 
+
+def build_bundle(
+    directory: Path, profile_path: Path, source: Path, train_params: Train = TRAIN
+) -> TinyPipeline:
+    """`prepare`, then `train_and_package`."""
+    return train_and_package(directory, prepare(profile_path, source), train_params)
+
+
+def train_and_package(
+    directory: Path, prepared: Prepared, train_params: Train = TRAIN
+) -> TinyPipeline:
+    """The train and package stages on `prepared`: the model (`train_params`), the bundle in
+    `directory / "bundle"` (work files in `directory / "work"`)."""
+    profile, train, transformer = prepared.profile, prepared.train, prepared.transformer
+    features = transformer.transform(train)
+    scale = transformer.target_scale(train_params.log_target)
+    fit_target = scale.to_fit(train[profile.target.name].to_numpy(float), features)
+    booster, _figures = model.fit(features, fit_target, train_params)
+
+    work = directory / "work"
+    work.mkdir(parents=True, exist_ok=True)
     transformer_path, model_path = work / "transformer.joblib", work / "model.ubj"
     joblib.dump(transformer, transformer_path)
     booster.save_model(str(model_path))
     version = content_version(transformer_path, model_path)
     metrics = {"rmse": 1.0, "mae": 1.0, "r2": 0.5, "rmsle": 0.2}
+    registered = registered_model_name("house-price-{dataset}", profile.name)
     metadata = bundle_metadata(
-        REGISTERED_MODEL, version, profile, TRAIN, metrics, {"raw": "0" * 32}
+        registered, version, profile, train_params, metrics, {"raw": "0" * 32}
     )
     bundle_dir = directory / "bundle"
     bundle_dir.mkdir()
-    write_bundle(bundle_dir, PROFILE, transformer_path, model_path, metadata, train)
+    write_bundle(bundle_dir, prepared.profile_path, transformer_path, model_path, metadata, train)
     record = {
-        "registered_model": REGISTERED_MODEL,
+        "registered_model": registered,
         "version": "1",
         "run_id": "0123456789abcdef0123456789abcdef",
         "tracking_uri": "sqlite:///unused/mlflow.db",
@@ -114,5 +154,5 @@ def build_tiny_bundle(directory: Path) -> TinyPipeline:
         "git_dirty": False,
     }
     write_json(registration_path(bundle_dir, version), record)
-    predictions = load_bundle(bundle_dir).predict_frame(test)
-    return TinyPipeline(bundle_dir, train, test, predictions)
+    predictions = load_bundle(bundle_dir).predict_frame(prepared.test)
+    return TinyPipeline(bundle_dir, train, prepared.test, predictions, prepared.test_lines)

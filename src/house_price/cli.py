@@ -23,7 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from house_price.core.errors import DataError, error_line
+from house_price.core.errors import DataError, error_line, escaped
 
 PROG = "house-price"
 STDOUT = "-"  # predict --output -: the CSV to stdout (a file named "-" is "./-")
@@ -216,8 +216,8 @@ def profile_init(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         f"{len(draft.profile.get('derived', []))} derived. Review it before use.",
         file=sys.stderr,
     )
-    for note in draft.notes:
-        print(f"{PROG}: {note}", file=sys.stderr)
+    for note in draft.notes:  # values from the file: one line each, whatever they hold
+        print(f"{PROG}: {escaped(note)}", file=sys.stderr)
     if not in_place or name != folder_name:
         print(f"{PROG}: copy {args.csv} to {source} (the profile's source)", file=sys.stderr)
     print(f"{PROG}: then run: dvc exp run -S dataset={name}", file=sys.stderr)

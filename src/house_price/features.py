@@ -188,22 +188,26 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         imputation fills, and each category's one-hot slots and most frequent level."""
         fitted = self.column_transformer_
         numeric_names = tuple(fitted.transformers_[0][2])
+        category_names = fitted.transformers_[1][2]
+        # ColumnTransformer fits no step for an empty column list (a numbers-only or a
+        # categories-only profile): that step has no statistics to read, and nothing to encode.
+        fills = fitted.named_transformers_["numeric"].statistics_ if numeric_names else ()
         category_pipeline = fitted.named_transformers_["category"]
+        if category_names:
+            imputed = category_pipeline["impute"].statistics_
+            levels_of = category_pipeline["onehot"].categories_
+        else:
+            imputed, levels_of = (), ()
         offset = len(numeric_names)
         categories = []
-        for name, fill, levels in zip(
-            fitted.transformers_[1][2],
-            category_pipeline["impute"].statistics_,
-            category_pipeline["onehot"].categories_,
-            strict=True,
-        ):
+        for name, fill, levels in zip(category_names, imputed, levels_of, strict=True):
             slots = {str(level): offset + index for index, level in enumerate(levels)}
             categories.append(CategorySlots(name, slots, str(fill)))
             offset += len(levels)
         return RowEncoder(
             self.profile,
             numeric_names,
-            tuple(float(value) for value in fitted.named_transformers_["numeric"].statistics_),
+            tuple(float(value) for value in fills),
             tuple(categories),
             tuple(str(name) for name in self.get_feature_names_out()),
         )

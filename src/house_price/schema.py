@@ -35,6 +35,7 @@ from house_price.core.profile_file import (
     ProfileSpec,
     TargetSpec,
     located,
+    matrix_column_clash,
 )
 from house_price.core.spellings import category_key, check_spellings
 from house_price.core.yamlfile import load_yaml
@@ -347,6 +348,11 @@ def profile_from_dict(raw: Any, reference_year: int) -> Profile:
     names = [*by_name, *(item.name for item in derived)]
     if len(by_name) != len(features) or len(set(names)) != len(names) or target.name in names:
         raise ValueError("profile: column names must be unique and distinct from the target")
+    numeric = [name for name, column in by_name.items() if column.is_numeric]
+    levels = {column.name: column.categories for column in features if column.is_category}
+    clash = matrix_column_clash([*numeric, *(item.name for item in derived)], levels)
+    if clash:
+        raise ValueError(f"profile: {clash}")
     used = {name for item in derived for name in item.inputs}
     for column in features:
         if column.is_date and column.name not in used:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import REPO, git_copy, run, shared_csv
 
-from house_price.core.errors import DataError
+from house_price.core.errors import DataError, escaped
 from house_price.core.split import check_split_rows, rows_needed, split_sizes
 from house_price.data.cleaning import clean
 from house_price.drafting.rules import (
@@ -92,6 +92,22 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     assert usage.returncode == 2
     assert "--target" in usage.stderr
     assert "Traceback" not in usage.stderr
+    assert not (tmp_path / "profiles").exists()
+
+
+def test_cli_refuses_a_header_name_with_a_line_break_in_one_line(tmp_path: Path) -> None:
+    """Issue 25: a newline inside a quoted header was drafted into YAML that did not parse, and
+    split the --target error over two lines. Each such name is refused, escaped, in one line."""
+    frame = base_frame()
+    for name in ("sale\nprice", "sale\r\nprice", "sale\u2028price", "sale\x85price"):
+        frame.rename(columns={"bedrooms": name}).to_csv(tmp_path / "wrapped.csv", index=False)
+        line = one_error_line(init(tmp_path, "wrapped.csv", "--target", "price", "--force"))
+        assert line == (
+            f"house-price: error: wrapped.csv: column 3 of the header, {name!r}: a control "
+            f"character ({name[4]!r}) in a name: rename the column, in the CSV's header too"
+        )
+        typo = one_error_line(init(tmp_path, "wrapped.csv", "--target", "prise"))
+        assert typo.endswith(f"columns: price, sqft, {escaped(name)}")
     assert not (tmp_path / "profiles").exists()
 
 

@@ -2,7 +2,13 @@
 
 Kept free of heavy imports so that catching them costs a stage nothing."""
 
+import re
 from collections.abc import Iterable
+
+# What would break a one-line message or a YAML comment: the C0 and C1 control characters
+# (newline, carriage return, tab, escape, NEL, ...) and the Unicode line and paragraph
+# separators, every character str.splitlines() splits at among them.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class DataError(ValueError):
@@ -25,9 +31,16 @@ class QualityGateError(RuntimeError):
     """The evaluated model misses the quality gate set in params.yaml."""
 
 
+def escaped(text: str) -> str:
+    """`text` with each `CONTROL` character written as its escape (`\\n`, `\\x1b`, `\\u2028`): one
+    line, whatever a file held. Text without one is returned as it is."""
+    return CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def name_list(names: Iterable[object], limit: int = 12) -> str:
-    """`a, b, c and 9 more`: a list for a message, never cut without saying so."""
-    items = [str(name) for name in names]
+    """`a, b, c and 9 more`: a list for a message, never cut without saying so; each name
+    `escaped`, so that a header or category read from a file never breaks the line."""
+    items = [escaped(str(name)) for name in names]
     shown = ", ".join(items[:limit])
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
 
@@ -37,7 +50,7 @@ def error_line(exc: Exception) -> str:
     message, or for a file this user may not read or write (or whose folder it may not
     search) the path and what to check."""
     if not isinstance(exc, PermissionError):
-        return str(exc)
+        return escaped(str(exc))  # the last guard: whatever a message quotes, one line
     where = exc.filename if exc.filename is not None else "a file"
     reason = (exc.strerror or "permission denied").lower()
     return (

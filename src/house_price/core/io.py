@@ -21,6 +21,7 @@ from house_price.core.errors import DataError
 # The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
 # source.json, where it came from.
 RAW_CSV, RAW_PARTITIONS, SOURCE_INFO = "data.csv", "partitions", "source.json"
+RAW_LINE = "__raw_line__"  # the raw partitions' index: each row's line in the source CSV
 
 if TYPE_CHECKING:  # imported where used: the API reads JSON through here without pandas
     import pandas as pd

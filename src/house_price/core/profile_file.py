@@ -4,16 +4,74 @@ profile YAML through (strict types, no unknown keys), and what each derived op t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from house_price.core.errors import CONTROL, escaped
+from house_price.core.io import RAW_LINE
 
 DEFAULT_MISSING_VALUES = ("",)  # only the empty field means missing, unless a profile says more
 ColumnKind = Literal["float", "int", "category", "date"]
 DerivedOp = Literal["age", "ratio", "year", "month", "projection"]
+
+
+# The drift metrics' `feature` label of the prediction's bins (house_price.serving.drift).
+PREDICTION_LABEL = "(prediction)"
+# Names used beside the columns, which a column may not take: what each one names.
+RESERVED_NAMES = {
+    RAW_LINE: "the raw data's line index (the Dask engine's)",
+    PREDICTION_LABEL: "the prediction in the drift metrics (the label of its bins)",
+}
+
+
+def usable_name(name: str) -> str:
+    """`name`, or ValueError when no profile may name a column so: a name with a control or
+    line-breaking character (`CONTROL`), or one of RESERVED_NAMES. Any other name works in
+    every face: it is the API's JSON key (the request models alias it,
+    house_price.serving.requests), the MLflow model's column, a key of the bundle's files and a
+    label of the drift metrics. A newline or a tab is none a client can type, and would break
+    every one-line message and YAML comment naming the column; it is almost always a
+    spreadsheet's wrapped header cell."""
+    found = CONTROL.search(name)
+    if found:
+        raise ValueError(
+            f"a control character ({found.group()!r}) in a name: rename the column, in the "
+            "CSV's header too"
+        )
+    if name in RESERVED_NAMES:
+        raise ValueError(
+            f"{name!r} names {RESERVED_NAMES[name]}: rename the column, in the CSV's header too"
+        )
+    return name
+
+
+def matrix_column_clash(
+    numeric: Sequence[str], categories: Mapping[str, Sequence[str]]
+) -> str | None:
+    """Why two features would name one column of the model's matrix, or None. The fitted
+    transformer names the numeric and derived features' columns by their names and each
+    category's one-hot columns `<name>_<level>` (scikit-learn's), and refuses a repeat: a number
+    column `heating_gas` beside a category `heating` with the level `gas`."""
+    owners = {name: f"feature {name!r}" for name in numeric}
+    for name, levels in categories.items():
+        for level in levels:
+            column = f"{name}_{level}"
+            owner = f"the level {level!r} of the category {name!r}"
+            if column in owners:
+                return (
+                    f"{owners[column]} and {owner} both name the model's column {column!r} "
+                    "(a category's columns are named <feature>_<level>): rename one"
+                )
+            owners[column] = owner
+    return None
+
+
 # Header names and profile names are compared trimmed: `LOT SQFT ` in a file is `LOT SQFT`.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(usable_name)
+]
 
 
 class _Spec(BaseModel):
@@ -85,7 +143,7 @@ def located(error: Mapping[str, Any], raw: Any) -> str:
             where += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
             if isinstance(node, Mapping) and isinstance(node.get("name"), str):
-                where += f" ({node['name']})"
+                where += f" ({escaped(node['name'])})"
         else:
             where += f".{part}" if where else str(part)
             node = node.get(part) if isinstance(node, Mapping) else None

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from house_price.core.errors import DataError, name_list
+from house_price.core.profile_file import matrix_column_clash, usable_name
 from house_price.drafting.columns import draft_column
 from house_price.drafting.derived import draft_derived
 from house_price.drafting.drafts import ColumnDraft, Draft
@@ -34,8 +35,13 @@ def draft_profile(
     frame: pd.DataFrame, target: str, *, name: str, source: str, command: str
 ) -> Draft:
     """A draft profile for a text frame (as `io.read_raw_csv` reads it: what the pipeline will
-    see, header names trimmed, without repeated names). DataError for a target that is no
-    column."""
+    see, header names trimmed, without repeated names). DataError for a header name no profile
+    can hold (`usable_name`), or a target that is no column."""
+    for position, heading in enumerate(map(str, frame.columns), 1):
+        try:
+            usable_name(heading)
+        except ValueError as exc:
+            raise DataError(f"column {position} of the header, {heading!r}: {exc}") from None
     if target not in frame.columns:
         raise DataError(f"--target {target!r} is not a column ({column_list(frame.columns)})")
     target_draft = draft_target(frame[target], target)
@@ -54,6 +60,12 @@ def draft_profile(
             else "the file has only the target column"
         )
     derived, derived_comments = draft_derived(columns)
+    numeric = [c.name for c in features if c.kind in ("int", "float")]
+    numeric += [item["name"] for item in derived]
+    levels = {c.name: c.spec["categories"] for c in features if c.kind == "category" and c.spec}
+    clash = matrix_column_clash(numeric, levels)
+    if clash:  # the profile loader would refuse the draft (as would the transformer)
+        raise DataError(clash)
     profile: dict[str, Any] = {
         "name": name,
         "description": f"Draft from {Path(source).name}: describe the data here.",

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from house_price.core.errors import escaped
 from house_price.drafting.drafts import ColumnDraft, Draft
 from house_price.drafting.wording import plural
 
@@ -59,10 +60,12 @@ def yaml_flow(value: Any) -> str:
 
 
 def _comment_lines(lines: Iterable[str], indent: str, width: int = 100) -> list[str]:
-    """Comments wrapped to the line length; a wrapped line continues with two spaces."""
+    """Comments wrapped to the line length; a wrapped line continues with two spaces. A
+    control character a value from the file holds is written as its escape: a line break would
+    end the comment, and the rest of the line would be read as YAML."""
     out = []
     for line in lines:
-        words = line.split(" ")
+        words = escaped(line).split(" ")
         current = f"{indent}# "
         for word in words:
             if len(current) + len(word) > width and current.strip() != "#":

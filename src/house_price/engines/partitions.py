@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-LINE = "__raw_line__"  # the raw partitions' index: each row's line in the source CSV
+from house_price.core.io import RAW_LINE
+
+LINE = RAW_LINE  # the raw partitions' index: each row's line in the source CSV
 
 
 def partition_name(index: int) -> str:

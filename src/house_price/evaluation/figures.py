@@ -69,8 +69,11 @@ DRAW = {
 
 def draw_all(plots_dir: Path) -> dict[str, Figure]:
     """{"<table>.png": figure} for every table of DRAW in `plots_dir`; FileNotFoundError if
-    one is missing."""
+    one is missing. A feature's name is read as written: pandas would read `None` or `NA` as a
+    missing value, and `2` as a number (a header may be any of them)."""
     return {
-        Path(table).with_suffix(".png").name: draw(pd.read_csv(plots_dir / table))
+        Path(table).with_suffix(".png").name: draw(
+            pd.read_csv(plots_dir / table, keep_default_na=False, dtype={"feature": str})
+        )
         for table, draw in DRAW.items()
     }

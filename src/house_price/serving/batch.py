@@ -32,7 +32,7 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from house_price.core.dateformats import format_words, written
-from house_price.core.errors import DataError
+from house_price.core.errors import DataError, escaped
 from house_price.core.io import atomic_path, read_raw_csv
 from house_price.core.parsing import missing_fields, to_dates, to_numbers
 from house_price.data.cleaning import check_columns
@@ -184,7 +184,7 @@ def describe_errors(
         if field in raw:
             message += f" (got {_got(raw[field])})"
         parts.append(message)
-    return "; ".join(parts)
+    return escaped("; ".join(parts))  # one line, on stderr and in the error column
 
 
 class RowValidator:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from house_price.core.io import read_json, write_json
+from house_price.core.profile_file import PREDICTION_LABEL
 from house_price.schema import Column, Profile
 
 if TYPE_CHECKING:  # imported where used, at package time: the API imports this module
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # imported where used, at package time: the API imports this 
 
 REFERENCE_FILE = "drift.json"
 REFERENCE_FORMAT = 1
-PREDICTION = "(prediction)"  # the `feature` label of the prediction's bins
+PREDICTION = PREDICTION_LABEL  # the `feature` label of the prediction's bins (no column's)
 MISSING = "missing"
 DECILES = tuple(np.linspace(0.1, 0.9, 9))
 NUMPY_MIN_ROWS = 16  # from this many rows, numpy bins faster than a bisection per value

@@ -81,7 +81,8 @@ def _field(column: Column, listed_in: str = LISTED_BY_API) -> tuple[Any, Any]:
     profile) also takes null or an omitted field: the fitted transformer imputes it, exactly
     as the pipeline does for a missing value. `listed_in`: where an error for an unknown
     category says all the categories are listed."""
-    common: dict[str, Any] = {"description": column.description or None}
+    # the alias: the JSON key of the one-row model's `field_name` (a batch row's key already)
+    common: dict[str, Any] = {"alias": column.name, "description": column.description or None}
     if column.example is not None:
         common["examples"] = [pydantic_core.to_jsonable_python(column.example)]
     if column.nullable:
@@ -136,8 +137,23 @@ def _json_bounds(column: Column) -> dict[str, int | None]:
     }
 
 
+def field_name(index: int) -> str:
+    """The one-row model's attribute for the `index`-th feature. A header name may be anything a
+    CSV holds (`_lot`, `model_config`, `class`, `lot size`), which pydantic refuses or lets
+    shadow a BaseModel attribute as a field name; it is the field's alias instead, so the JSON
+    key, the error's `loc` and the schema's property are the header name as written."""
+    return f"feature_{index}"
+
+
 def _fields(profile: Profile) -> dict[str, Any]:
-    return {column.name: _field(column) for column in profile.features}
+    return {field_name(index): _field(column) for index, column in enumerate(profile.features)}
+
+
+def row_values(row: BaseModel) -> dict[str, Any]:
+    """A validated one-row request (`request_models`) as feature name -> value, the form the
+    served model predicts from (batch rows are such dicts already)."""
+    values, fields = row.__dict__, type(row).model_fields
+    return {str(field.alias): values[name] for name, field in fields.items()}
 
 
 def _row_config(profile: Profile) -> ConfigDict:
@@ -200,8 +216,8 @@ def request_models(profile: Profile, max_rows: int) -> tuple[type[BaseModel], ty
 
 def example_request(row_model: type[BaseModel], profile: Profile) -> dict[str, Any]:
     """The profile's example row as the API receives it: sent as JSON, validated by
-    `row_model` (a field -> value dict). Raises pydantic.ValidationError when it is invalid."""
-    return row_model.model_validate_json(pydantic_core.to_json(profile.example_row())).__dict__
+    `row_model` (feature name -> value). Raises pydantic.ValidationError when it is invalid."""
+    return row_values(row_model.model_validate_json(pydantic_core.to_json(profile.example_row())))
 
 
 # --- their errors, worded for the client ---------------------------------------------------------

@@ -45,3 +45,20 @@ def test_draw_all_reads_the_evaluate_tables(tmp_path: Path) -> None:
     )
     drawn = figures.draw_all(tmp_path)
     assert sorted(drawn) == ["feature_importance.png", "predicted_vs_actual.png", "residuals.png"]
+
+
+def test_draw_all_keeps_feature_names_as_written(tmp_path: Path) -> None:
+    """Header names pandas reads as missing or as numbers (issue 25: package's importance
+    figure ended in matplotlib's TypeError for a feature named `None`)."""
+    for table, columns in (("predicted_vs_actual", ["actual", "predicted"]),
+                           ("residuals", ["predicted", "residual"])):  # fmt: skip
+        pd.DataFrame({name: [1.0, 2.0] for name in columns}).to_csv(
+            tmp_path / f"{table}.csv", index=False
+        )
+    names = ["None", "NA", "null", "nan", "2", "1.5", "true", "#N/A"]
+    gains = [float(len(names) - index) for index in range(len(names))]
+    pd.DataFrame({"feature": names, "gain": gains}).to_csv(
+        tmp_path / "feature_importance.csv", index=False
+    )
+    axes = figures.draw_all(tmp_path)["feature_importance.png"].axes[0]
+    assert [label.get_text() for label in axes.get_yticklabels()] == names

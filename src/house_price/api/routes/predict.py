@@ -17,6 +17,7 @@ from house_price.api.schemas import (
     PredictResponse,
     ValidationErrorResponse,
 )
+from house_price.serving.requests import row_values
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Model not loaded."}
@@ -45,7 +46,7 @@ async def predict_one(scoring: ScoringDep) -> Response:
         errors = exc.errors(include_url=False)
         return validation_error(errors, serving.settings.max_batch_rows, scoring.body)
     # Micro-batched with the concurrent requests (see MicroBatcher).
-    value = await serving.batcher.predict(row.__dict__)  # type: ignore[union-attr]
+    value = await serving.batcher.predict(row_values(row))  # type: ignore[union-attr]
     serving.metrics.predict_one.inc()
     payload = {"prediction": value, "model_version": model.version}
     return json_response(payload, headers=timing(started))
