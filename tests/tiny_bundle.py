@@ -15,9 +15,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from house_price.core.io import read_raw_csv, write_csv, write_json
+from house_price.core.io import file_md5, read_raw_csv, write_csv, write_json
 from house_price.core.params import Train
 from house_price.core.split import split
+from house_price.core.tables import write_table
 from house_price.data.cleaning import clean
 from house_price.data.synthetic import Dirt, generate
 from house_price.features import FeatureTransformer
@@ -68,24 +69,41 @@ class TinyPipeline:
     train: pd.DataFrame
     test: pd.DataFrame
     predictions: np.ndarray  # the pipeline path's (fitted transformer + xgboost) on `test`
+    work: Path  # the splits as process writes them: train.parquet, test.parquet
+    data_md5: dict[str, str]  # as process's manifest: raw, train, test
 
     @property
     def bundle(self) -> Bundle:
         return load_bundle(self.bundle_dir)
 
 
-def build_tiny_bundle(directory: Path) -> TinyPipeline:
-    """Run the tiny pipeline in `directory` (work files in it, the bundle in `bundle/`)."""
-    profile = load_profile(PROFILE, REFERENCE_YEAR)
-    data = generate(
-        rows=ROWS, seed=7, noise_sigma=0.15, reference_year=REFERENCE_YEAR, dirt=DIRT
+def tiny_data(rows: int = ROWS, seed: int = 7) -> pd.DataFrame:
+    """Synthetic houses as generate draws them, dirtier than the default data (DIRT)."""
+    return generate(
+        rows=rows, seed=seed, noise_sigma=0.15, reference_year=REFERENCE_YEAR, dirt=DIRT
     ).frame
+
+
+def build_tiny_bundle(
+    directory: Path,
+    data: pd.DataFrame | None = None,
+    split_seed: int = 42,
+    test_size: float = 0.2,
+) -> TinyPipeline:
+    """Run the tiny pipeline in `directory` (work files in it, the bundle in `bundle/`) on
+    `data` (default: `tiny_data()`), split by `split_seed` and `test_size`."""
+    profile = load_profile(PROFILE, REFERENCE_YEAR)
+    data = tiny_data() if data is None else data
     work = directory / "work"
     work.mkdir(parents=True)
     source = work / "data.csv"  # as ingest writes it and process reads it
     write_csv(source, data)
     rows, _report = clean(read_raw_csv(source), profile, str(source))
-    train, test = split(rows, 0.2, 42, str(source))
+    train, test = split(rows, test_size, split_seed, str(source))
+    write_table(work / "train.parquet", train)
+    write_table(work / "test.parquet", test)
+    data_md5 = {name: file_md5(work / f"{name}.parquet") for name in ("train", "test")}
+    data_md5["raw"] = file_md5(source)
 
     transformer = FeatureTransformer(profile).fit(train)
     features = transformer.transform(train)
@@ -98,9 +116,7 @@ def build_tiny_bundle(directory: Path) -> TinyPipeline:
     booster.save_model(str(model_path))
     version = content_version(transformer_path, model_path)
     metrics = {"rmse": 1.0, "mae": 1.0, "r2": 0.5, "rmsle": 0.2}
-    metadata = bundle_metadata(
-        REGISTERED_MODEL, version, profile, TRAIN, metrics, {"raw": "0" * 32}
-    )
+    metadata = bundle_metadata(REGISTERED_MODEL, version, profile, TRAIN, metrics, data_md5)
     bundle_dir = directory / "bundle"
     bundle_dir.mkdir()
     write_bundle(bundle_dir, PROFILE, transformer_path, model_path, metadata, train)
@@ -115,4 +131,4 @@ def build_tiny_bundle(directory: Path) -> TinyPipeline:
     }
     write_json(registration_path(bundle_dir, version), record)
     predictions = load_bundle(bundle_dir).predict_frame(test)
-    return TinyPipeline(bundle_dir, train, test, predictions)
+    return TinyPipeline(bundle_dir, train, test, predictions, work, data_md5)
