@@ -5,7 +5,7 @@ model, metadata naming the params that fitted the model: tune's best ones in pla
 deterministic, so its hash in dvc.lock is the same on every machine. It is self-checked as the
 API does at start-up, logged as one pyfunc model to a new MLflow run (with the same params) and
 registered as a new version, its run holding the keys of its training rows
-(tracking.trained_rows). The champion and this version are
+(tracking.trained_rows). Under the registry's promotion lock, the champion and this version are
 scored on the rows of the test split that neither was trained on; the alias moves only when
 this version beats it by `mlflow.min_improvement` (tracking.champion; the comparison also in
 reports/promotion.json). The run and version go to the bundle's registrations/ (which DVC does

@@ -1,7 +1,7 @@
-"""The registry's champion against a newly registered version (the challenger): both scored
-on the rows of the challenger's test split that neither was trained on, partition by partition,
-then the decision (tracking.promotion, pure) recorded on the new version (tags, description) and
-the alias moved when it wins.
+"""The registry's champion against a newly registered version (the challenger), under the
+registry's promotion lock: both scored on the rows of the challenger's test split that neither
+was trained on, partition by partition, then the decision (tracking.promotion, pure) recorded on
+the new version (tags, description) and the alias moved when it wins.
 
 Which rows: the whole split when it is the champion's own test split (the same file, by its
 hash in the champion's lineage); else the rows whose values are not among the champion's
@@ -25,6 +25,7 @@ from house_price.core.tables import iter_partitions
 from house_price.evaluation.gate import rounded
 from house_price.serving.bundle import METADATA_FILE, Bundle, load_bundle
 from house_price.tracking import promotion, registry, trained_rows
+from house_price.tracking.promotion_lock import Lease, promotion_lock
 from house_price.training import model
 
 
@@ -116,6 +117,32 @@ def _dataset_of(directory: Path) -> str:
         return "unknown"
 
 
+def _still_current(
+    decision: promotion.Decision, name: str, alias: str, compared: str | None, lease: Lease
+) -> promotion.Decision:
+    """The decision to promote, unless the alias moved since the comparison (by hand) or the
+    lock was lost (held past its lease): then the alias is left alone and the reason says so."""
+    if not decision.promote:
+        return decision
+    now = registry.alias_version(name, alias)
+    if now != compared:
+        was, moved = (f"v{version}" if version else "no version" for version in (compared, now))
+        return promotion.Decision(
+            False,
+            f"@{alias} moved to {moved} while this version was compared with {was}; run package "
+            f"again to compare with {moved} (it would have been: {decision.reason})",
+            decision.improvement,
+        )
+    if not lease.held():
+        return promotion.Decision(
+            False,
+            f"the promotion lock was lost (held past its lease); run package again (it would "
+            f"have been: {decision.reason})",
+            decision.improvement,
+        )
+    return decision
+
+
 def challenge(
     name: str,
     registered: str,
@@ -129,19 +156,23 @@ def challenge(
     bundle: Path,
     settings: Mlflow,
 ) -> tuple[dict[str, Any], promotion.Decision]:
-    """Score the champion of `name` (its `settings.alias`) and
+    """Under `name`'s promotion lock: score the champion of `name` (its `settings.alias`) and
     version `registered` (its bundle in `bundle`, its run `run_id`, its test `metrics` with
     their baselines) on the rows of `test` (data md5 `test_md5`) neither was trained on,
     decide whether the version takes the alias, and record the decision in the registry.
     Returns the report (reports/promotion.json) and the decision."""
     alias, margin = settings.alias, settings.min_improvement
-    champion = score_champion(name, alias, test, target, test_md5, bundle)
-    decision = promotion.decide(metric, metrics, champion, dataset, margin)
-    report = promotion.report(
-        name, alias, registered, run_id, metric, margin, metrics, metrics["baselines"], champion,
-        decision,
-    )  # fmt: skip
-    registry.record_decision(
-        name, registered, alias, promotion.version_tags(report), decision.reason, decision.promote
-    )
+    with promotion_lock(name) as lease:
+        champion = score_champion(name, alias, test, target, test_md5, bundle)
+        decision = promotion.decide(metric, metrics, champion, dataset, margin)
+        compared = None if champion is None else champion.version
+        decision = _still_current(decision, name, alias, compared, lease)
+        report = promotion.report(
+            name, alias, registered, run_id, metric, margin, metrics, metrics["baselines"],
+            champion, decision,
+        )  # fmt: skip
+        registry.record_decision(
+            name, registered, alias, promotion.version_tags(report), decision.reason,
+            decision.promote,
+        )  # fmt: skip
     return report, decision

@@ -64,7 +64,8 @@ def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the workspace's registry lock (mlruns/.registry.lock) while a stage talks to MLflow.
 
     Queued experiments run side by side (`dvc queue start -j 2`): creating the sqlite store is
-    not safe to race, and two challengers must not both be compared with the same old champion.
+    not safe to race. (Two challengers compared with the same old champion: the registry's own
+    promotion lock, tracking.promotion_lock, which also holds across machines.)
     Raises TrackingError after `timeout` seconds of waiting."""
     local_store().mkdir(parents=True, exist_ok=True)
     path = local_store() / ".registry.lock"
