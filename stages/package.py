@@ -4,8 +4,10 @@ Runs only after evaluate has passed the quality gate. The bundle (profile, fitte
 model, metadata naming the params that fitted the model: tune's best ones in place) is
 deterministic, so its hash in dvc.lock is the same on every machine. It is self-checked as the
 API does at start-up, logged as one pyfunc model to a new MLflow run (with the same params) and
-registered as a new version. The champion is scored on the same test split; the alias moves only
-when this version beats it by `mlflow.min_improvement` (tracking.champion; the comparison also in
+registered as a new version, its run holding the keys of its training rows
+(tracking.trained_rows). Under the registry's promotion lock, the champion and this version are
+scored on the rows of the test split that neither was trained on; the alias moves only when
+this version beats it by `mlflow.min_improvement` (tracking.champion; the comparison also in
 reports/promotion.json). The run and version go to the bundle's registrations/ (which DVC does
 not hash) in the workspace, also from an experiment's temporary copy. The run is tagged with the
 engine; on the Dask engine, the cluster's size is among its training metrics.
@@ -33,6 +35,7 @@ from house_price.serving.bundle import (
 from house_price.serving.metadata import bundle_metadata
 from house_price.serving.served import ServedModel
 from house_price.tracking import registry as tracking
+from house_price.tracking import trained_rows
 from house_price.tracking.champion import challenge
 
 
@@ -56,6 +59,7 @@ def main() -> None:
     engine = sample.for_params(params)
     train = engine.train_frame(args.train)
     examples = read_head(args.test, 5, complete=profile.feature_names)
+    trained = trained_rows.of_table(args.train, [column.name for column in profile.columns])
     with tracking.registry_lock(), atomic_dir(args.bundle) as bundle:
         uri = tracking.connect()
         # one pass, drift.json (the train split's bins and shares) included
@@ -71,10 +75,11 @@ def main() -> None:
             plots_dir=args.plots,
             figures=draw_all(args.plots),
         )
+        tracking.log_trained_rows(run_id, trained)
         registered = tracking.log_bundle(run_id, bundle, profile, examples, name)
         report, decision = challenge(
             name, registered, run_id, params.evaluate.metric, metrics, args.test,
-            profile.target.name, profile.name, settings,
+            profile.target.name, profile.name, manifest["md5"]["test"], bundle, settings,
         )  # fmt: skip
         record = {
             "registered_model": name,

@@ -15,9 +15,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from house_price.core.io import read_raw_csv, write_csv, write_json
+from house_price.core.io import file_md5, read_raw_csv, write_csv, write_json
 from house_price.core.params import Train
 from house_price.core.split import split
+from house_price.core.tables import write_table
 from house_price.data.cleaning import clean
 from house_price.data.synthetic import Dirt, generate
 from house_price.features import FeatureTransformer
@@ -68,22 +69,35 @@ class TinyPipeline:
     test: pd.DataFrame
     predictions: np.ndarray  # the pipeline path's (fitted transformer + xgboost) on `test`
     test_lines: np.ndarray  # the source CSV's line of each row of `test`
+    work: Path  # the splits as process writes them: train.parquet, test.parquet
+    data_md5: dict[str, str]  # as process's manifest: raw, train, test
 
     @property
     def bundle(self) -> Bundle:
         return load_bundle(self.bundle_dir)
 
 
-def build_tiny_bundle(directory: Path) -> TinyPipeline:
-    """Run the tiny pipeline in `directory` (work files in it, the bundle in `bundle/`)."""
-    data = generate(
-        rows=ROWS, seed=7, noise_sigma=0.15, reference_year=REFERENCE_YEAR, dirt=DIRT
+def tiny_data(rows: int = ROWS, seed: int = 7) -> pd.DataFrame:
+    """Synthetic houses as generate draws them, dirtier than the default data (DIRT)."""
+    return generate(
+        rows=rows, seed=seed, noise_sigma=0.15, reference_year=REFERENCE_YEAR, dirt=DIRT
     ).frame
+
+
+def build_tiny_bundle(
+    directory: Path,
+    data: pd.DataFrame | None = None,
+    split_seed: int = 42,
+    test_size: float = 0.2,
+) -> TinyPipeline:
+    """Run the tiny pipeline in `directory` (work files in it, the bundle in `bundle/`) on
+    `data` (default: `tiny_data()`), split by `split_seed` and `test_size`."""
     work = directory / "work"
     work.mkdir(parents=True)
     source = work / "data.csv"  # as ingest writes it and process reads it
-    write_csv(source, data)
-    return build_bundle(directory, PROFILE, source)
+    write_csv(source, tiny_data() if data is None else data)
+    prepared = prepare(PROFILE, source, split_seed, test_size)
+    return train_and_package(directory, prepared)
 
 
 @dataclass(frozen=True)
@@ -100,14 +114,17 @@ class Prepared:
     transformer: FeatureTransformer
 
 
-def prepare(profile_path: Path, source: Path) -> Prepared:
+def prepare(
+    profile_path: Path, source: Path, split_seed: int = 42, test_size: float = 0.2
+) -> Prepared:
     """The stages before train on the CSV `source` with the profile in `profile_path`: clean,
-    split (process.test_size 0.2, seed 42), the transformer fitted on the train split.
+    split (by `test_size` and `split_seed`), the transformer fitted on the train split.
     DataError as those stages raise it."""
     profile = load_profile(profile_path, REFERENCE_YEAR)
     rows, _report = clean(read_raw_csv(source), profile, str(source))
-    train, test = split(rows, 0.2, 42, str(source))
-    lines = split(pd.DataFrame({"line": rows.index}, index=rows.index), 0.2, 42)[1]["line"]
+    train, test = split(rows, test_size, split_seed, str(source))
+    index = pd.DataFrame({"line": rows.index}, index=rows.index)
+    lines = split(index, test_size, split_seed)[1]["line"]
     transformer = FeatureTransformer(profile).fit(train)
     return Prepared(profile_path, profile, source, train, test, lines.to_numpy(), transformer)
 
@@ -132,15 +149,17 @@ def train_and_package(
 
     work = directory / "work"
     work.mkdir(parents=True, exist_ok=True)
+    write_table(work / "train.parquet", train)
+    write_table(work / "test.parquet", prepared.test)
+    data_md5 = {name: file_md5(work / f"{name}.parquet") for name in ("train", "test")}
+    data_md5["raw"] = file_md5(prepared.source)
     transformer_path, model_path = work / "transformer.joblib", work / "model.ubj"
     joblib.dump(transformer, transformer_path)
     booster.save_model(str(model_path))
     version = content_version(transformer_path, model_path)
     metrics = {"rmse": 1.0, "mae": 1.0, "r2": 0.5, "rmsle": 0.2}
     registered = registered_model_name("house-price-{dataset}", profile.name)
-    metadata = bundle_metadata(
-        registered, version, profile, train_params, metrics, {"raw": "0" * 32}
-    )
+    metadata = bundle_metadata(registered, version, profile, train_params, metrics, data_md5)
     bundle_dir = directory / "bundle"
     bundle_dir.mkdir()
     write_bundle(bundle_dir, prepared.profile_path, transformer_path, model_path, metadata, train)
@@ -155,4 +174,6 @@ def train_and_package(
     }
     write_json(registration_path(bundle_dir, version), record)
     predictions = load_bundle(bundle_dir).predict_frame(prepared.test)
-    return TinyPipeline(bundle_dir, train, prepared.test, predictions, prepared.test_lines)
+    return TinyPipeline(
+        bundle_dir, train, prepared.test, predictions, prepared.test_lines, work, data_md5
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import clean_env, git_head, run
@@ -20,7 +21,9 @@ from test_own_data import odd_but_valid, write_own_data
 
 from house_price.core.tables import read_head
 from house_price.serving.bundle import load_bundle
+from house_price.tracking import trained_rows
 from house_price.tracking.registry import BUNDLE_ARTIFACT, flatten
+from house_price.training.model import regression_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -300,3 +303,70 @@ def test_a_date_feature_s_input_example_is_what_the_model_accepts(
     assert logged["served"] == logged["predicted"]
     np.testing.assert_allclose(logged["predicted"], bundle.predict_frame(examples), rtol=1e-9)
     assert logged["bundle"]["path"] == f"artifacts/{BUNDLE_ARTIFACT}"
+
+
+def test_the_run_records_its_training_rows(api: Api, run_id: str, pipeline_repo: Path) -> None:
+    """What a later challenger needs to leave the champion's training rows out: their keys, one
+    per train row, as a run artifact (not in the bundle: dvc.lock's hashes do not change)."""
+    listed = api.get("artifacts/list", run_id=run_id, path="lineage")["files"]
+    assert [item["path"] for item in listed] == [trained_rows.ARTIFACT]
+    train = pipeline_repo / "data" / "processed" / "train.parquet"
+    bundle_dir = pipeline_repo / "models" / "house-price"
+    assert not [path for path in bundle_dir.rglob("*") if path.suffix == ".npz"]
+    columns = [column.name for column in load_bundle(bundle_dir).profile.columns]
+    recorded = trained_rows.of_table(train, columns)
+    assert len(recorded.keys) == len(pd.read_parquet(train))
+    assert int(listed[0]["file_size"]) > 8 * len(recorded.keys)
+
+
+def test_after_a_change_of_seed_the_champion_is_scored_on_rows_it_never_saw(
+    workspace: Path, mlflow_server, pipeline_repo: Path
+) -> None:
+    """The issue's example, on the default data: `process.seed` 42 -> 43. Most of the new test
+    rows were in the champion's training split. Both models are scored on the others only, and
+    the report and the version's tags say how many."""
+    env = clean_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    own = "mlflow.registered_model=house-price-reseed"  # not the session's champion
+    run(["dvc", "exp", "run", "-S", own], cwd=workspace, env=env, timeout=900)
+    first = json.loads((workspace / "reports" / "promotion.json").read_text())
+    assert first["reason"] == "no champion yet"
+    result = run(
+        ["dvc", "exp", "run", "-S", own, "-S", "process.seed=43"], cwd=workspace, env=env,
+        timeout=1500,
+    )  # fmt: skip
+    report = json.loads((workspace / "reports" / "promotion.json").read_text())
+    held = report["champion"]
+    assert held["version"] == first["version"]
+
+    columns = [
+        column.name for column in load_bundle(workspace / "models" / "house-price").profile.columns
+    ]
+    processed = pipeline_repo / "data" / "processed"
+    seen = {
+        repr(row)
+        for row in pd.read_parquet(processed / "train.parquet")[columns].itertuples(
+            index=False, name=None
+        )
+    }
+    test = pd.read_parquet(workspace / "data" / "processed" / "test.parquet")
+    unseen = test[
+        [repr(row) not in seen for row in test[columns].itertuples(index=False, name=None)]
+    ]
+    assert held["test_rows"] == len(test)
+    assert held["rows"] == len(unseen)
+    assert 0.1 * len(test) < len(unseen) < 0.4 * len(test)  # about the fifth held out by both
+    champion = load_bundle(pipeline_repo / "models" / "house-price")
+    actual = unseen["price"].to_numpy(float)
+    figures = regression_metrics(actual, champion.predict_frame(unseen))
+    assert held["metrics"]["rmse"] == pytest.approx(figures["rmse"], rel=1e-6)
+    assert report["reason"].endswith(
+        f", on the {len(unseen)} of {len(test)} test rows neither was trained on"
+    )
+    assert report["reason"] in result.stdout
+    version = Api(mlflow_server.url).get(
+        "model-versions/get", name="house-price-reseed", version=report["version"]
+    )["model_version"]
+    tags = as_dict(version["tags"])
+    assert tags["promotion.rows"] == str(len(unseen))
+    assert tags["champion.rmse"] == str(held["metrics"]["rmse"])
+    assert tags["challenger.rmse"] == str(held["challenger_metrics"]["rmse"])

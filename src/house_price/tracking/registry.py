@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,9 @@ import pandas as pd
 from house_price.core.errors import TrackingError
 from house_price.core.stage import workspace_root
 from house_price.schema import Profile
+from house_price.tracking import trained_rows
+from house_price.tracking.trained_rows import ARTIFACT as TRAINED_ROWS_ARTIFACT
+from house_price.tracking.trained_rows import TrainedRows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -60,7 +64,8 @@ def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the workspace's registry lock (mlruns/.registry.lock) while a stage talks to MLflow.
 
     Queued experiments run side by side (`dvc queue start -j 2`): creating the sqlite store is
-    not safe to race, and two challengers must not both be compared with the same old champion.
+    not safe to race. (Two challengers compared with the same old champion: the registry's own
+    promotion lock, tracking.promotion_lock, which also holds across machines.)
     Raises TrackingError after `timeout` seconds of waiting."""
     local_store().mkdir(parents=True, exist_ok=True)
     path = local_store() / ".registry.lock"
@@ -267,13 +272,23 @@ def log_bundle(
     return str(info.registered_model_version)
 
 
-def champion_bundle(
-    registered_model: str, alias: str, destination: Path
-) -> tuple[str, Path] | None:
-    """The version `alias` points at and its bundle, downloaded under `destination`; None when
-    the model or the alias does not exist yet.
+@dataclass(frozen=True)
+class ChampionFiles:
+    """The version an alias points at, its bundle, and the record of its training rows
+    (tracking.trained_rows; None for a version registered before they were recorded)."""
 
-    Raises TrackingError when the version exists but its bundle cannot be downloaded."""
+    version: str
+    bundle: Path
+    trained_rows: Path | None
+
+
+def alias_version(registered_model: str, alias: str) -> str | None:
+    """The version `alias` points at; None when the model or the alias does not exist."""
+    return _alias_target(registered_model, alias)[0]
+
+
+def _alias_target(registered_model: str, alias: str) -> tuple[str | None, str | None]:
+    """(version, its run id) of `alias`, or (None, None)."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -281,16 +296,54 @@ def champion_bundle(
         version = MlflowClient().get_model_version_by_alias(registered_model, alias)
     except mlflow.exceptions.MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return None
+            return None, None
         raise
-    uri = f"models:/{registered_model}/{version.version}"
+    return str(version.version), version.run_id
+
+
+def champion_files(registered_model: str, alias: str, destination: Path) -> ChampionFiles | None:
+    """The version `alias` points at, with its bundle and the record of its training rows
+    downloaded under `destination`; None when the model or the alias does not exist yet.
+
+    Raises TrackingError when the version exists but its files cannot be downloaded."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    version, run_id = _alias_target(registered_model, alias)
+    if version is None:
+        return None
+    uri = f"models:/{registered_model}/{version}"
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
         pyfunc = mlflow.models.Model.load(local).flavors["python_function"]
         bundle = Path(local) / pyfunc["artifacts"]["bundle"]["path"]
+        trained = None
+        folder, _ = TRAINED_ROWS_ARTIFACT.rsplit("/", 1)
+        listed = MlflowClient().list_artifacts(run_id, folder) if run_id else []
+        if any(item.path == TRAINED_ROWS_ARTIFACT for item in listed):
+            trained = Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id,
+                    artifact_path=TRAINED_ROWS_ARTIFACT,
+                    dst_path=str(destination / "run"),
+                )
+            )
     except (mlflow.exceptions.MlflowException, OSError, KeyError) as exc:
         raise TrackingError(f"cannot download the bundle of {uri} (@{alias}): {exc}") from exc
-    return str(version.version), bundle
+    return ChampionFiles(version, bundle, trained)
+
+
+def log_trained_rows(run_id: str, rows: TrainedRows) -> None:
+    """Record the train split's row keys with the run (TRAINED_ROWS_ARTIFACT), for the
+    challengers that will be compared with this model."""
+    import mlflow
+
+    folder, name = TRAINED_ROWS_ARTIFACT.rsplit("/", 1)
+    with tempfile.TemporaryDirectory(prefix="trained.") as scratch:
+        path = Path(scratch) / name
+        trained_rows.write(path, rows)
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_artifact(str(path), folder)
 
 
 def record_decision(

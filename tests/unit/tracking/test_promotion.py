@@ -7,7 +7,14 @@ import json
 import pytest
 
 from house_price.evaluation.gate import better
-from house_price.tracking.promotion import Champion, decide, improvement, report, version_tags
+from house_price.tracking.promotion import (
+    MIN_COMPARED_ROWS,
+    Champion,
+    decide,
+    improvement,
+    report,
+    version_tags,
+)
 
 FIGURES = {"rmse": 100.0, "mae": 80.0, "rmsle": 0.2, "r2": 0.90}
 
@@ -103,3 +110,83 @@ def test_the_report_and_the_version_tags_carry_the_comparison() -> None:
         "baseline.linear.rmse": "150.0",
     }
     assert all(isinstance(value, str) for value in tags.values())
+
+
+def test_on_part_of_the_split_both_models_are_judged_on_those_rows() -> None:
+    """The issue's example, California after a change of process.seed: on the whole new test
+    split the champion "scored" RMSE 24,062 (most of those rows it had trained on) against the
+    challenger's 41,066. On the rows neither trained on, each model's own figures there decide."""
+    challenger = {**FIGURES, "rmse": 41066.0}
+    held = Champion(
+        "3", "california", metrics={**FIGURES, "rmse": 44100.0}, rows=812, test_rows=4128,
+        challenger_metrics={**FIGURES, "rmse": 41900.0},
+    )  # fmt: skip
+    decision = decide("rmse", challenger, held, "california", 0.002)
+    assert decision.promote
+    assert decision.improvement == pytest.approx(improvement("rmse", 41900.0, 44100.0))
+    assert "rmse 41900 beats the champion v3's 44100" in decision.reason
+    assert decision.reason.endswith(", on the 812 of 4128 test rows neither was trained on")
+    shown = report(
+        "house-price-california", "champion", "4", "abc", "rmse", 0.002, challenger, {}, held,
+        decision,
+    )  # fmt: skip
+    assert shown["challenger"]["rmse"] == 41066.0  # its test metrics, as metrics.json
+    assert shown["champion"]["rows"] == 812
+    tags = version_tags(shown)
+    assert tags["challenger.rmse"] == "41900.0"  # the figures compared, on the same rows
+    assert tags["champion.rmse"] == "44100.0"
+    assert tags["promotion.rows"] == "812"
+
+
+def test_on_the_whole_split_the_reason_says_so() -> None:
+    held = Champion("3", "houses", metrics={**FIGURES, "rmse": 110.0}, rows=987, test_rows=987)
+    decision = decide("rmse", FIGURES, held, "houses", 0.01)
+    assert decision.promote
+    assert decision.reason.endswith("(relative gain 9.0909%), on all 987 test rows")
+    assert version_tags(report(
+        "m", "champion", "4", "abc", "rmse", 0.01, FIGURES, {}, held, decision
+    ))["challenger.rmse"] == "100.0"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rows", "test_rows", "compared"),
+    [
+        (MIN_COMPARED_ROWS - 1, 1000, False),
+        (MIN_COMPARED_ROWS, 1000, True),
+        (0, 1000, False),
+        (12, 12, True),  # the whole of a small test split: compared, as evaluate's gate does
+        (1, 1, False),  # R² needs two rows
+    ],
+)
+def test_too_few_rows_unseen_by_both_keep_the_champion(
+    rows: int, test_rows: int, compared: bool
+) -> None:
+    held = Champion(
+        "5", "houses", metrics={**FIGURES, "rmse": 1e9} if rows else None, rows=rows,
+        test_rows=test_rows, challenger_metrics=FIGURES if rows else None,
+    )  # fmt: skip
+    decision = decide("rmse", FIGURES, held, "houses", 0.0)
+    assert decision.promote is compared  # a challenger far better: only too few rows stop it
+    if not compared:
+        assert decision.reason == (
+            f"cannot compare with the champion v5 fairly: only {rows} of the {test_rows} test "
+            f"rows were unseen by both models (the champion was trained on the others), fewer "
+            f"than {MIN_COMPARED_ROWS}; it keeps the alias (move the alias to this version by "
+            "hand if it should serve)"
+        )
+        assert decision.improvement is None
+
+
+def test_a_champion_that_cannot_be_compared_keeps_the_alias_and_says_why() -> None:
+    why = "it was registered without a record of its training rows"
+    held = Champion("2", "houses", test_rows=987, not_compared=why)
+    decision = decide("rmse", FIGURES, held, "houses", 0.0)
+    assert not decision.promote
+    assert decision.reason.startswith(f"cannot compare with the champion v2 fairly: {why}; ")
+    tags = version_tags(report("m", "champion", "4", "r", "rmse", 0.0, FIGURES, {}, held, decision))
+    assert tags["promoted"] == "false"
+    assert "champion.rmse" not in tags
+    assert "promotion.rows" not in tags
+    # A champion that cannot even serve this split is still replaced.
+    broken = Champion("2", "houses", problem="columns are missing: {'garage'}", not_compared=why)
+    assert decide("rmse", FIGURES, broken, "houses", 0.0).promote
