@@ -17,7 +17,7 @@ from house_price.core.errors import DataError
 from house_price.core.parsing import missing_fields, to_categories
 from house_price.schema import Column, load_profile
 from house_price.serving.batch import RowValidator
-from house_price.serving.requests import Spellings, request_models
+from house_price.serving.requests import Spellings, request_models, row_values
 
 PROFILES = Path(__file__).resolve().parents[3] / "profiles"
 ALLOWED = "(categories: Downtown, Urban, Suburb, Rural, Waterfront, Mountain)"
@@ -128,7 +128,7 @@ def faces(profile_path: Path) -> dict[str, list[str | None]]:
     for spelling in SPELLINGS:
         row = {**profile.example_row(), "location": spelling}
         try:
-            api.append(row_model.model_validate(row).location)  # type: ignore[attr-defined]
+            api.append(row_values(row_model.model_validate(row))["location"])
         except ValidationError:
             api.append(None)
         good, bad = validator.validate([row])
