@@ -68,8 +68,9 @@ check: install-dev  ## lint, the type check of src/ and the unit tier (tests/uni
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests/unit
 
-# Two pytest-xdist workers, one test file a unit of work; the files of the session pipeline, and
-# those of the Docker engine, are each one unit, run in order on one worker (tests/conftest.py).
+# Two pytest-xdist workers, one test file a unit of work; the files of the session pipeline (two
+# halves), and those of the Docker engine, are each one unit, run in order on one worker
+# (tests/conftest.py).
 test: install-test  ## the whole test suite, every tier: unit, integration, system (what CI runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 

@@ -51,27 +51,32 @@ def tier_of(path: Path) -> str | None:
         return None
 
 
-# `make test` runs two pytest-xdist workers (-n 2 --dist loadgroup). Each test file is one unit
-# of work, on one worker (its module fixtures are made once), except two groups, each run on one
-# worker in order: the files that use the session pipeline (so that it runs once, with its
-# MLflow server), and those that use the Docker engine (so that nothing else builds, runs, or
-# starts and stops the engine meanwhile; the container tests build the pipeline again if they
-# land on the other worker). pytest-xdist's own loadgroup cannot be used: under pytest 9 its
-# `xdist_group` marks do not reach the scheduler (it sets Item._nodeid, which pytest 9 no longer
-# reads), so pytest_xdist_make_scheduler below groups by file. A test that uses the session
-# pipeline or the engine outside its group's files is a collection error.
+# `make test` runs two pytest-xdist workers (-n 2 --dist loadgroup). Each test file is one unit of
+# work, on one worker (its module fixtures are made once), except the groups below, each run on one
+# worker in order. The files that use the session pipeline form two groups of about equal time, so
+# that each worker runs `dvc repro` once, against its own MLflow server, and the two halves run side
+# by side; the files that use the Docker engine form one (so that nothing else builds, runs, or
+# starts and stops the engine meanwhile; the container tests run the pipeline on a worker that has
+# not yet). Work is handed out longest first (the longest job first, so that the two workers end
+# together): the two pipeline groups, the files in HEAVY (minutes each), the other integration and
+# system files, then the unit tier's, which fill the end. pytest-xdist's own loadgroup cannot be
+# used: under pytest 9 its `xdist_group` marks do not reach the scheduler (it sets Item._nodeid,
+# which pytest 9 no longer reads), so pytest_xdist_make_scheduler below groups by file. A test that
+# uses the session pipeline or the engine outside its group's files is a collection error.
 GROUPS = {
-    "pipeline": {
+    "pipeline-1": {
         "integration/test_api_server.py",
-        "integration/test_bad_input.py",
         "integration/test_batch_scoring.py",
         "integration/test_data_shapes.py",
         "integration/test_deps.py",
         "integration/test_drift_reference.py",
         "integration/test_experiments.py",
+        "integration/test_params_pipeline.py",
+    },
+    "pipeline-2": {
+        "integration/test_bad_input.py",
         "integration/test_mlflow_model.py",
         "integration/test_own_data.py",
-        "integration/test_params_pipeline.py",
         "integration/test_pipeline.py",
         "integration/test_server_limits.py",
         "integration/test_tracking.py",
@@ -80,6 +85,13 @@ GROUPS = {
     },
     "engine": {"system/test_container.py", "system/test_rehearsal.py"},
 }
+# Files of several minutes each outside the groups, longest first (`pytest --durations=0`).
+HEAVY = (
+    "integration/test_quality.py",
+    "integration/test_dask_engine.py",
+    "integration/test_real_data.py",
+    "system/test_dvc_remote.py",
+)
 SESSION_PIPELINE = NOT_IN_UNIT | {"bundle_dir", "bundle", "profile", "evaluated_rows"}
 
 
@@ -117,8 +129,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if fixtures & SESSION_PIPELINE and group is None:
             raise pytest.UsageError(
                 f"{item.nodeid}: uses the session pipeline: add its file to "
-                "GROUPS['pipeline'] in tests/conftest.py"
+                "GROUPS['pipeline-1'] or GROUPS['pipeline-2'] in tests/conftest.py"
             )
+    items.sort(key=handout_rank)
+
+
+def handout_rank(item: pytest.Item) -> tuple[int, int]:
+    """Where a test's unit of work stands in the hand-out order: the pipeline groups, HEAVY,
+    the other integration and system files (the engine group among them), then the unit tier
+    (a stable sort keeps each file's order)."""
+    relative = Path(item.path).resolve().relative_to(TESTS).as_posix()
+    if (group_of(relative) or "").startswith("pipeline"):
+        return 0, 0
+    if relative in HEAVY:
+        return 1, HEAVY.index(relative)
+    return (3 if tier_of(item.path) == "unit" else 2), 0
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -126,6 +151,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # keep the hand-out order of handout_rank
 
     class FileAndGroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
