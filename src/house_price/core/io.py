@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from house_price.core.errors import DataError
+from house_price.core.errors import DataError, first_line
 
 # The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
 # source.json, where it came from.
@@ -202,7 +202,7 @@ def _csv_errors(path: Path) -> Iterator[None]:
         place = _decode_error_place(path, exc)
         raise DataError(f"{path}: not a UTF-8 text CSV ({place})") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a valid CSV ({_first_line(exc)})") from None
+        raise DataError(f"{path}: not a valid CSV ({first_line(exc)})") from None
 
 
 def _with_header(frame: pd.DataFrame, header: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
@@ -324,7 +324,3 @@ def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:
             except UnicodeDecodeError as error:
                 return f"line {number}, byte {error.start + 1}: {error.reason}"
     return exc.reason
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
