@@ -18,6 +18,7 @@ import ipaddress
 import sys
 
 from house_price.api.core.config import Settings
+from house_price.core.errors import first_line
 
 DEFAULT_PATH = "/readyz"
 TIMEOUT_S = 2.0  # below the HEALTHCHECK's --timeout=3s, so the reason is printed, not cut off
@@ -55,7 +56,7 @@ def check(host: str, port: int, path: str = DEFAULT_PATH, timeout: float = TIMEO
         response = connection.getresponse()
         body = response.read(300).decode("utf-8", errors="replace")
     except (OSError, http.client.HTTPException) as exc:
-        return f"{url}: {exc or type(exc).__name__}"
+        return f"{url}: {first_line(exc)}"
     finally:
         connection.close()
     if response.status != 200:

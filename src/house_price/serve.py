@@ -11,7 +11,8 @@ With several workers, each worker is its own process: prometheus-client's multip
 makes /metrics add them all up. Its directory, PROMETHEUS_MULTIPROC_DIR, is emptied here before
 the workers start (values of an earlier run must not count), or is a fresh temporary directory,
 removed at exit, when unset. A worker that dies without its shutdown (SIGKILL, the OOM killer,
-a crash) is replaced by uvicorn's supervisor; `Supervisor` then drops its live gauges too.
+a crash) is replaced by uvicorn's supervisor; `Supervisor` then drops its live gauges too, as
+it does for every worker it reaps.
 
 SIGTERM (`docker stop`, Kubernetes): uvicorn stops accepting, lets in-flight requests finish
 for up to GRACEFUL_SHUTDOWN_S (default 7, inside the 10 s kill window of Docker and Cloud
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Collection
 from pathlib import Path
 
 import uvicorn
@@ -44,22 +46,38 @@ class Supervisor(Multiprocess):
     is gone. A worker's `live*` gauges (requests in flight, its process metrics, model_ready)
     stay in /metrics until `mark_process_dead(pid)`; the worker calls it in its own shutdown,
     which SIGKILL, the OOM killer or a crash never run: http_requests_in_flight stayed one too
-    high for good, and the dead pid's memory was still exported. The supervisor reaps every
-    worker, so it knows for certain which pid is gone, and when (a check at scrape time could
-    only guess from a pid, which the system reuses)."""
+    high for good, and the dead pid's memory was still exported. A SIGHUP replacement that is not
+    ready in time is killed by uvicorn before it ever joins `processes`: its model_ready 0 kept
+    the fleet's (the minimum) at 0. So after each step of the supervisor's loop, every pid with
+    live gauges that is none of its workers now is marked dead, however it went: the supervisor
+    has reaped it (a check at scrape time could only guess from a pid, which the system
+    reuses)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self.metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
     def keep_subprocess_alive(self) -> None:  # a worker died: replaced
-        self._forgetting_the_gone(super().keep_subprocess_alive)
+        super().keep_subprocess_alive()
+        self._forget_the_gone()
 
-    def handle_signals(self) -> None:  # SIGHUP (replace all), SIGTTOU (one fewer)
-        self._forgetting_the_gone(super().handle_signals)
+    def handle_signals(self) -> None:  # SIGHUP (replace all), SIGTTIN/SIGTTOU (one more/fewer)
+        super().handle_signals()
+        self._forget_the_gone()
 
-    def _forgetting_the_gone(self, step: Callable[[], None]) -> None:
-        before = {process.pid for process in self.processes}
-        step()
-        for pid in before - {process.pid for process in self.processes}:
-            if pid is not None:  # joined by `step`: no process has this pid now
-                mark_process_dead(pid)
+    def _forget_the_gone(self) -> None:
+        forget_gone_workers(self.metrics_dir, {process.pid for process in self.processes})
+
+
+def forget_gone_workers(directory: Path, workers: Collection[int | None]) -> set[int]:
+    """`mark_process_dead` for every pid with live gauges in `directory` that is none of
+    `workers`; those pids. prometheus-client names a worker's files `<kind>_<pid>.db`, and
+    mark_process_dead removes its `gauge_live*_<pid>.db` (its counters stay counted)."""
+    named = (path.stem.rpartition("_")[2] for path in directory.glob("gauge_live*_*.db"))
+    gone = {int(pid) for pid in named if pid.isdigit()} - set(workers)
+    for pid in gone:
+        mark_process_dead(pid, str(directory))
+    return gone
 
 
 def run(config: uvicorn.Config) -> None:

@@ -8,11 +8,14 @@ pipeline, so this file is in no group):
 - the image's health check (the Dockerfile's and compose's command) asks the address HOST
   names: 127.0.0.2, 127.1.2.3, ::1 and the default;
 - a worker of WEB_CONCURRENCY=2 killed with SIGKILL mid-upload: once uvicorn has replaced it,
-  /metrics is true again (in flight as it is, no series of the dead pid, its counts kept).
+  /metrics is true again (in flight as it is, no series of the dead pid, its counts kept);
+- a SIGHUP restart whose replacement is not ready in time (killed, the restart aborted): its
+  model_ready 0 does not stay in /metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -365,5 +368,75 @@ def test_killed_worker_leaves_true_metrics(bundle_path: Path, tmp_path: Path, vi
     finally:
         if upload is not None:
             upload.close()
+        stop_api(api)
+    assert "Traceback" not in api.log_text()
+
+
+def hold_when_ready_to_count(pid: int, metrics_dir: Path, deadline: float) -> bool:
+    """Let the stopped worker `pid` run in 5 ms slices until its model_ready file exists (its
+    metrics made, its model not loaded yet: ~100 ms of work later); leave it stopped. False if
+    it exits or `deadline` (monotonic) passes first."""
+    ready_file = metrics_dir / f"gauge_livemin_{pid}.db"
+    while time.monotonic() < deadline:
+        if ready_file.is_file() and ready_file.stat().st_size > 0:
+            return True
+        try:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.005)
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return False
+    return False
+
+
+def test_a_replacement_not_ready_in_time_leaves_true_metrics(
+    bundle_path: Path, row: dict[str, Any], tmp_path: Path
+) -> None:
+    """SIGHUP replaces the workers one by one. A replacement that is not ready within uvicorn's
+    5 s (here: stopped once its metrics exist, before its model loads) is killed and the restart
+    aborted, before it ever counts as a worker: its model_ready 0 held the fleet's (the minimum)
+    at 0 for good. Now it is forgotten like any reaped worker: model_ready 1, no file of its
+    pid, the two workers serving on."""
+    metrics_dir = tmp_path / "metrics"
+    api = start_api(
+        bundle_path,
+        tmp_path / "serve.log",
+        env={"WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+    )
+    replacement = None
+    try:
+        wait_until(
+            "both workers in /metrics, ready",
+            lambda: len(workers(m := scrape(api))) == 2 and value(m, "model_ready") == 1,
+        )
+        started = worker_processes(api.process.pid)
+        os.kill(api.process.pid, signal.SIGHUP)
+        replacement = wait_until(
+            "a replacement started", lambda: worker_processes(api.process.pid) - started
+        ).pop()
+        os.kill(replacement, signal.SIGSTOP)
+        assert hold_when_ready_to_count(replacement, metrics_dir, time.monotonic() + 4), (
+            "the replacement made its metrics within uvicorn's 5 s"
+        )
+        assert value(scrape(api), "model_ready") == 0  # a worker not ready: the minimum, 0
+        log = wait_until(
+            "the restart aborted",
+            lambda: "aborting the restart" in (text := api.log_text()) and text,
+        )
+        assert f"New child process [{replacement}] was not ready in time" in log
+        wait_until(
+            "the replacement forgotten",
+            lambda: not list(metrics_dir.glob(f"gauge_live*_{replacement}.db")),
+            timeout=10,
+        )
+        metrics = scrape(api)
+        assert value(metrics, "model_ready") == 1
+        assert replacement not in pids_in(metrics)
+        assert worker_processes(api.process.pid) == started
+        assert post_json(api.url, "/predict", row).status == 200
+    finally:
+        if replacement is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(replacement, signal.SIGCONT)  # if it is still there: let it exit
         stop_api(api)
     assert "Traceback" not in api.log_text()

@@ -5,6 +5,7 @@ image's HEALTHCHECK, against real servers on 127.0.0.2, 127.1.2.3, ::1 and the d
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -57,6 +58,37 @@ def test_nothing_listening_is_one_line_naming_the_url() -> None:
     assert problem.startswith(f"http://127.0.0.1:{port}/readyz: ")
     assert "refused" in problem
     assert "\n" not in problem
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (b"\r\n", "BadStatusLine"),  # a blank status line: an exception whose message is blank
+        (b"  \r\n", "BadStatusLine"),
+        (b"junk\r\nmore\r\n", "junk"),  # the status line's text, on the one line
+        (b"", "Remote end closed connection without response"),
+    ],
+)
+def test_a_peer_that_answers_no_http_is_one_line_with_a_reason(reply: bytes, reason: str) -> None:
+    """A one-shot peer on a loopback socket in this process answers `reply` and closes."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(5)
+        port = int(listener.getsockname()[1])
+
+        def answer() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                peer.settimeout(5)
+                peer.recv(4096)
+                peer.sendall(reply)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        problem = healthcheck.check("127.0.0.1", port)
+        thread.join(timeout=5)
+    assert problem == f"http://127.0.0.1:{port}/readyz: {reason}"
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document plus the request bodies of the served bundle's profile."""
     if app.openapi_schema is None:
         schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            servers=app.servers,
         )
         model = app.state.serving.model
         if model is not None:
@@ -150,7 +154,6 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
             "generated from the bundle's dataset profile; see the schemas below."
         ),
         lifespan=lifespan,
-        openapi_url=None,  # served by routes.docs (a route the metrics can name)
         docs_url=None,  # served by routes.docs, with local assets
         redoc_url=None,
         # Prometheus metrics below; FastAPI's own OpenTelemetry hooks would only add overhead.
@@ -164,5 +167,5 @@ def create_app(model_dir: str | Path | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(predict.router)
     app.include_router(metrics.router)
-    app.include_router(docs.router)  # with openapi_url, docs_url, redoc_url None above
+    app.include_router(docs.router)  # with docs_url=None, redoc_url=None above
     return app

@@ -319,6 +319,22 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             in_flight.dec()
-            route = scope.get("route")
-            handler = getattr(route, "path", None) or "<unmatched>"
-            self.metrics.observe(scope["method"], handler, status, time.perf_counter() - started)
+            self.metrics.observe(
+                scope["method"], route_template(scope), status, time.perf_counter() - started
+            )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route the router picked for a request, `<unmatched>` when
+    none did (a 404 of the router). FastAPI's routes name themselves in the scope ("route");
+    the plain Starlette routes FastAPI adds to the app itself (GET /openapi.json) leave only
+    their endpoint there, so they are found among the app's routes by it."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    endpoint = scope.get("endpoint")
+    if endpoint is not None:
+        for candidate in scope["app"].routes:
+            if getattr(candidate, "endpoint", None) is endpoint:
+                return str(candidate.path)
+    return "<unmatched>"

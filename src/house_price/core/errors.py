@@ -45,6 +45,13 @@ def name_list(names: Iterable[object], limit: int = 12) -> str:
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line, or its type's name when the message is
+    blank (`OSError()`, a BadStatusLine of a bare newline): never an empty reason."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
 def error_line(exc: Exception) -> str:
     """The one line the stages and `house-price` print for an expected failure: the error's
     message, or for a file this user may not read or write (or whose folder it may not

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from house_price.core.csvshape import delimiter_problem, parser_error_place
-from house_price.core.errors import DataError
+from house_price.core.errors import DataError, first_line
 
 # The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
 # source.json, where it came from.
@@ -208,7 +208,7 @@ def _csv_errors(path: Path) -> Iterator[None]:
         raise DataError(f"{path}: not a UTF-8 text CSV ({place})") from None
     except pd.errors.ParserError as exc:
         raise DataError(
-            f"{path}: not a valid CSV ({parser_error_place(path, _first_line(exc))})"
+            f"{path}: not a valid CSV ({parser_error_place(path, first_line(exc))})"
         ) from None
 
 
@@ -331,7 +331,3 @@ def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:
             except UnicodeDecodeError as error:
                 return f"line {number}, byte {error.start + 1}: {error.reason}"
     return exc.reason
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from house_price.core import split
-from house_price.core.errors import DataError
+from house_price.core.errors import DataError, first_line
 from house_price.core.io import (
     RAW_CSV,
     RAW_PARTITIONS,
@@ -113,8 +113,9 @@ def read_raw_partition(path: Path, name: str | None = None) -> pd.DataFrame:
     try:
         return pd.read_parquet(path, engine="pyarrow")
     except (OSError, pa.ArrowException) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"{name or path}: not a readable Parquet partition ({first})") from None
+        raise DataError(
+            f"{name or path}: not a readable Parquet partition ({first_line(exc)})"
+        ) from None
 
 
 def _clean_partition(

@@ -37,6 +37,7 @@ from api_support import (
     relative_difference,
     request_rows,
 )
+from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
 
 from house_price.api import create_app
@@ -381,6 +382,68 @@ def test_every_route_is_counted_under_its_own_handler(bundle_dir: Path) -> None:
     assert counted[("/docs/assets/{name}", "GET", "404")] == 1
     unmatched = {key: count for key, count in counted.items() if key[0] == "<unmatched>"}
     assert unmatched == {("<unmatched>", "GET", "404"): len(misses)}
+
+
+def openapi_servers(app: Any, root_path: str) -> tuple[Any, dict[tuple[str, str, str], float]]:
+    """(the `servers` of GET /openapi.json, the requests /metrics counted) of `app` behind a
+    proxy's path prefix `root_path`, with a request for a path no route serves in between."""
+    with TestClient(app, root_path=root_path) as test_client:
+        servers = call(test_client, "GET", "/openapi.json").json().get("servers")
+        assert call(test_client, "GET", "/no/such/path").status == 404
+        metrics = call(test_client, "GET", "/metrics")
+    return servers, requests_counted(metrics.text) if metrics.status == 200 else {}
+
+
+@pytest.mark.parametrize("root_path", ["/prefix", "/prefix/", "/a/b", ""])
+def test_openapi_behind_a_proxy_prefix_is_fastapis_own(bundle_dir: Path, root_path: str) -> None:
+    """GET /openapi.json is FastAPI's own route (a copy of it dropped FastAPI's checks, issue
+    25): behind a proxy's path prefix its `servers` are a plain FastAPI app's, the prefix
+    without its trailing slash; it is counted under handler="/openapi.json", never the prefixed
+    path, and a path no route serves under `<unmatched>`."""
+    expected, _ = openapi_servers(FastAPI(), root_path)
+    assert expected == ([{"url": root_path.rstrip("/")}] if root_path else None)
+    servers, counted = openapi_servers(create_app(bundle_dir), root_path)
+    assert servers == expected
+    assert counted[("/openapi.json", "GET", "200")] == 1
+    assert {key: n for key, n in counted.items() if key[0] != "/openapi.json"} == {
+        ("<unmatched>", "GET", "404"): 1
+    }
+
+
+@pytest.mark.parametrize("root_path", ["/prefix", "/prefix/", "/a/b"])
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_behind_a_proxy_prefix(bundle_dir: Path, root_path: str, page: str) -> None:
+    """The pages load the document and their assets through the prefix, joined as FastAPI's
+    own pages join it (one slash)."""
+    root = root_path.rstrip("/")
+    with TestClient(create_app(bundle_dir), root_path=root_path) as test_client:
+        html = call(test_client, "GET", page).text
+    spec = re.search(r"""(?:url|spec-url)\s*[:=]\s*["']([^"']+)["']""", html)
+    assert spec is not None, html
+    assert spec.group(1) == f"{root}/openapi.json"
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert urls
+    assert all(url.startswith(f"{root}/docs/assets/") for url in urls), urls
+
+
+@pytest.mark.parametrize(
+    ("servers", "root_path_in_servers"),
+    [
+        ([{"url": "/prefix"}], True),  # the prefix is listed already: not twice
+        ([{"url": "https://api.example"}], True),  # the prefix first, then the app's
+        ([], False),  # the app asks for no prefix in `servers`
+        ([{"url": "https://api.example"}], False),
+    ],
+)
+def test_openapi_servers_follow_fastapis_settings(
+    bundle_dir: Path, servers: list[dict[str, str]], root_path_in_servers: bool
+) -> None:
+    reference = FastAPI(servers=servers, root_path_in_servers=root_path_in_servers)
+    expected, _ = openapi_servers(reference, "/prefix")
+    app = create_app(bundle_dir)
+    app.servers, app.root_path_in_servers = servers, root_path_in_servers
+    assert openapi_servers(app, "/prefix")[0] == expected
+    assert [entry["url"] for entry in expected or []].count("/prefix") == root_path_in_servers
 
 
 def test_openapi_documents_valid_examples(client: TestClient) -> None:

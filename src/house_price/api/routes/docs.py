@@ -2,9 +2,7 @@
 process: no CDN, so the pages work without internet. The assets are the files of the pinned
 `fastapi-offline` package (Swagger UI 5, ReDoc 2), served at /docs/assets/{name} (a route,
 so that /metrics counts them under that template); the pages are FastAPI's own (its
-documented self-hosting recipe). GET|HEAD /openapi.json is served here too: FastAPI's own is a
-plain Starlette route, which names no route to the metrics middleware, so /metrics counted it
-as `<unmatched>`, among the 404s."""
+documented self-hosting recipe). GET /openapi.json is FastAPI's own route."""
 
 from __future__ import annotations
 
@@ -17,9 +15,8 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
-OPENAPI_URL = "/openapi.json"
 ASSETS_URL = "/docs/assets"
 ASSETS = {
     path.name: path
@@ -32,27 +29,21 @@ REDOC_URL = "/redoc"
 router = APIRouter(include_in_schema=False)
 
 
+def _root(request: Request) -> str:
+    """A proxy's path prefix (root_path), as FastAPI's own pages join it to their URLs."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
 def _asset(request: Request, name: str) -> str:
-    return f"{request.scope.get('root_path', '')}{ASSETS_URL}/{name}"
-
-
-@router.api_route(OPENAPI_URL, methods=["GET", "HEAD"])
-async def openapi(request: Request) -> JSONResponse:
-    """The OpenAPI document; behind a proxy's path prefix (root_path), with that prefix as its
-    server, as FastAPI's own route gives it."""
-    schema = request.app.openapi()
-    root = request.scope.get("root_path", "").rstrip("/")
-    if root:
-        schema = {**schema, "servers": [{"url": root}, *schema.get("servers", [])]}
-    return JSONResponse(schema)
+    return f"{_root(request)}{ASSETS_URL}/{name}"
 
 
 @router.get(DOCS_URL)
 async def swagger_ui(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
-    root = request.scope.get("root_path", "")
+    root = _root(request)
     return get_swagger_ui_html(
-        openapi_url=f"{root}{OPENAPI_URL}",
+        openapi_url=f"{root}{app.openapi_url}",
         title=f"{app.title} - Swagger UI",
         oauth2_redirect_url=f"{root}{app.swagger_ui_oauth2_redirect_url}",
         swagger_js_url=_asset(request, "swagger-ui-bundle.js"),
@@ -71,7 +62,7 @@ async def swagger_ui_redirect() -> HTMLResponse:
 async def redoc(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
     return get_redoc_html(
-        openapi_url=f"{request.scope.get('root_path', '')}{OPENAPI_URL}",
+        openapi_url=f"{_root(request)}{app.openapi_url}",
         title=f"{app.title} - ReDoc",
         redoc_js_url=_asset(request, "redoc.standalone.js"),
         redoc_favicon_url=_asset(request, "favicon.png"),
