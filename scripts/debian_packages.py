@@ -19,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# Debian's own tools first: /usr/sbin is not on a non-login PATH.
-APT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# Debian's own tools first: /usr/sbin is not on a non-login PATH. apt-get's PATH here, and the
+# one sandbox/engine gives the engine's tools (dockerd finds containerd and runc through it).
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 
@@ -50,7 +51,7 @@ def missing(packages: Sequence[str]) -> list[str]:
 
 def install(packages: Sequence[str]) -> None:
     """apt-get install `packages` (root only), without recommends and without starting services."""
-    env = {**os.environ, "PATH": APT_PATH, "DEBIAN_FRONTEND": "noninteractive"}
+    env = {**os.environ, "PATH": SYSTEM_PATH, "DEBIAN_FRONTEND": "noninteractive"}
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
     added = not POLICY_RC_D.exists()  # only remove what we added
     if added:

@@ -6,9 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# Debian's own tools first: dockerd finds containerd and runc through PATH, and /usr/sbin is not
-# on a non-login PATH.
-SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# Debian's own tools first (dockerd finds containerd and runc through PATH): the PATH apt-get
+# runs with, defined once in scripts/debian_packages.py.
+from scripts.debian_packages import SYSTEM_PATH as SYSTEM_PATH
+
 # Debian's client (docker.io 20.10), not the newer /usr/local/bin/docker: that one has no buildx
 # plugin, so it falls back to the legacy builder and refuses DOCKER_BUILDKIT=1.
 DOCKER_CLIENT = "/usr/bin/docker"

@@ -3,7 +3,9 @@ packages the monitoring binaries come from and nothing else; `make monitor` inst
 list (not from the container engine's, which has docker.io, debootstrap, docker-registry, wrk
 and docker-compose); scripts/debian_packages.py needs no root when every package is installed
 and, as another user, refuses a missing one in one line naming the sudo command, before apt-get.
-Nothing here installs anything: a test never runs apt-get as root."""
+Nothing here installs anything: a test never runs apt-get as root. The monitoring packages must
+be installed (.ci/run installs them first): without them a test fails naming the command, it is
+never skipped."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import REPO, run
+import servers
+from conftest import REPO, project_files, run
 from servers import MONITORING_PACKAGES_HINT, MONITORING_TOOLS, missing_monitoring_tools
 
 LIST = REPO / "monitoring" / "debian-packages.txt"
@@ -70,18 +73,25 @@ def test_make_monitor_installs_from_the_monitoring_list_only() -> None:
     assert script().read_packages(LIST) == ["prometheus", "prometheus-alertmanager"]
 
 
-def test_the_list_is_what_the_monitoring_binaries_come_from() -> None:
+def require_monitoring_tools() -> None:
+    """Fails the test (never a skip) naming the monitoring binaries missing and the command
+    that installs them: .ci/run runs it before the tests."""
     missing = missing_monitoring_tools()
     if missing:
-        pytest.skip(f"{', '.join(missing)} missing: `{MONITORING_PACKAGES_HINT}`")
+        pytest.fail(
+            f"{', '.join(missing)} missing: run `{MONITORING_PACKAGES_HINT}` (.ci/run does)",
+            pytrace=False,
+        )
+
+
+def test_the_list_is_what_the_monitoring_binaries_come_from() -> None:
+    require_monitoring_tools()
     owners = run(["dpkg", "-S", *MONITORING_TOOLS], REPO).stdout.splitlines()
     assert {line.split(":", 1)[0] for line in owners} == set(script().read_packages(LIST)), owners
 
 
 def test_nothing_missing_needs_no_root() -> None:
-    missing = missing_monitoring_tools()
-    if missing:
-        pytest.skip(f"{', '.join(missing)} missing: `{MONITORING_PACKAGES_HINT}`")
+    require_monitoring_tools()
     result = as_another_user([sys.executable, str(SCRIPT), str(LIST)], REPO)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
@@ -105,3 +115,33 @@ def test_a_missing_list_is_one_line(readable_dir: Path) -> None:
     assert result.returncode == 1
     missing = readable_dir / "none.txt"
     assert result.stderr == f"debian_packages: error: {missing}: No such file or directory\n"
+
+
+def test_the_system_path_is_defined_once() -> None:
+    """Debian's tools' PATH is scripts/debian_packages.py's SYSTEM_PATH, which sandbox/engine
+    imports (as engine.sh runs it: the system's python3, the repo on its path), not a copy."""
+    path = script().SYSTEM_PATH
+    assert path.startswith("/usr/sbin:")
+    defined = [
+        name
+        for name in project_files()
+        if name.endswith(".py") and f'"{path}"' in (REPO / name).read_text()
+    ]
+    assert defined == ["scripts/debian_packages.py"]
+    check = (
+        "from sandbox.engine import config; from scripts import debian_packages; "
+        "print(config.SYSTEM_PATH is debian_packages.SYSTEM_PATH)"
+    )
+    result = run(["python3", "-P", "-c", check], REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout == "True\n"
+
+
+def test_a_missing_monitoring_tool_fails_naming_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(servers, "MONITORING_TOOLS", (*MONITORING_TOOLS, "/usr/bin/no-such-tool"))
+    with pytest.raises(pytest.fail.Exception) as failed:
+        require_monitoring_tools()
+    assert str(failed.value) == (
+        f"/usr/bin/no-such-tool missing: run `{MONITORING_PACKAGES_HINT}` (.ci/run does)"
+    )
