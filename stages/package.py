@@ -1,16 +1,13 @@
 """package: assemble the model bundle, log it to MLflow, and promote it only on evidence.
 
-Runs only after evaluate has passed the quality gate. The bundle (profile, fitted transformer,
-model, metadata naming the params that fitted the model: tune's best ones in place) is
-deterministic, so its hash in dvc.lock is the same on every machine. It is self-checked as the
-API does at start-up, logged as one pyfunc model to a new MLflow run (with the same params) and
-registered as a new version, its run holding the keys of its training rows
-(tracking.trained_rows). Under the registry's promotion lock, the champion and this version are
-scored on the rows of the test split that neither was trained on; the alias moves only when
-this version beats it by `mlflow.min_improvement` (tracking.champion; the comparison also in
-reports/promotion.json). The run and version go to the bundle's registrations/ (which DVC does
-not hash) in the workspace, also from an experiment's temporary copy. The run is tagged with the
-engine; on the Dask engine, the cluster's size is among its training metrics.
+Runs after evaluate's quality gate. The bundle (profile, fitted transformer, model, metadata
+naming the params that fitted the model) is deterministic: its dvc.lock hash is the same on every
+machine. Self-checked as the API does, it is logged as one pyfunc model to a new MLflow run
+(with the keys of its training rows: tracking.trained_rows) and registered as a new version.
+Under the registry's promotion lock, it and the champion are scored on the test rows neither
+was trained on; the alias moves only on a gain of `mlflow.min_improvement` (tracking.champion;
+reports/promotion.json). The run and version go to the bundle's registrations/ (not hashed by
+DVC), also from an experiment's temporary copy; on Dask, the cluster's size is a metric.
 """
 
 import _interpreter  # noqa: F401 (first: stops a Python without our packages)
@@ -81,14 +78,8 @@ def main() -> None:
             name, registered, run_id, params.evaluate.metric, metrics, args.test,
             profile.target.name, profile.name, manifest["md5"]["test"], bundle, settings,
         )  # fmt: skip
-        record = {
-            "registered_model": name,
-            "version": registered,
-            "run_id": run_id,
-            "tracking_uri": uri,
-            "promoted": decision.promote,
-            **tracking.git_state(),
-        }
+        record = {"registered_model": name, "version": registered, "run_id": run_id}
+        record |= {"tracking_uri": uri, "promoted": decision.promote, **tracking.git_state()}
         if (args.bundle / REGISTRATIONS).is_dir():  # earlier versions' records stay
             shutil.copytree(args.bundle / REGISTRATIONS, bundle / REGISTRATIONS)
         write_json(registration_path(bundle, content), record)
