@@ -120,12 +120,45 @@ def test_codes_of_several_widths_are_kept_as_written_with_a_warning(tmp_path: Pa
     assert "aliases" not in spec
     (warning,) = [note for note in draft.notes if note.startswith("fips:")]
     assert warning == (
-        "fips: WARNING: codes of several widths, and 1 number written with and without leading "
-        "zeros (e.g. '1001', '01001'): each spelling is a category; if a spreadsheet stripped "
-        "the zeros, make '1001' an alias of '01001'"
+        "fips: WARNING: codes of several widths, and 1 number written more than one way (e.g. "
+        "'1001', '01001'): each spelling is a category; if they name one code (its zeros "
+        "stripped by a spreadsheet, or written as a float), make '1001' an alias of '01001'"
     )
     rows, _ = clean(raw, loaded(draft), "houses.csv")
     assert list(rows["fips"]) == list(raw["fips"])  # as written, never 1.0 or 1001.0
+
+
+@pytest.mark.parametrize(
+    ("codes", "spellings", "advice"),
+    [
+        # the reviewer's examples: a float export's `1002.0`, a sign: two categories, no word
+        (["01002", "1002.0", "02134"], "'01002', '1002.0'", "make '1002.0' an alias of '01002'"),
+        (["01002", "+1002", "02134"], "'01002', '+1002'", "make '+1002' an alias of '01002'"),
+        (
+            ["01002", "1002.00", "1002", "02134"],
+            "'1002', '01002', '1002.00'",
+            "make '1002' an alias of '01002'",
+        ),
+        (["001", "1.0", "002"], "'001', '1.0'", "make '1.0' an alias of '001'"),
+    ],
+)
+def test_one_number_spelled_as_a_float_or_signed_is_pointed_out(
+    tmp_path: Path, codes: list[str], spellings: str, advice: str
+) -> None:
+    """Compared as numbers (`parsing.to_numbers`), not as digit strings: each spelling stays a
+    category, as written, and the WARNING names the spellings and which to keep."""
+    draft, raw = drafted(tmp_path, {"zip": (codes * ROWS)[:ROWS], "sqft": other(ROWS)})
+    spec = feature(draft, "zip")
+    assert sorted(spec["categories"]) == sorted(set(codes))
+    assert "aliases" not in spec
+    (warning,) = [note for note in draft.notes if note.startswith("zip:")]
+    assert warning == (
+        f"zip: WARNING: codes not all digits, and 1 number written more than one way (e.g. "
+        f"{spellings}): each spelling is a category; if they name one code (its zeros stripped "
+        f"by a spreadsheet, or written as a float), {advice}"
+    )
+    rows, _ = clean(raw, loaded(draft), "houses.csv")
+    assert list(rows["zip"]) == list(raw["zip"])
 
 
 def test_codes_of_one_width_without_stripping_need_no_alias(tmp_path: Path) -> None:
