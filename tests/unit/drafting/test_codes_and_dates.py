@@ -309,8 +309,13 @@ def test_dates_in_both_orders_are_left_out(tmp_path: Path) -> None:
         (1, 6, (0, 7)),  # the issue's 546-row bedrooms: a 7-bedroom house is no longer refused
         (1, 5, (0, 6)),
         (0, 1, (0, 1)),  # a 0/1 flag stays a flag
+        (1, 1, (0, 1)),  # and so does a flag always set: it allowed 2
+        (0, 0, (0, 1)),  # or never set: it allowed 0 only
         (2, 3, (1, 4)),
         (7, 7, (6, 8)),  # one value: widened by 1 as well
+        (2, 2, (1, 3)),
+        (-1, -1, (-2, 0)),
+        (150, 150, (130, 170)),  # by 10 % of the value, to the tens
         (-3, -1, (-4, 0)),  # negative: not across 0
         (-5, 3, (-6, 4)),
         (1900, 2015, (1880, 2030)),  # years: 10 % (11.5, rounded up), to the tens
@@ -320,6 +325,26 @@ def test_dates_in_both_orders_are_left_out(tmp_path: Path) -> None:
 )
 def test_whole_numbers_get_a_margin_of_at_least_one(low: int, high: int, bounds: tuple) -> None:
     assert readable_bounds(low, high, whole=True) == bounds
+
+
+def test_a_number_that_is_always_0_is_not_bounded_to_0() -> None:
+    assert readable_bounds(0.0, 0.0, whole=False) == (0, 1)  # was (0, 0)
+    assert readable_bounds(-0.5, 0.0, whole=False) == (-0.55, 0)  # not across 0
+    assert readable_bounds(0.0, 0.5, whole=False) == (0, 0.55)
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_a_flag_with_one_value_is_drafted_as_a_flag(tmp_path: Path, value: str) -> None:
+    """`has_garage` 1 in every row was drafted 0 to 2 (0 in every row: 0 to 0): now 0 to 1, as a
+    0/1 flag, with the WARNING that it holds one value."""
+    draft, _ = drafted(tmp_path, {"has_garage": [value] * ROWS, "sqft": other(ROWS)})
+    spec = feature(draft, "has_garage")
+    assert (spec["type"], spec["min"], spec["max"]) == ("int", 0, 1)
+    assert any(
+        note.startswith(f"has_garage: WARNING: the same value ({value}) in every row")
+        and "its bounds (0 to 1)" in note
+        for note in draft.notes
+    )
 
 
 def test_the_api_takes_one_bedroom_more_than_the_data_shows(tmp_path: Path) -> None:
