@@ -236,10 +236,8 @@ def _column(
     if spec.format is not None and spec.type != "date":
         raise ValueError(f"{where}.format: only a date column has a format")
     date_format: DateFormat = DEFAULT_DATE_FORMAT
-    if isinstance(spec.format, list):
+    if spec.format is not None:
         date_format = check_date_formats(spec.format, f"{where}.format")
-    elif spec.format:
-        date_format = spec.format
     column = Column(
         name=spec.name,
         kind=spec.type,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from house_price.core.csvshape import delimiter_problem, parser_error_place
+from house_price.core.csvshape import delimiter_problem, parser_error_place, records
 from house_price.core.errors import DataError, first_line
 
 # The raw directory ingest writes: the data (data.csv, or partitions/ on the Dask engine) and
@@ -240,9 +240,9 @@ def read_raw_csv(path: str | Path) -> pd.DataFrame:
     if len(frame) < 2:
         raise DataError(f"{path}: no data rows (header only)")
     frame, _ = _with_header(frame, None)
-    lines = _nonblank_lines(path)
+    lines = _row_starts(path)
     next(lines)  # the header's
-    frame.index = _row_lines(frame, lines, _has_quotes(path))
+    frame.index = _row_lines(frame, lines)
     return frame
 
 
@@ -267,8 +267,7 @@ def iter_raw_csv(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
 
     path = Path(path)
     _check_file(path)
-    lines = _nonblank_lines(path)
-    quoted = _has_quotes(path)
+    lines = _row_starts(path)
     header: list[str] | None = None
     count = 0
     with _csv_errors(path), pd.read_csv(path, chunksize=rows, **RAW_CSV_OPTIONS) as reader:
@@ -276,7 +275,7 @@ def iter_raw_csv(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
             if header is None:
                 next(lines)
             frame, header = _with_header(chunk, header)
-            frame.index = _row_lines(frame, lines, quoted)
+            frame.index = _row_lines(frame, lines)
             count += len(frame)
             if len(frame):
                 yield frame
@@ -284,50 +283,34 @@ def iter_raw_csv(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
         raise DataError(f"{path}: no data rows (header only)")
 
 
-def _has_quotes(path: Path) -> bool:
-    """Whether the file has a double quote anywhere: only then can a field span lines."""
-    with open(path, "rb") as handle:
-        return any(b'"' in chunk for chunk in iter(lambda: handle.read(1 << 20), b""))
-
-
-def _row_lines(frame: pd.DataFrame, lines: Iterator[int], quoted: bool) -> pd.Index:
-    """The file line (from 1) where each row of `frame` starts, taken from `lines`
-    (`_nonblank_lines`, positioned after the previous row's): a row takes one line, plus one per
-    line break inside its quoted fields. Errors can then point into the file when blank lines
-    were skipped or a field spans lines. Two cases number rows by count instead, from where the
-    line numbers run out: a file whose lines end in a bare CR (pandas splits rows there, a line
-    reader does not), and the rows after a blank line inside a quoted field (one line early)."""
-    import numpy as np
+def _row_lines(frame: pd.DataFrame, lines: Iterator[int]) -> pd.Index:
+    """The file line (from 1) where each row of `frame` starts, taken from `lines` (`_row_starts`,
+    positioned after the previous row's): errors then point into the file when blank lines were
+    skipped or a field spans lines."""
     import pandas as pd
 
-    if not quoted:  # the common case: one line per row
-        return pd.Index(list(itertools.islice(lines, len(frame))), dtype="int64")
-    breaks = sum(frame.iloc[:, i].str.count("\n").to_numpy(int) for i in range(frame.shape[1]))
-    spans = 1 + np.asarray(breaks, dtype=int)
-    taken = np.fromiter(itertools.islice(lines, int(spans.sum())), dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
-    return pd.Index(taken[starts])
+    return pd.Index(list(itertools.islice(lines, len(frame))), dtype="int64")
 
 
-def _nonblank_lines(path: Path) -> Iterator[int]:
-    """The numbers (from 1) of a file's lines that hold more than whitespace, then, once the
-    file is read, the numbers after its last line, without end: a caller never runs short."""
+def _row_starts(path: Path) -> Iterator[int]:
+    """The line each row of the file starts on (`csvshape.records`, as pandas splits rows), then
+    the numbers after its last line, without end: were pandas to split a row the scan does not,
+    the rows after it would still be numbered, not refused with a traceback."""
     last = 0
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                yield number
-            last = number
+    for record in records(path):
+        yield record.line
+        last = record.end
     yield from itertools.count(last + 1)
 
 
 def _decode_error_place(path: Path, exc: UnicodeDecodeError) -> str:
     """`line 5123, byte 17: invalid start byte`: where the first invalid UTF-8 byte is in the
-    file (pandas reports an offset inside one of its read buffers)."""
-    with open(path, "rb") as handle:
+    file (pandas reports an offset inside one of its read buffers). Read as Latin-1, a character
+    per byte, for lines split as `csvshape.records` splits them (a bare CR ends one too)."""
+    with open(path, encoding="latin-1", newline="") as handle:
         for number, line in enumerate(handle, 1):
             try:
-                line.decode("utf-8")
+                line.encode("latin-1").decode("utf-8")
             except UnicodeDecodeError as error:
                 return f"line {number}, byte {error.start + 1}: {error.reason}"
     return exc.reason

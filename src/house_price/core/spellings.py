@@ -7,7 +7,9 @@ declared categories and aliases, and gives the category it names (`schema.Column
 That is a rule only if no key names two categories: an alias spelled like another category
 (`Urban: Downtown` where `Urban` is a category), two categories or two aliases with one key and
 different categories, or an alias onto a name that is no category (`A: B` where `B` is itself
-an alias) would let the order of a lookup decide. `check_spellings` refuses each of them.
+an alias) would let the order of a lookup decide. `check_spellings` refuses each of them, and
+a spelling whose key is empty (`""`, `" "`): a blank field is a missing value, which the
+pipeline, the API and batch scoring would otherwise each read their own way.
 """
 
 from __future__ import annotations
@@ -26,9 +28,16 @@ RULE = "case and spacing do not count"
 
 
 def check_spellings(categories: Sequence[str], aliases: Mapping[str, str], where: str) -> None:
-    """ValueError naming the column (`where`) and the spellings when a key would resolve to two
-    categories, or an alias names no declared category."""
+    """ValueError naming the column (`where`) and the spellings when a spelling is blank, a key
+    would resolve to two categories, or an alias names no declared category."""
     allowed = f"categories: {name_list(categories)}"
+    for field, spellings in (("categories", categories), ("aliases", aliases)):
+        blank = next((name for name in spellings if not category_key(name)), None)
+        if blank is not None:
+            raise ValueError(
+                f"{where}.{field}: {blank!r} is blank ({RULE}): a blank field is a missing value, "
+                "never a category; remove it"
+            )
     owner: dict[str, tuple[str, str]] = {}  # key -> (the spelling that claimed it, its category)
     for name in categories:
         other, _ = owner.setdefault(category_key(name), (name, name))

@@ -20,8 +20,10 @@ def readable_bounds(low: float, high: float, whole: bool) -> tuple[float, float]
     """min/max widened by MARGIN of the range, not across 0, rounded outwards to the power of
     ten below the margin. Whole numbers: the margin rounded up to a whole number, so at least 1
     (1-6 bedrooms: 0-7; rounded down, a small count's margin was 0 and the API refused the
-    next house up), and a step of at least 1; a 0/1 flag stays 0-1 (a 2 is no flag)."""
-    if whole and (low, high) == (0, 1):
+    next house up), and a step of at least 1; a 0/1 flag stays 0-1 (a 2 is no flag), also one
+    that is always 0 or always 1. One value c: c widened by MARGIN of c; 0 alone as if it had
+    no negative values (0-1)."""
+    if whole and low >= 0 and high <= 1:
         return 0, 1
     span = high - low
     margin = MARGIN * span or MARGIN * max(abs(low), abs(high)) or 1.0
@@ -36,7 +38,7 @@ def readable_bounds(low: float, high: float, whole: bool) -> tuple[float, float]
     hi = round(math.ceil((high + margin) / step) * step, digits)
     if low >= 0:
         lo = max(lo, 0.0)
-    if high <= 0:
+    if high <= 0 and low < 0:
         hi = min(hi, 0.0)
     return tidy(lo), tidy(hi)
 

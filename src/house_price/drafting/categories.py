@@ -1,5 +1,5 @@
 """Text columns: an identifier or free text (left out), or a category whose spellings with the
-same `schema.category_key` are merged, named by the most frequent one."""
+same `core.spellings.category_key` are merged, named by the most frequent one."""
 
 from __future__ import annotations
 

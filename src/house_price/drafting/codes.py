@@ -7,16 +7,19 @@ When every code with a leading zero has one width and no code is wider, the shor
 such codes stripped: they are read padded to that width, and every code with a leading zero
 gets its stripped spelling as an alias, so that the pipeline, the API and batch scoring read
 `1002` as `01002` alike (`schema.Column.normalise`). With codes of several widths (FIPS state
-`01` and county `01001`) a shorter code may be a code of its own: a WARNING names the codes
-that are one number spelled two ways, and they stay two categories.
+`01` and county `01001`) a shorter code may be a code of its own, and codes not all digits
+(`1002.0` from a float export, `+1002`) are not padded: a WARNING names the codes that are one
+number (as `parsing.to_numbers` reads them) spelled two ways, and they stay two categories.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 
+from house_price.core.parsing import to_numbers
 from house_price.drafting.categories import draft_category
 from house_price.drafting.drafts import ColumnDraft
 from house_price.drafting.rules import ID_DISTINCT_SHARE, ID_MIN_ROWS, MAX_CATEGORIES
@@ -96,20 +99,26 @@ def draft_code(values: pd.Series, name: str, why: str, rows: int) -> ColumnDraft
 
 
 def one_number_two_spellings(text: pd.Series) -> list[str]:
-    """A WARNING for codes of several widths where one number is spelled two ways
-    (`1002` and `01002`): the first such pair, and how many there are."""
+    """A WARNING for codes where one whole number is spelled two ways (`1002` and `01002`, or
+    `01002`, `+1002` and a float export's `1002.0`, compared as numbers by `to_numbers`): the
+    first such spellings, which to keep (the one of digits only, longest), and how many
+    numbers are written so."""
     spellings = pd.Series(text.unique())
-    spellings = spellings[spellings.str.fullmatch(DIGITS)]
-    numbers = spellings.map(stripped)
+    numbers, _ = to_numbers(spellings)
     clashes = spellings[numbers.duplicated(keep=False)].groupby(numbers).agg(list)
     if clashes.empty:
         return []
     first = sorted(clashes.iloc[0], key=len)
+    code = max(
+        first, key=lambda spelling: (re.fullmatch(DIGITS, spelling) is not None, len(spelling))
+    )
+    alias = next(spelling for spelling in first if spelling != code)
+    why = "codes of several widths" if text.str.fullmatch(DIGITS).all() else "codes not all digits"
     return [
-        f"WARNING: codes of several widths, and {plural(len(clashes), 'number')} written with "
-        f"and without leading zeros (e.g. {', '.join(map(repr, first))}): each spelling is a "
-        f"category; if a spreadsheet stripped the zeros, make {first[0]!r} an alias of "
-        f"{first[-1]!r}"
+        f"WARNING: {why}, and {plural(len(clashes), 'number')} written more than one way (e.g. "
+        f"{', '.join(map(repr, first))}): each spelling is a category; if they name one code "
+        f"(its zeros stripped by a spreadsheet, or written as a float), make {alias!r} an alias "
+        f"of {code!r}"
     ]
 
 

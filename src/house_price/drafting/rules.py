@@ -27,11 +27,12 @@
   (a column without negative values gets no negative min), rounded outwards to the power of ten
   below the margin. For whole numbers the margin is rounded up to a whole number, so at least 1:
   1-6 bedrooms get 0..7, and the API takes the 7-bedroom house the data did not show (the model
-  predicts it as its largest seen); a 0/1 flag stays 0..1. A whole-number year column (a name
+  predicts it as its largest seen); a 0/1 flag (also one always 0 or always 1) stays 0..1; one
+  value is widened by `MARGIN` of itself (0 alone: 0..1). A whole-number year column (a name
   with a `YEAR_TOKENS` word or "built", largest value 1000-2200) gets `max: reference_year`.
   Dates: the whole years covering the widened range.
-- Categories: spellings with the same `house_price.schema.category_key` are one category, named
-  by its most frequent spelling; the others become `aliases`.
+- Categories: spellings with the same `house_price.core.spellings.category_key` are one
+  category, named by its most frequent spelling; the others become `aliases`.
 - Leaks: a number feature whose |Spearman correlation| with the target is at least
   `LEAK_WARN` gets a WARNING comment (and a line on stderr); at `LEAK_OUT` or more it orders the
   rows almost exactly as the target does, so it is left out, written as a commented line to add

@@ -17,6 +17,7 @@ from house_price.core.dateformats import check_date_formats, written
 from house_price.core.errors import DataError
 from house_price.core.parsing import to_dates
 from house_price.data.cleaning import parse_dates
+from house_price.drafting.rules import DATE_FORMATS
 from house_price.schema import load_profile, profile_from_dict
 from house_price.serving.batch import RowValidator, describe_errors, request_rows
 
@@ -69,6 +70,84 @@ def test_formats_that_read_one_text_as_two_dates_are_refused(
     message = str(info.value)
     assert message.startswith(f"{path}: features[0] (date).format: {problem}")
     assert "\n" not in message
+
+
+ZONE = (
+    "has a time zone (%z or %Z): dates are read without one (pandas reads them zone-aware, "
+    "which bounds and other formats are not); write the dates without their zone"
+)
+WHOLE = "a format holds a whole date (a year, month and day, or a year and day of it)"
+
+
+@pytest.mark.parametrize(
+    ("date_format", "problem"),
+    [
+        # the reviewer's examples: cleaning failed with AttributeError (.dt of a zone-aware and
+        # naive mix), and with ValueError: 'Q' is a bad directive
+        (["%Y%m%dT%H%M%S", "%Y-%m-%dT%H:%M:%S%z"], f"'%Y-%m-%dT%H:%M:%S%z' {ZONE}"),
+        (
+            ["%Y-%m-%d", "%Q"],
+            "'%Q' is not a date format that can be read ('Q' is a bad directive in format '%Q')",
+        ),
+        # one format, not a list, is checked alike
+        ("%Y-%m-%dT%H:%M:%S%z", f"'%Y-%m-%dT%H:%M:%S%z' {ZONE}"),
+        ("%d/%m/%Y %H:%M %Z", f"'%d/%m/%Y %H:%M %Z' {ZONE}"),
+        (
+            "%Q",
+            "'%Q' is not a date format that can be read ('Q' is a bad directive in format '%Q')",
+        ),
+        (
+            "%Y%m%d%",
+            "'%Y%m%d%' is not a date format that can be read (stray % in format '%Y%m%d%')",
+        ),
+        (
+            "%Y-%m-%d %Y",
+            "'%Y-%m-%d %Y' is not a date format that can be read (redefinition of "
+            "group name 'Y' as group 4; was group 1 at position 91)",
+        ),
+        (
+            "%Y-%m",
+            f"'%Y-%m' writes 2001-02-03 as '2001-02', which reads back as 2001-02-01: {WHOLE}",
+        ),
+        ("%m/%d", f"'%m/%d' writes 2001-02-03 as '02/03', which reads back as 1900-02-03: {WHOLE}"),
+        (
+            "%Y %U",
+            f"'%Y %U' writes 2001-02-03 as '2001 04', which reads back as 2001-01-01: {WHOLE}",
+        ),  # pandas: "Cannot use '%W' or '%U' without day and year"
+        ("", f"'' writes 2001-02-03 as '', which reads back as 1900-01-01: {WHOLE}"),
+    ],
+)
+def test_a_format_that_cannot_read_dates_is_refused_when_the_profile_loads(
+    tmp_path: Path, date_format: Any, problem: str
+) -> None:
+    path = tmp_path / "kc.yaml"
+    path.write_text(yaml.safe_dump(kingcounty(date_format)))
+    with pytest.raises(DataError) as info:
+        load_profile(path, 2025)
+    assert str(info.value) == f"{path}: features[0] (date).format: {problem}"
+
+
+@pytest.mark.parametrize(
+    "date_format",
+    [
+        *DATE_FORMATS,  # what profile init drafts
+        "ISO8601",
+        "%d %B %Y",
+        "%b %d, %Y %I:%M %p",
+        "%Y-%j",  # day of the year
+        "%G-W%V-%u",  # ISO week date
+        "%y%m%d",
+        "%%z %Y-%m-%d",  # the text `%z`, no zone
+    ],
+)
+def test_every_format_the_profile_takes_reads_its_dates_in_pandas(date_format: str) -> None:
+    """What the check lets through, pandas (cleaning, batch scoring) reads back to the date."""
+    assert check_date_formats(date_format, "sold") == date_format
+    days = [dt.datetime(1999, 12, 31, 23, 59), dt.datetime(2014, 10, 13, 1, 2, 3)]
+    texts = text(*(written(day, date_format) for day in days))
+    values, bad = to_dates(texts, None, date_format)
+    assert not bad.any()
+    assert values.dt.date.tolist() == [day.date() for day in days]
 
 
 @pytest.mark.parametrize(

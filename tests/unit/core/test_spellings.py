@@ -97,6 +97,22 @@ def test_two_categories_of_one_spelling_are_refused(tmp_path: Path, twin: str) -
     )
 
 
+BLANK = (
+    "is blank (case and spacing do not count): a blank field is a missing value, never a "
+    "category; remove it"
+)
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t", " \t ", "\u00a0"])
+def test_a_blank_alias_or_category_is_refused(tmp_path: Path, blank: str) -> None:
+    """The pipeline read an empty field as the category of `aliases: {"": Urban}`, the API and
+    batch scoring refused it (min_length=1) but read `"  "` as Urban: now no face reads a
+    blank as a category, as the profile cannot declare one."""
+    assert refusal(tmp_path, houses_with(**{blank: "Urban"})) == f"aliases: {blank!r} {BLANK}"
+    categories = ["Downtown", blank, "Urban"]
+    assert refusal(tmp_path, houses_with(categories)) == f"categories: {blank!r} {BLANK}"
+
+
 def test_spellings_of_one_category_are_no_contradiction(tmp_path: Path) -> None:
     """What `profile init` drafts (other spellings of a category as its aliases) and an alias
     repeated in another case onto the same category stay valid."""

@@ -121,12 +121,45 @@ def test_codes_of_several_widths_are_kept_as_written_with_a_warning(tmp_path: Pa
     assert "aliases" not in spec
     (warning,) = [note for note in draft.notes if note.startswith("fips:")]
     assert warning == (
-        "fips: WARNING: codes of several widths, and 1 number written with and without leading "
-        "zeros (e.g. '1001', '01001'): each spelling is a category; if a spreadsheet stripped "
-        "the zeros, make '1001' an alias of '01001'"
+        "fips: WARNING: codes of several widths, and 1 number written more than one way (e.g. "
+        "'1001', '01001'): each spelling is a category; if they name one code (its zeros "
+        "stripped by a spreadsheet, or written as a float), make '1001' an alias of '01001'"
     )
     rows, _ = clean(raw, loaded(draft), "houses.csv")
     assert list(rows["fips"]) == list(raw["fips"])  # as written, never 1.0 or 1001.0
+
+
+@pytest.mark.parametrize(
+    ("codes", "spellings", "advice"),
+    [
+        # the reviewer's examples: a float export's `1002.0`, a sign: two categories, no word
+        (["01002", "1002.0", "02134"], "'01002', '1002.0'", "make '1002.0' an alias of '01002'"),
+        (["01002", "+1002", "02134"], "'01002', '+1002'", "make '+1002' an alias of '01002'"),
+        (
+            ["01002", "1002.00", "1002", "02134"],
+            "'1002', '01002', '1002.00'",
+            "make '1002' an alias of '01002'",
+        ),
+        (["001", "1.0", "002"], "'001', '1.0'", "make '1.0' an alias of '001'"),
+    ],
+)
+def test_one_number_spelled_as_a_float_or_signed_is_pointed_out(
+    tmp_path: Path, codes: list[str], spellings: str, advice: str
+) -> None:
+    """Compared as numbers (`parsing.to_numbers`), not as digit strings: each spelling stays a
+    category, as written, and the WARNING names the spellings and which to keep."""
+    draft, raw = drafted(tmp_path, {"zip": (codes * ROWS)[:ROWS], "sqft": other(ROWS)})
+    spec = feature(draft, "zip")
+    assert sorted(spec["categories"]) == sorted(set(codes))
+    assert "aliases" not in spec
+    (warning,) = [note for note in draft.notes if note.startswith("zip:")]
+    assert warning == (
+        f"zip: WARNING: codes not all digits, and 1 number written more than one way (e.g. "
+        f"{spellings}): each spelling is a category; if they name one code (its zeros stripped "
+        f"by a spreadsheet, or written as a float), {advice}"
+    )
+    rows, _ = clean(raw, loaded(draft), "houses.csv")
+    assert list(rows["zip"]) == list(raw["zip"])
 
 
 def test_codes_of_one_width_without_stripping_need_no_alias(tmp_path: Path) -> None:
@@ -277,8 +310,13 @@ def test_dates_in_both_orders_are_left_out(tmp_path: Path) -> None:
         (1, 6, (0, 7)),  # the issue's 546-row bedrooms: a 7-bedroom house is no longer refused
         (1, 5, (0, 6)),
         (0, 1, (0, 1)),  # a 0/1 flag stays a flag
+        (1, 1, (0, 1)),  # and so does a flag always set: it allowed 2
+        (0, 0, (0, 1)),  # or never set: it allowed 0 only
         (2, 3, (1, 4)),
         (7, 7, (6, 8)),  # one value: widened by 1 as well
+        (2, 2, (1, 3)),
+        (-1, -1, (-2, 0)),
+        (150, 150, (130, 170)),  # by 10 % of the value, to the tens
         (-3, -1, (-4, 0)),  # negative: not across 0
         (-5, 3, (-6, 4)),
         (1900, 2015, (1880, 2030)),  # years: 10 % (11.5, rounded up), to the tens
@@ -288,6 +326,26 @@ def test_dates_in_both_orders_are_left_out(tmp_path: Path) -> None:
 )
 def test_whole_numbers_get_a_margin_of_at_least_one(low: int, high: int, bounds: tuple) -> None:
     assert readable_bounds(low, high, whole=True) == bounds
+
+
+def test_a_number_that_is_always_0_is_not_bounded_to_0() -> None:
+    assert readable_bounds(0.0, 0.0, whole=False) == (0, 1)  # was (0, 0)
+    assert readable_bounds(-0.5, 0.0, whole=False) == (-0.55, 0)  # not across 0
+    assert readable_bounds(0.0, 0.5, whole=False) == (0, 0.55)
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_a_flag_with_one_value_is_drafted_as_a_flag(tmp_path: Path, value: str) -> None:
+    """`has_garage` 1 in every row was drafted 0 to 2 (0 in every row: 0 to 0): now 0 to 1, as a
+    0/1 flag, with the WARNING that it holds one value."""
+    draft, _ = drafted(tmp_path, {"has_garage": [value] * ROWS, "sqft": other(ROWS)})
+    spec = feature(draft, "has_garage")
+    assert (spec["type"], spec["min"], spec["max"]) == ("int", 0, 1)
+    assert any(
+        note.startswith(f"has_garage: WARNING: the same value ({value}) in every row")
+        and "its bounds (0 to 1)" in note
+        for note in draft.notes
+    )
 
 
 def test_the_api_takes_one_bedroom_more_than_the_data_shows(tmp_path: Path) -> None:
