@@ -90,7 +90,7 @@ HEAVY = (
     "integration/test_quality.py",
     "integration/test_dask_engine.py",
     "integration/test_real_data.py",
-    "integration/test_promotion.py",
+    "integration/test_promotion_registry.py",
     "system/test_dvc_remote.py",
 )
 SESSION_PIPELINE = NOT_IN_UNIT | {"bundle_dir", "bundle", "profile", "evaluated_rows"}
