@@ -18,3 +18,10 @@ def test_no_file_is_planned_twice() -> None:
         assert first.isdisjoint(second), (one, other, first & second)
     assert len(set(HEAVY)) == len(HEAVY)
     assert [file for file in HEAVY if group_of(file) is not None] == []
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    """The tiers are folders without __init__.py: pytest imports each test file by its bare
+    name, so a second file of one name fails collection of the whole run."""
+    names = sorted(path.name for path in TESTS.rglob("test_*.py"))
+    assert sorted({name for name in names if names.count(name) > 1}) == []
